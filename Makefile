@@ -1,0 +1,111 @@
+# nomade: a plain Makefile. Every target first runs scripts/install-deps,
+# which installs missing Debian packages and is silent when all are there.
+#   make          build build/nomade
+#   make test     C unit tests + Lua tests inside the real host
+#   make run      the indicator demo on the bundled candles
+#   make bench    indicator figures beside a plain C loop (and TA-Lib's C)
+#   make asan     the whole test suite under ASan + UBSan
+#   make fuzz     short libFuzzer runs of every parser target (FUZZ_SECONDS)
+#   make lint     luacheck + cppcheck
+
+PKG_CONFIG ?= pkg-config
+CC = gcc
+PKGS = lua5.4 lua5.4-cjson libcurl libcrypto libssl sqlite3 zlib
+BUILD = build
+FUZZ_SECONDS = 20
+
+# Lua's own warning set, on top of -Wall -Wextra
+WARN = -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
+       -Wredundant-decls -Wdisabled-optimization -Wdouble-promotion \
+       -Wmissing-declarations -Wdeclaration-after-statement \
+       -Wmissing-prototypes -Wnested-externs -Wstrict-prototypes \
+       -Wc++-compat -Wold-style-definition
+OPT = -O2 -g
+SAN =
+
+# expanded on first use only, after install-deps has run
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell $(PKG_CONFIG) --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $$(shell $(PKG_CONFIG) --libs $(PKGS)))$(PKG_LIBS)
+
+CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(SAN) $(WARN) \
+             -Iruntime -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
+LIBS = $(PKG_LIBS) -lev -lm
+
+TA_SRC = $(wildcard runtime/ta/*.c)
+CORE_SRC = runtime/host.c runtime/series.c runtime/csv.c \
+           runtime/lib_host.c runtime/lib_ta.c runtime/lib_candles.c $(TA_SRC)
+LUA_SRC = $(shell find lua/nomade -name '*.lua' | LC_ALL=C sort)
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embed_lua.o
+HEADERS = $(wildcard runtime/*.h runtime/ta/*.h)
+NOMADE = $(BUILD)/nomade
+C_TESTS = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
+
+.PHONY: all deps test check run bench asan fuzz lint clean
+
+all: $(NOMADE)
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/%.o: %.c $(HEADERS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/embed_lua.c: scripts/embed-lua $(LUA_SRC)
+	@mkdir -p $(@D)
+	scripts/embed-lua $@ $(LUA_SRC)
+
+$(BUILD)/embed_lua.o: $(BUILD)/embed_lua.c runtime/host.h | deps
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(NOMADE): $(CORE_OBJ) $(BUILD)/runtime/main.o
+	$(CC) $(OPT) $(SAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/c/%.c tests/c/unit.h $(CORE_OBJ) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests/c -o $@ $< $(CORE_OBJ) $(LIBS)
+
+# the tests themselves, for whichever BUILD this make was given
+check: $(NOMADE) $(C_TESTS)
+	@tests/run $(NOMADE) $(C_TESTS)
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+asan: deps
+	@$(MAKE) --no-print-directory check BUILD=build/asan OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+run: $(NOMADE)
+	$(NOMADE) script scripts/demo.lua data/binance-spot-btcusdt-1h-2022-2023.csv
+
+$(BUILD)/bench_ta: tests/bench/bench_ta.c $(TA_SRC:%.c=$(BUILD)/%.o) | deps
+	$(CC) $(CFLAGS_ALL) -o $@ $^ -lm
+
+bench: $(NOMADE) $(BUILD)/bench_ta
+	@$(BUILD)/bench_ta
+	@$(NOMADE) script tests/bench/bench_ta.lua
+	@tests/bench/talib/run $(BUILD)/bench_talib
+
+FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Iruntime \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+$(BUILD)/fuzz/fuzz_csv: tests/fuzz/fuzz_csv.c runtime/csv.c runtime/csv.h | deps
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_csv.c runtime/csv.c
+
+$(BUILD)/fuzz/fuzz_ta: tests/fuzz/fuzz_ta.c $(TA_SRC) $(HEADERS) | deps
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_ta.c $(TA_SRC) -lm
+
+fuzz: $(FUZZ_TARGETS)
+	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+lint: deps
+	luacheck -q lua tests scripts/demo.lua
+	cppcheck -q --error-exitcode=1 --enable=warning,portability --std=c11 \
+		--suppress=missingIncludeSystem -Iruntime runtime tests/c tests/fuzz
+
+clean:
+	rm -rf build

@@ -1,0 +1,26 @@
+/*
+ * csv.h: the candle CSV parser, separate from any I/O or Lua so that it
+ * can be fuzzed. Format: the header open_time_ms,open,high,low,close,volume
+ * then one row per candle; LF or CRLF; a final newline is optional.
+ */
+#ifndef NOMADE_CSV_H
+#define NOMADE_CSV_H
+
+#include <stddef.h>
+
+enum { CSV_FIELDS = 6 };
+extern const char *const csv_field_names[CSV_FIELDS];
+
+/* called once per row with its 6 values; a non-zero return stops the parse */
+typedef int (*csv_row_fn)(void *ud, const double *row);
+
+/*
+ * Parses buf[0..len). Returns 0 when every row was accepted, else -1 with a
+ * message like "line 7: field 'close': not a number ('1.2.3')" in err.
+ * Times are whole milliseconds >= 0 and below 2^53 (exact as doubles);
+ * prices are finite and > 0; volume is finite and >= 0.
+ */
+int csv_parse(const char *buf, size_t len, csv_row_fn fn, void *ud,
+              char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * host.c: creates the Lua state, registers nomade.* and the embedded Lua
+ * library in package.preload (so the binary works from any directory),
+ * and owns the protected call used for every entry from C into Lua.
+ */
+#include <stdio.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "host.h"
+
+int luaopen_cjson(lua_State *L);
+int luaopen_cjson_safe(lua_State *L);
+
+static const luaL_Reg c_modules[] = {
+	{"nomade.host", luaopen_nomade_host},
+	{"nomade.ta", luaopen_nomade_ta},
+	{"nomade.candles", luaopen_nomade_candles},
+	{"cjson", luaopen_cjson},
+	{"cjson.safe", luaopen_cjson_safe},
+	{NULL, NULL}
+};
+
+static int traceback(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+
+	if (msg == NULL) {  /* not a string: try __tostring, else say what it is */
+		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+			return 1;
+		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+	}
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+int host_pcall(lua_State *L, int nargs, int nresults)
+{
+	int base = lua_gettop(L) - nargs, status;
+
+	lua_pushcfunction(L, traceback);
+	lua_insert(L, base);
+	status = lua_pcall(L, nargs, nresults, base);
+	lua_remove(L, base);
+	return status;
+}
+
+void host_report(lua_State *L, const char *where)
+{
+	const char *msg = lua_tostring(L, -1);
+	fprintf(stderr, "nomade: %s: %s\n", where, msg ? msg : "(no message)");
+	fflush(stderr);
+	lua_pop(L, 1);
+}
+
+/*
+ * The budget is one counter per state, not per thread: only one thread
+ * runs at a time, and coroutines created under a budget inherit the hook
+ * and spend from the same counter. A hook that finds no budget (a
+ * coroutine outliving its budgeted call) removes itself.
+ */
+#define BUDGET_STEP 1000  /* instructions between hook calls */
+static const char budget_key = 'b';
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+	lua_Integer left;
+	int isnum;
+
+	(void)ar;
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &budget_key);
+	left = lua_tointegerx(L, -1, &isnum) - BUDGET_STEP;
+	lua_pop(L, 1);
+	if (!isnum) {
+		lua_sethook(L, NULL, 0, 0);
+		return;
+	}
+	lua_pushinteger(L, left);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &budget_key);
+	if (left > 0)
+		return;
+	/* from now on every line raises again, so pcall cannot swallow it */
+	lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+	luaL_error(L, "instruction budget exceeded");
+}
+
+void host_set_budget(lua_State *L, long count)
+{
+	if (count > 0)
+		lua_pushinteger(L, count);
+	else
+		lua_pushnil(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &budget_key);
+	if (count > 0)
+		lua_sethook(L, budget_hook, LUA_MASKCOUNT, BUDGET_STEP);
+	else
+		lua_sethook(L, NULL, 0, 0);
+}
+
+/* package.preload loader for an embedded module (upvalue: its index) */
+static int load_embedded(lua_State *L)
+{
+	const struct embedded_lua *m = &embedded_lua[lua_tointeger(L, lua_upvalueindex(1))];
+
+	if (luaL_loadbufferx(L, m->source, m->len, m->chunkname, "t") != LUA_OK)
+		return lua_error(L);
+	lua_pushstring(L, m->module);
+	lua_call(L, 1, 1);  /* errors go to require's caller, which is protected */
+	return 1;
+}
+
+static int open_all(lua_State *L)
+{
+	const luaL_Reg *c;
+	int i;
+
+	luaL_openlibs(L);
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	for (c = c_modules; c->name; c++) {
+		lua_pushcfunction(L, c->func);
+		lua_setfield(L, -2, c->name);
+	}
+	for (i = 0; embedded_lua[i].module; i++) {
+		lua_pushinteger(L, i);
+		lua_pushcclosure(L, load_embedded, 1);
+		lua_setfield(L, -2, embedded_lua[i].module);
+	}
+	lua_getglobal(L, "require");
+	lua_pushstring(L, "nomade");
+	lua_call(L, 1, 1);
+	lua_setglobal(L, "nomade");
+	return 0;
+}
+
+lua_State *host_open(void)
+{
+	lua_State *L = luaL_newstate();
+
+	if (L == NULL)
+		return NULL;
+	lua_pushcfunction(L, open_all);
+	if (host_pcall(L, 0, 0) != LUA_OK) {
+		host_report(L, "start-up");
+		lua_close(L);
+		return NULL;
+	}
+	return L;
+}
+
+void host_close(lua_State *L)
+{
+	lua_close(L);
+}

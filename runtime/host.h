@@ -1,0 +1,51 @@
+/*
+ * host.h: the one Lua state and the only ways C enters Lua.
+ */
+#ifndef NOMADE_HOST_H
+#define NOMADE_HOST_H
+
+#include <lua.h>
+
+#define NOMADE_VERSION "0.1.0"
+
+/* exit codes of the nomade command (documented in README and help) */
+enum {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1,    /* the Lua code raised an error or returned false */
+	EXIT_USAGE = 2,    /* bad command line */
+	EXIT_LOAD = 3      /* the script could not be read or compiled */
+};
+
+/* a state with the standard libraries, nomade.* and the embedded Lua library */
+lua_State *host_open(void);
+void host_close(lua_State *L);
+
+/*
+ * lua_pcall with a message handler that appends a traceback. Every C->Lua
+ * call goes through here (or host_resume for coroutines).
+ */
+int host_pcall(lua_State *L, int nargs, int nresults);
+
+/* prints "nomade: <where>: <error at top>" to stderr and pops it */
+void host_report(lua_State *L, const char *where);
+
+/*
+ * Instruction budget for the running thread: after about `count` VM
+ * instructions an error is raised, and then again at every line so that
+ * a pcall inside user code cannot swallow it. 0 removes the budget.
+ */
+void host_set_budget(lua_State *L, long count);
+
+/* the embedded library, generated from lua/ by scripts/embed-lua */
+struct embedded_lua {
+	const char *module, *chunkname;
+	const char *source;
+	size_t len;
+};
+extern const struct embedded_lua embedded_lua[];
+
+int luaopen_nomade_host(lua_State *L);
+int luaopen_nomade_ta(lua_State *L);
+int luaopen_nomade_candles(lua_State *L);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * series.h: the packed series, a growable C array of doubles as a Lua
+ * userdata ("nomade.series"), so that indicators and candle columns never
+ * walk a Lua table per element. Owned by the Lua GC.
+ */
+#ifndef NOMADE_SERIES_H
+#define NOMADE_SERIES_H
+
+#include <stddef.h>
+#include <lua.h>
+
+#define SERIES_MT "nomade.series"
+
+typedef struct {
+	double *v;
+	size_t len, cap;
+} series;
+
+/* pushes a new empty series with room for cap values */
+series *series_new(lua_State *L, size_t cap);
+series *series_check(lua_State *L, int arg);
+series *series_test(lua_State *L, int arg);
+/* appends; raises a memory error when the array cannot grow */
+void series_push(lua_State *L, series *s, double x);
+/* makes room for len values and sets the length (contents undefined) */
+double *series_resize(lua_State *L, series *s, size_t len);
+void series_open(lua_State *L);  /* registers the metatable */
+int series_ctor(lua_State *L);   /* ta.series([table]) */
+
+#endif

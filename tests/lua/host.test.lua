@@ -1,0 +1,94 @@
+-- The nomade command and the host: CLI commands and exit codes, errors
+-- that name file:line, the embedded library, the instruction budget.
+local t = require "testlib"
+local q = t.q
+
+local function tmpfile(text)
+  local p = os.tmpname()
+  local f = assert(io.open(p, "w")); f:write(text); f:close()
+  return p
+end
+
+local rc, out, err = t.run("version")
+t.ok(rc == 0 and out:match("^nomade %d+%.%d+%.%d+ %(Lua 5%.4"), "version prints nomade and Lua versions", out .. err)
+rc, out = t.run("help")
+t.ok(rc == 0 and out:find("script FILE", 1, true) and out:find("exit codes", 1, true), "help lists commands and exit codes")
+rc, _, err = t.run("")
+t.ok(rc == 2 and err:find("usage", 1, true), "no command is a usage error (2)")
+rc, _, err = t.run("frobnicate")
+t.ok(rc == 2 and err:find("unknown command 'frobnicate'", 1, true), "an unknown command is a usage error (2)")
+
+rc, out = t.run("eval " .. q("1 + 1, {a = 1}"))
+t.ok(rc == 0 and out == "2\n{a = 1}\n", "eval prints each value of an expression", out)
+rc, out = t.run("eval " .. q("x = 3; print(x * 2)"))
+t.ok(rc == 0 and out == "6\n", "eval runs a statement", out)
+rc, _, err = t.run("eval " .. q("error('boom')"))
+t.ok(rc == 1 and err:find("eval:1: boom", 1, true) and err:find("stack traceback", 1, true),
+  "an error in eval exits 1 with position and traceback", err)
+rc, _, err = t.run("eval " .. q("x ="))
+t.ok(rc == 3 and err:find("eval:1:", 1, true), "a syntax error in eval exits 3", err)
+rc, _, err = t.run("eval")
+t.ok(rc == 2, "eval without code is a usage error")
+
+local script = tmpfile("local a, b = ...\nassert(arg[0] and arg[1] == a)\nprint(a .. b)\nreturn tonumber(b)\n")
+rc, out = t.run("script " .. script .. " x 7")
+t.ok(rc == 7 and out == "x7\n", "script gets arg and ..., and its return value is the exit code", out)
+script = tmpfile("local x = 1\n\nlocal y = nil + x\n")
+rc, _, err = t.run("script " .. script)
+t.ok(rc == 1 and err:find(script .. ":3: attempt to perform arithmetic on a nil value", 1, true),
+  "a runtime error names file:line and exits 1", err)
+script = tmpfile("return false\n")
+t.eq(t.run("script " .. script), 1, "a script returning false exits 1")
+script = tmpfile("os.exit(5)\n")
+t.eq(t.run("script " .. script), 5, "os.exit(n) exits n")
+script = tmpfile("local = 1\n")
+rc, _, err = t.run("script " .. script)
+t.ok(rc == 3 and err:find(script .. ":1:", 1, true), "a syntax error exits 3 naming file:line", err)
+rc, _, err = t.run("script /nonexistent/x.lua")
+t.ok(rc == 3 and err:find("cannot open /nonexistent/x.lua", 1, true), "a missing script exits 3", err)
+rc, _, err = t.run("script")
+t.ok(rc == 2, "script without FILE is a usage error")
+
+-- the library is in the binary: it works from any directory
+rc, out = t.run("eval " .. q("package.searchers[1] ~= nil and nomade.ta ~= nil and require('nomade.pretty') ~= nil"))
+t.ok(rc == 0 and out == "true\n", "nomade.* loads without files on disk", out)
+local bin = t.bin:sub(1, 1) == "/" and t.bin or (os.getenv("PWD") .. "/" .. t.bin)
+local ok = os.execute("cd / && " .. bin .. " eval 'nomade.ta.ema(3)' >/dev/null 2>&1")
+t.ok(ok, "the binary runs from another directory")
+local embedded = require("nomade.pretty")
+t.ok(debug.getinfo(embedded.format, "S").source == "@lua/nomade/pretty.lua",
+  "embedded chunks keep their repository path for error messages")
+t.ok(nomade.version == require("nomade.host").version, "nomade.version")
+t.eq(nomade.nosuchmodule, nil, "nomade.x for a missing module is nil")
+
+-- instruction budget
+local host = require "nomade.host"
+local okb, e = host.limit(100000, function() while true do end end)
+t.ok(okb == false and tostring(e):find("instruction budget exceeded", 1, true), "limit stops a runaway loop")
+okb, e = host.limit(100000, function() while true do pcall(error, "x") end end)
+t.ok(okb == false and tostring(e):find("instruction budget exceeded", 1, true), "pcall inside cannot swallow the budget")
+okb, e = host.limit(100000, function()
+  local co = coroutine.wrap(function() while true do end end)
+  co()
+end)
+t.ok(okb == false and tostring(e):find("instruction budget exceeded", 1, true), "coroutines spend from the same budget")
+local r = { host.limit(100000, function(a, b) return a + b, "x" end, 2, 3) }
+t.ok(r[1] == true and r[2] == 5 and r[3] == "x", "limit returns true and the results")
+t.ok(select(2, host.limit(100000, error, "mine")) == "mine", "limit returns false and the error")
+local n = 0
+for _ = 1, 1000 do n = n + 1 end
+t.eq(n, 1000, "no budget left behind after limit returns")
+t.raises(function() host.limit(0, print) end, "bad argument #1 to 'limit' (budget must be > 0)", "budget must be > 0")
+
+-- pretty
+local pretty = require "nomade.pretty"
+t.eq(pretty.format({ 1, "a", { x = true }, [10] = 0.1 }), '{1, "a", {x = true}, [10] = 0.1}', "pretty: tables")
+local cyc = {}; cyc.self = cyc
+t.eq(pretty.format(cyc), "{self = <cycle>}", "pretty: cycles")
+t.eq(pretty.format({ { { { { 1 } } } } }), "{{{{{...}}}}}", "pretty: depth cap")
+local big = {}; for i = 1, 100 do big[i] = i end
+t.ok(pretty.format(big):find("... (50 more)", 1, true), "pretty: item cap")
+t.eq(pretty.format(0 / 0), "nan", "pretty: nan")
+t.eq(pretty.format(nomade.ta.series { 1, 2 }), "series(2, last 2.0)", "pretty: series print short")
+
+t.done()
