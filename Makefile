@@ -82,10 +82,14 @@ run: $(NOMADE)
 $(BUILD)/bench_ta: tests/bench/bench_ta.c $(TA_SRC:%.c=$(BUILD)/%.o) | deps
 	$(CC) $(CFLAGS_ALL) -o $@ $^ -lm
 
+# TA-Lib's own C, built from the npm package in vendor/ (needs the npm
+# registry the first time); the bench still runs without it
 bench: $(NOMADE) $(BUILD)/bench_ta
 	@$(BUILD)/bench_ta
+	@if tests/bench/talib/build.sh $(BUILD)/bench_talib >$(BUILD)/bench_talib.log 2>&1; \
+	then echo "TA-Lib 0.6 C, same data and method:"; $(BUILD)/bench_talib; \
+	else echo "talib: not built (see $(BUILD)/bench_talib.log)"; fi
 	@$(NOMADE) script tests/bench/bench_ta.lua
-	@tests/bench/talib/run $(BUILD)/bench_talib
 
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Iruntime \

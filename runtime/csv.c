@@ -4,6 +4,7 @@
  * inf or nan, which strtod would accept), and a bad row stops the load
  * with its line and field; nothing is skipped.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,7 @@ static const char *parse_field(int f, const char *s, size_t len, double *v)
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
 	*v = strtod(tmp, NULL);
-	if (*v != *v || *v > 1.7976931348623157e308 || *v < -1.7976931348623157e308)
+	if (!isfinite(*v))
 		return "out of range";
 	if (f == 0) {
 		if (*v < 0 || *v >= 9007199254740992.0 || memchr(s, '.', len) || memchr(s, 'e', len)

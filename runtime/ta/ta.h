@@ -92,9 +92,12 @@ void ta_bbands_run(ta_bbands *s, const double *in, size_t len,
  * NaN. 100 when the loss mean is 0 and the gain mean is not; NaN on 0/0.
  */
 typedef struct {
-	size_t n, count;
+	size_t n, count, pos, since;
 	double prev;
-	double mem[];            /* two ta_windows: gains, then losses */
+	double gain, loss;          /* sums over the window (not means) */
+	double last_gain, last_loss;
+	size_t run_gain, run_loss;  /* runs of equal values, as ta_window */
+	double d[];                 /* the last n deltas, ring */
 } ta_rsi_sma;
 
 size_t ta_rsi_sma_size(int n);

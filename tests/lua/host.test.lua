@@ -9,6 +9,7 @@ local function tmpfile(text)
   return p
 end
 
+local _
 local rc, out, err = t.run("version")
 t.ok(rc == 0 and out:match("^nomade %d+%.%d+%.%d+ %(Lua 5%.4"), "version prints nomade and Lua versions", out .. err)
 rc, out = t.run("help")
@@ -27,7 +28,7 @@ t.ok(rc == 1 and err:find("eval:1: boom", 1, true) and err:find("stack traceback
   "an error in eval exits 1 with position and traceback", err)
 rc, _, err = t.run("eval " .. q("x ="))
 t.ok(rc == 3 and err:find("eval:1:", 1, true), "a syntax error in eval exits 3", err)
-rc, _, err = t.run("eval")
+rc = t.run("eval")
 t.ok(rc == 2, "eval without code is a usage error")
 
 local script = tmpfile("local a, b = ...\nassert(arg[0] and arg[1] == a)\nprint(a .. b)\nreturn tonumber(b)\n")
@@ -46,7 +47,7 @@ rc, _, err = t.run("script " .. script)
 t.ok(rc == 3 and err:find(script .. ":1:", 1, true), "a syntax error exits 3 naming file:line", err)
 rc, _, err = t.run("script /nonexistent/x.lua")
 t.ok(rc == 3 and err:find("cannot open /nonexistent/x.lua", 1, true), "a missing script exits 3", err)
-rc, _, err = t.run("script")
+rc = t.run("script")
 t.ok(rc == 2, "script without FILE is a usage error")
 
 -- the library is in the binary: it works from any directory
