@@ -29,82 +29,89 @@ int ta_rsi_sma_init(ta_rsi_sma *s, int n)
 	return TA_OK;
 }
 
-static void rsi_sma_resum(ta_rsi_sma *s)
+static void resum(const double *d, size_t n, double *gain, double *loss)
 {
 	double g = 0, l = 0;
 	size_t i;
 
-	for (i = 0; i < s->n; i++) {
-		g += s->d[i] > 0 ? s->d[i] : 0;
-		l += s->d[i] < 0 ? -s->d[i] : 0;
-	}
-	s->gain = g, s->loss = l;
-	s->since = 0;
+	for (i = 0; i < n; i++)
+		g += ta_up(d[i]), l += ta_down(d[i]);
+	*gain = g, *loss = l;
 }
 
-/* the window's means, with pandas' rules for runs of equal values */
-static void rsi_sma_means(const ta_rsi_sma *s, double inv, double *g, double *l)
-{
-	*g = s->run_gain >= s->n ? s->last_gain : s->gain * inv;
-	*l = s->run_loss >= s->n ? s->last_loss : s->loss * inv;
-	*g = *g > 0 ? *g : 0;  /* pandas clamps a mean of non-negatives at 0 */
-	*l = *l > 0 ? *l : 0;
-}
-
-/* a run of equal values grows or restarts at 1, without a branch: the
-   signs of price moves are random and a mispredicted branch costs more
-   than the whole update */
-static size_t run_of(size_t run, double x, double last)
+/* a run of equal values grows or restarts at 1, without a branch */
+static inline size_t run_of(size_t run, double x, double last)
 {
 	return 1 + (run & ((size_t)0 - (size_t)(x == last)));
 }
 
-/* adds one close past the first; leaves the means in g, l (NaN in warm-up) */
-static void rsi_sma_push(ta_rsi_sma *s, double x, double inv, double *g, double *l)
+/*
+ * Adds k closes, leaving the gain and loss means in g, l (NaN in warm-up).
+ * The state lives in locals for the loop: through s, every store to the
+ * ring could alias the sums and would put a memory round trip on their
+ * dependency chains.
+ */
+static void rsi_sma_block(ta_rsi_sma *s, const double *restrict in, size_t k,
+                          double *restrict g, double *restrict l)
 {
-	double d = x - s->prev, gi = d > 0 ? d : 0, li = d < 0 ? -d : 0, old = 0;
+	double *restrict ring = s->d;
+	double prev = s->prev, gain = s->gain, loss = s->loss;
+	double last_g = s->last_gain, last_l = s->last_loss, inv = 1.0 / (double)s->n;
+	size_t n = s->n, pos = s->pos, count = s->count, since = s->since;
+	size_t run_g = s->run_gain, run_l = s->run_loss, every = n > 128 ? n : 128, i;
 
-	s->prev = x;
-	if (s->count >= s->n) {
-		old = s->d[s->pos];
-		s->gain -= old > 0 ? old : 0;
-		s->loss -= old < 0 ? -old : 0;
+	for (i = 0; i < k; i++) {
+		/* diff() gives NaN first and where() turns it into 0 */
+		double d = count == 0 ? 0 : in[i] - prev;
+		double gi = ta_up(d), li = ta_down(d), old = count >= n ? ring[pos] : 0;
+		prev = in[i];
+		ring[pos] = d;
+		pos = pos + 1 == n ? 0 : pos + 1;
+		gain += gi - ta_up(old);  /* one add on each chain */
+		loss += li - ta_down(old);
+		run_g = run_of(run_g, gi, last_g);
+		run_l = run_of(run_l, li, last_l);
+		last_g = gi, last_l = li;
+		if (++count < n) {
+			g[i] = l[i] = TA_NAN;
+			continue;
+		}
+		if (++since >= every || (since >= n / 8 && fabs(old) > 1073741824.0 * (gain + loss))) {
+			resum(ring, n, &gain, &loss);
+			since = 0;
+		}
+		/* pandas: n equal values have exactly that mean; clamp at 0 */
+		g[i] = run_g >= n ? gi : ta_up(gain * inv);
+		l[i] = run_l >= n ? li : ta_up(loss * inv);
 	}
-	s->d[s->pos] = d;
-	s->pos = s->pos + 1 == s->n ? 0 : s->pos + 1;
-	s->gain += gi, s->loss += li;
-	s->run_gain = run_of(s->run_gain, gi, s->last_gain);
-	s->run_loss = run_of(s->run_loss, li, s->last_loss);
-	s->last_gain = gi, s->last_loss = li;
-	if (++s->count < s->n) {
-		*g = *l = TA_NAN;
-		return;
-	}
-	old = old < 0 ? -old : old;
-	if (++s->since >= (s->n > 128 ? s->n : 128)
-	    || (s->since >= s->n / 8 && old > 1073741824.0 * (s->gain + s->loss)))
-		rsi_sma_resum(s);
-	rsi_sma_means(s, inv, g, l);
+	s->prev = prev, s->gain = gain, s->loss = loss;
+	s->last_gain = last_g, s->last_loss = last_l;
+	s->pos = pos, s->count = count, s->since = since;
+	s->run_gain = run_g, s->run_loss = run_l;
 }
 
 /* 100 - 100/(1 + g/l) as 100*g/(g+l): l == 0 gives 100, 0/0 NaN */
+static void rsi_ratio(const double *g, const double *l, double *out, size_t k)
+{
+	const ta_v2 hundred = {100.0, 100.0};
+	size_t i = 0;
+
+	for (; i + 2 <= k; i += 2) {
+		ta_v2 a = ta_v2_load(g + i), b = ta_v2_load(l + i);
+		ta_v2_store(out + i, hundred * a / (a + b));
+	}
+	for (; i < k; i++)
+		out[i] = 100.0 * g[i] / (g[i] + l[i]);
+}
+
 void ta_rsi_sma_run(ta_rsi_sma *s, const double *in, size_t len, double *out)
 {
-	double g[TA_BLOCK], l[TA_BLOCK], inv = 1.0 / (double)s->n;
+	double g[TA_BLOCK], l[TA_BLOCK];
 
-	if (len > 0 && s->count == 0) {
-		/* diff() gives NaN first and where() turns it into 0 */
-		s->prev = in[0];
-		rsi_sma_push(s, in[0], inv, &g[0], &l[0]);
-		out[0] = 100.0 * g[0] / (g[0] + l[0]);
-		in++, out++, len--;
-	}
 	while (len > 0) {
-		size_t k = len < TA_BLOCK ? len : TA_BLOCK, i;
-		for (i = 0; i < k; i++)
-			rsi_sma_push(s, in[i], inv, &g[i], &l[i]);
-		for (i = 0; i < k; i++)  /* no loop-carried work: vectorizes */
-			out[i] = 100.0 * g[i] / (g[i] + l[i]);
+		size_t k = len < TA_BLOCK ? len : TA_BLOCK;
+		rsi_sma_block(s, in, k, g, l);
+		rsi_ratio(g, l, out, k);
 		in += k, out += k, len -= k;
 	}
 }
@@ -121,6 +128,8 @@ int ta_rsi_init(ta_rsi *s, int n)
 		return TA_EINVAL;
 	memset(s, 0, sizeof *s);
 	s->n = n;
+	s->a = 1.0 / n;
+	s->b = (double)(n - 1) / n;
 	return TA_OK;
 }
 
@@ -149,37 +158,49 @@ static double rsi_seed(ta_rsi *s, double x)
 	return wilder_out(s->gain, s->loss);
 }
 
-/* past the warm-up, a block at a time: deltas, both chains, then outputs */
-static void rsi_block(ta_rsi *s, const double *in, size_t len, double *out)
+/* 100 * gain / (gain + loss), 0 where TA_IS_ZERO(gain + loss) */
+static void wilder_ratio(const double *g, const double *l, double *out, size_t k)
+{
+	const ta_v2 hundred = {100.0, 100.0}, eps = {1e-14, 1e-14};
+	size_t i = 0;
+
+	for (; i + 2 <= k; i += 2) {
+		ta_v2 a = ta_v2_load(g + i), sum = a + ta_v2_load(l + i);
+		ta_v2i zero = ta_v2_abs(sum) < eps;  /* all ones where TA_IS_ZERO */
+		ta_v2_store(out + i, (ta_v2)((ta_v2i)(hundred * (a / sum)) & ~zero));
+	}
+	for (; i < k; i++)
+		out[i] = wilder_out(g[i], l[i]);
+}
+
+/* past the warm-up, a block at a time: moves, both chains, then outputs */
+static void rsi_block(ta_rsi *s, const double *restrict in, size_t len, double *restrict out)
 {
 	double g[TA_BLOCK], l[TA_BLOCK];
-	double a = 1.0 / s->n, b = (double)(s->n - 1) / s->n;
-	double prev = s->prev;
 	size_t i;
 
+	g[0] = in[0] - s->prev;
+	for (i = 1; i < len; i++)
+		g[i] = in[i] - in[i - 1];
 	for (i = 0; i < len; i++) {
-		double d = in[i] - prev;
-		prev = in[i];
-		g[i] = d > 0 ? d : 0;
-		l[i] = d < 0 ? -d : 0;
+		l[i] = ta_down(g[i]);
+		g[i] = ta_up(g[i]);
 	}
-	s->gain = ta_chain(g, g, len, a, b, s->gain);
-	s->loss = ta_chain(l, l, len, a, b, s->loss);
-	for (i = 0; i < len; i++)
-		out[i] = wilder_out(g[i], l[i]);
-	s->prev = prev;
+	ta_chain2(g, l, len, s->a, s->b, &s->gain, &s->loss);
+	wilder_ratio(g, l, out, len);
+	s->prev = in[len - 1];
 	s->count += len;
 }
 
-/* one value past the warm-up, TA-Lib's way (a stream's update) */
+/* one value past the warm-up (a stream's update) */
 static double rsi_step(ta_rsi *s, double x)
 {
-	double d = x - s->prev, a = 1.0 / s->n, b = (double)(s->n - 1) / s->n;
+	double d = x - s->prev;
 
 	s->prev = x;
 	s->count++;
-	s->gain = b * s->gain + a * (d > 0 ? d : 0);
-	s->loss = b * s->loss + a * (d < 0 ? -d : 0);
+	s->gain = s->b * s->gain + s->a * ta_up(d);
+	s->loss = s->b * s->loss + s->a * ta_down(d);
 	return wilder_out(s->gain, s->loss);
 }
 

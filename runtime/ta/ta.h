@@ -113,6 +113,7 @@ void ta_rsi_sma_run(ta_rsi_sma *s, const double *in, size_t len, double *out);
 typedef struct {
 	int n;
 	size_t count;
+	double a, b;             /* 1/n and (n-1)/n, for the smoothing */
 	double prev, gain, loss;
 } ta_rsi;
 
