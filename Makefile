@@ -49,14 +49,16 @@ deps:
 
 $(BUILD)/%.o: %.c $(HEADERS) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/embed_lua.c: scripts/embed-lua $(LUA_SRC)
 	@mkdir -p $(@D)
 	scripts/embed-lua $@ $(LUA_SRC)
 
 $(BUILD)/embed_lua.o: $(BUILD)/embed_lua.c runtime/host.h | deps
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(NOMADE): $(CORE_OBJ) $(BUILD)/runtime/main.o
 	$(CC) $(OPT) $(SAN) -o $@ $^ $(LIBS)

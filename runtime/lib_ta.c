@@ -134,7 +134,7 @@ static void init_or_raise(lua_State *L, const indicator *ind, void *st, const do
 		           ind->why ? ind->why : "out of range");
 }
 
-/* checks nin series from arg on: same length, every value finite */
+/* checks nin series (or views) from arg on: same length, every value finite */
 static size_t check_inputs(lua_State *L, const indicator *ind, int arg,
                            const double **in)
 {
@@ -142,18 +142,29 @@ static size_t check_inputs(lua_State *L, const indicator *ind, int arg,
 	int i;
 
 	for (i = 0; i < ind->nin; i++) {
-		series *s = series_check(L, arg + i);
-		size_t bad = ta_first_nonfinite(s->v, s->len);
-		if (bad < s->len)
+		size_t n = 0, bad;
+		const double *v = NULL;
+		if (!series_span(L, arg + i, &v, &n))
+			luaL_typeerror(L, arg + i, "series or view");
+		bad = ta_first_nonfinite(v, n);
+		if (bad < n)
 			luaL_argerror(L, arg + i, lua_pushfstring(L, "%s at index %I",
-			              isnan(s->v[bad]) ? "NaN" : "infinity", (lua_Integer)bad + 1));
-		if (i > 0 && s->len != len)
+			              isnan(v[bad]) ? "NaN" : "infinity", (lua_Integer)bad + 1));
+		if (i > 0 && n != len)
 			luaL_argerror(L, arg + i, lua_pushfstring(L, "length %I differs from #%d's %I",
-			              (lua_Integer)s->len, arg, (lua_Integer)len));
-		len = s->len;
-		in[i] = s->v;
+			              (lua_Integer)n, arg, (lua_Integer)len));
+		len = n;
+		in[i] = v;
 	}
 	return len;
+}
+
+/* is arg a series or a view? */
+static int is_span(lua_State *L, int arg)
+{
+	const double *p;
+	size_t n;
+	return series_span(L, arg, &p, &n);
 }
 
 /* runs st over the inputs at arg.., pushing one new series per output */
@@ -203,7 +214,7 @@ static int new_stream(lua_State *L, const indicator *ind)
 static int ctor(lua_State *L)
 {
 	const indicator *ind = (const indicator *)lua_touserdata(L, lua_upvalueindex(1));
-	return series_test(L, 1) ? batch(L, ind) : new_stream(L, ind);
+	return is_span(L, 1) ? batch(L, ind) : new_stream(L, ind);
 }
 
 static stream *check_stream(lua_State *L)
@@ -227,7 +238,7 @@ static int st_update(lua_State *L)
 	const double *in[MAXIO];
 	int i, n;
 
-	if (series_test(L, 2)) {  /* a chunk */
+	if (is_span(L, 2)) {  /* a chunk */
 		int top = lua_gettop(L);
 		n = run_series(L, ind, s->st, 2);
 		for (i = 0; i < n; i++) {
@@ -235,7 +246,7 @@ static int st_update(lua_State *L)
 			if (o->len > 0)
 				s->last[i] = o->v[o->len - 1];
 		}
-		s->count += series_check(L, 2)->len;
+		s->count += series_check(L, top + 1)->len;
 		return n;
 	}
 	for (i = 0; i < ind->nin; i++) {
@@ -311,6 +322,7 @@ static const luaL_Reg stream_methods[] = {
 
 static const luaL_Reg funcs[] = {
 	{"series", series_ctor},
+	{"cursor", series_cursor_ctor},
 	{"isnan", ta_isnan},
 	{NULL, NULL}
 };

@@ -88,33 +88,158 @@ int series_ctor(lua_State *L)
 	return 1;
 }
 
-/* a Lua index 1..len (negative counts from the end) to 0-based, or -1 */
-static long long position(const series *s, lua_Integer i)
+/* views and cursors */
+
+typedef struct {
+	size_t n;
+} cursor;
+
+typedef struct {
+	const series *s;
+	const cursor *c;  /* both kept alive by the view's user values */
+} view;
+
+int series_cursor_ctor(lua_State *L)
 {
-	lua_Integer len = (lua_Integer)s->len;
-	if (i < 0)
-		i += len + 1;
-	return (i >= 1 && i <= len) ? (long long)(i - 1) : -1;
+	lua_Integer n = luaL_optinteger(L, 1, 0);
+	cursor *c;
+
+	luaL_argcheck(L, n >= 0, 1, "position must be >= 0");
+	c = (cursor *)lua_newuserdatauv(L, sizeof *c, 0);
+	c->n = (size_t)n;
+	luaL_setmetatable(L, CURSOR_MT);
+	return 1;
 }
 
-static int s_index(lua_State *L)
+static int c_set(lua_State *L)
 {
-	series *s = series_check(L, 1);
+	cursor *c = (cursor *)luaL_checkudata(L, 1, CURSOR_MT);
+	lua_Integer n = luaL_checkinteger(L, 2);
+
+	luaL_argcheck(L, n >= 0, 2, "position must be >= 0");
+	c->n = (size_t)n;
+	return 0;
+}
+
+static int c_get(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)((cursor *)luaL_checkudata(L, 1, CURSOR_MT))->n);
+	return 1;
+}
+
+/* cursor:view(series): a view of series limited by this cursor */
+static int c_view(lua_State *L)
+{
+	cursor *c = (cursor *)luaL_checkudata(L, 1, CURSOR_MT);
+	series *s = series_check(L, 2);
+	view *v = (view *)lua_newuserdatauv(L, sizeof *v, 2);
+
+	v->s = s;
+	v->c = c;
+	lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1);
+	lua_pushvalue(L, 2);
+	lua_setiuservalue(L, -2, 2);
+	luaL_setmetatable(L, VIEW_MT);
+	return 1;
+}
+
+static size_t visible(const view *v)
+{
+	return v->c->n < v->s->len ? v->c->n : v->s->len;
+}
+
+int series_span(lua_State *L, int arg, const double **p, size_t *len)
+{
+	series *s = series_test(L, arg);
+	view *v;
+
+	if (s) {
+		*p = s->v, *len = s->len;
+		return 1;
+	}
+	v = (view *)luaL_testudata(L, arg, VIEW_MT);
+	if (v == NULL)
+		return 0;
+	*p = v->s->v, *len = visible(v);
+	return 1;
+}
+
+/* the span at arg, or an error naming what was expected */
+static const double *check_span(lua_State *L, int arg, size_t *len)
+{
+	const double *p = NULL;
+	if (!series_span(L, arg, &p, len))
+		luaL_typeerror(L, arg, "series or view");
+	return p;
+}
+
+/* s[i] for a series or view, and their methods */
+static int span_index(lua_State *L)
+{
+	size_t len;
+	const double *p = check_span(L, 1, &len);
 	int isint;
 	lua_Integer i = lua_tointegerx(L, 2, &isint);
 
 	if (isint) {
-		long long p = i >= 1 ? position(s, i) : -1;
-		if (p < 0)
-			lua_pushnil(L);
+		if (i >= 1 && (size_t)i <= len)
+			lua_pushnumber(L, p[i - 1]);
 		else
-			lua_pushnumber(L, s->v[p]);
+			lua_pushnil(L);
 		return 1;
 	}
 	lua_getmetatable(L, 1);
 	lua_getfield(L, -1, "methods");
 	lua_pushvalue(L, 2);
 	lua_rawget(L, -2);
+	return 1;
+}
+
+static int v_newindex(lua_State *L)
+{
+	return luaL_error(L, "attempt to change a read-only view of a series");
+}
+
+static int span_len(lua_State *L)
+{
+	size_t len;
+	check_span(L, 1, &len);
+	lua_pushinteger(L, (lua_Integer)len);
+	return 1;
+}
+
+static int v_tostring(lua_State *L)
+{
+	size_t len;
+	const double *p = check_span(L, 1, &len);
+
+	if (len == 0)
+		lua_pushstring(L, "view(0)");
+	else
+		lua_pushfstring(L, "view(%d, last %f)", (int)len, p[len - 1]);
+	return 1;
+}
+
+/* pushes a new series holding p[i..j] (1-based, clamped like string.sub) */
+static int push_slice(lua_State *L, const double *p, size_t n, lua_Integer i, lua_Integer j)
+{
+	lua_Integer len = (lua_Integer)n;
+	series *out;
+
+	if (i < 0)
+		i = i + len + 1 < 1 ? 1 : i + len + 1;
+	else if (i == 0)
+		i = 1;
+	if (j < 0)
+		j += len + 1;
+	else if (j > len)
+		j = len;
+	out = series_new(L, 0);
+	if (i <= j) {
+		series_resize(L, out, (size_t)(j - i + 1));
+		memcpy(out->v, p + (i - 1), (size_t)(j - i + 1) * sizeof(double));
+	}
 	return 1;
 }
 
@@ -128,12 +253,6 @@ static int s_newindex(lua_State *L)
 		return luaL_error(L, "series: index %d out of range (1..%d)", (int)i, (int)s->len);
 	s->v[i - 1] = x;
 	return 0;
-}
-
-static int s_len(lua_State *L)
-{
-	lua_pushinteger(L, (lua_Integer)series_check(L, 1)->len);
-	return 1;
 }
 
 static int s_push(lua_State *L)
@@ -150,48 +269,33 @@ static int s_push(lua_State *L)
 /* s:slice(i [, j]) copies s[i..j]; negative positions count from the end */
 static int s_slice(lua_State *L)
 {
-	series *s = series_check(L, 1);
-	lua_Integer len = (lua_Integer)s->len;
-	lua_Integer i = luaL_checkinteger(L, 2), j = luaL_optinteger(L, 3, -1);
-	series *out;
-
-	if (i < 0)
-		i = i + len + 1 < 1 ? 1 : i + len + 1;
-	else if (i == 0)
-		i = 1;
-	if (j < 0)
-		j += len + 1;
-	else if (j > len)
-		j = len;
-	out = series_new(L, 0);
-	if (i <= j) {
-		series_resize(L, out, (size_t)(j - i + 1));
-		memcpy(out->v, s->v + (i - 1), (size_t)(j - i + 1) * sizeof(double));
-	}
-	return 1;
+	size_t len;
+	const double *p = check_span(L, 1, &len);
+	return push_slice(L, p, len, luaL_checkinteger(L, 2), luaL_optinteger(L, 3, -1));
 }
 
 /* s:last([k]) is the k-th value from the end (1 = the last), nil if none */
 static int s_last(lua_State *L)
 {
-	series *s = series_check(L, 1);
+	size_t len;
+	const double *p = check_span(L, 1, &len);
 	lua_Integer k = luaL_optinteger(L, 2, 1);
 
-	if (k < 1 || (size_t)k > s->len)
+	if (k < 1 || (size_t)k > len)
 		lua_pushnil(L);
 	else
-		lua_pushnumber(L, s->v[s->len - (size_t)k]);
+		lua_pushnumber(L, p[len - (size_t)k]);
 	return 1;
 }
 
 static int s_totable(lua_State *L)
 {
-	series *s = series_check(L, 1);
-	size_t i;
+	size_t len, i;
+	const double *p = check_span(L, 1, &len);
 
-	lua_createtable(L, (int)s->len, 0);
-	for (i = 0; i < s->len; i++) {
-		lua_pushnumber(L, s->v[i]);
+	lua_createtable(L, (int)len, 0);
+	for (i = 0; i < len; i++) {
+		lua_pushnumber(L, p[i]);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
@@ -224,10 +328,32 @@ static const luaL_Reg methods[] = {
 	{NULL, NULL}
 };
 
+static const luaL_Reg view_methods[] = {
+	{"slice", s_slice},
+	{"last", s_last},
+	{"totable", s_totable},
+	{NULL, NULL}
+};
+
+static const luaL_Reg view_metamethods[] = {
+	{"__index", span_index},
+	{"__newindex", v_newindex},
+	{"__len", span_len},
+	{"__tostring", v_tostring},
+	{NULL, NULL}
+};
+
+static const luaL_Reg cursor_methods[] = {
+	{"set", c_set},
+	{"get", c_get},
+	{"view", c_view},
+	{NULL, NULL}
+};
+
 static const luaL_Reg metamethods[] = {
-	{"__index", s_index},
+	{"__index", span_index},
 	{"__newindex", s_newindex},
-	{"__len", s_len},
+	{"__len", span_len},
 	{"__tostring", s_tostring},
 	{"__gc", s_gc},
 	{"__close", s_gc},
@@ -241,5 +367,14 @@ void series_open(lua_State *L)
 		luaL_newlib(L, methods);
 		lua_setfield(L, -2, "methods");
 	}
-	lua_pop(L, 1);
+	if (luaL_newmetatable(L, VIEW_MT)) {
+		luaL_setfuncs(L, view_metamethods, 0);
+		luaL_newlib(L, view_methods);
+		lua_setfield(L, -2, "methods");
+	}
+	if (luaL_newmetatable(L, CURSOR_MT)) {
+		luaL_newlib(L, cursor_methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 3);
 }

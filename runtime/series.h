@@ -24,7 +24,20 @@ series *series_test(lua_State *L, int arg);
 void series_push(lua_State *L, series *s, double x);
 /* makes room for len values and sets the length (contents undefined) */
 double *series_resize(lua_State *L, series *s, size_t len);
-void series_open(lua_State *L);  /* registers the metatable */
+void series_open(lua_State *L);  /* registers the metatables */
 int series_ctor(lua_State *L);   /* ta.series([table]) */
+
+/*
+ * A view is a read-only window onto a series: its first `*limit` values,
+ * where the limit belongs to a cursor that many views share. The
+ * backtester hands views to strategies and moves one cursor per candle,
+ * so a strategy cannot see (or change) a candle it should not know yet.
+ */
+#define VIEW_MT "nomade.series.view"
+#define CURSOR_MT "nomade.series.cursor"
+
+int series_cursor_ctor(lua_State *L);  /* ta.cursor([n]) */
+/* is arg a series or a view? then *p, *len are its visible values */
+int series_span(lua_State *L, int arg, const double **p, size_t *len);
 
 #endif

@@ -90,7 +90,11 @@ static void rsi_sma_block(ta_rsi_sma *s, const double *restrict in, size_t k,
 	s->run_gain = run_g, s->run_loss = run_l;
 }
 
-/* 100 - 100/(1 + g/l) as 100*g/(g+l): l == 0 gives 100, 0/0 NaN */
+/*
+ * 100 - 100/(1 + g/l) as 100 * (g/(g+l)): l == 0 gives exactly 100, g == 0
+ * exactly 0, 0/0 NaN, and never more than 100. (100*g/(g+l) would round
+ * 100*g first and give 100 +- 1 ulp when l == 0.)
+ */
 static void rsi_ratio(const double *g, const double *l, double *out, size_t k)
 {
 	const ta_v2 hundred = {100.0, 100.0};
@@ -98,10 +102,10 @@ static void rsi_ratio(const double *g, const double *l, double *out, size_t k)
 
 	for (; i + 2 <= k; i += 2) {
 		ta_v2 a = ta_v2_load(g + i), b = ta_v2_load(l + i);
-		ta_v2_store(out + i, hundred * a / (a + b));
+		ta_v2_store(out + i, hundred * (a / (a + b)));
 	}
 	for (; i < k; i++)
-		out[i] = 100.0 * g[i] / (g[i] + l[i]);
+		out[i] = 100.0 * (g[i] / (g[i] + l[i]));
 }
 
 void ta_rsi_sma_run(ta_rsi_sma *s, const double *in, size_t len, double *out)

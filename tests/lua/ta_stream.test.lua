@@ -74,6 +74,9 @@ t.same(ta.ema(S { 4, 8 }, 3), { 4, 6 }, 0, "ema starts at the first input, alpha
 t.same(ta.rsi_sma(S { 1, 1, 1, 1 }, 2), { nan, nan, nan, nan }, 0, "rsi_sma: 0/0 is NaN")
 t.same(ta.rsi_sma(S { 1, 2, 3 }, 2), { nan, 100, 100 }, 0, "rsi_sma: no losses is 100")
 t.same(ta.rsi_sma(S { 3, 2, 1 }, 2), { nan, 0, 0 }, 0, "rsi_sma: no gains is 0")
+-- found by fuzz_ta: 100*g/(g+l) rounded to 100.00000000000001 here
+t.same(ta.rsi_sma(S { 30000.00, 30436.96, 31310.88 }, 2), { nan, 100, 100 }, 0,
+  "rsi_sma: no losses is exactly 100, never above")
 t.same(ta.rsi(S { 1, 1, 1, 1 }, 2), { nan, nan, 0, 0 }, 0, "rsi: flat is 0, as TA-Lib")
 t.same(ta.rsi(S { 1, 2, 3, 2 }, 2), { nan, nan, 100, 50 }, 1e-15, "rsi: seed mean then Wilder")
 t.same(ta.highest(S { 1, 3, 2, 0, 0 }, 2), { nan, 3, 3, 2, 0 }, 0, "highest(2)")
