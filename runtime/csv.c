@@ -70,6 +70,8 @@ static const char *parse_field(int f, const char *s, size_t len, double *v)
 		return "empty";
 	if (len > MAX_FIELD || !is_decimal(s, len))
 		return "not a number";
+	if (f == 0 && (s[0] == '-' || s[0] == '+'))  /* digits only: no "-0" */
+		return "not a whole number of milliseconds in 0..2^53";
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
 	*v = strtod(tmp, NULL);
@@ -126,7 +128,7 @@ int csv_parse(const char *buf, size_t len, csv_row_fn fn, void *ud,
               char *err, size_t errlen)
 {
 	size_t pos = 0, line = 0;
-	double row[CSV_FIELDS];
+	double row[CSV_FIELDS], prev_time = -1;
 
 	while (pos < len) {
 		const char *nl = (const char *)memchr(buf + pos, '\n', len - pos);
@@ -142,6 +144,13 @@ int csv_parse(const char *buf, size_t len, csv_row_fn fn, void *ud,
 		} else {
 			if (parse_row(buf + pos, n, line, row, err, errlen) != 0)
 				return -1;
+			if (row[0] <= prev_time) {
+				char msg[160];
+				snprintf(msg, sizeof msg, "open_time_ms %.0f %s the previous row's %.0f",
+				         row[0], row[0] == prev_time ? "repeats" : "is before", prev_time);
+				return fail(err, errlen, line, msg);
+			}
+			prev_time = row[0];
 			if (fn(ud, row) != 0)
 				return fail(err, errlen, line, "rejected by the caller");
 		}

@@ -61,7 +61,12 @@ int main(void)
 	refused(HEADER "1,0,3,1,2,1\n", "field 'open': price must be > 0", "a zero price");
 	refused(HEADER "1.5,2,3,1,2,1\n", "field 'open_time_ms': not a whole number", "fractional time");
 	refused(HEADER "-1,2,3,1,2,1\n", "field 'open_time_ms': not a whole number", "negative time");
+	refused(HEADER "-0,2,3,1,2,1\n", "field 'open_time_ms': not a whole number", "a signed zero time");
 	refused(HEADER "9007199254740993,2,3,1,2,1\n", "open_time_ms", "time beyond 2^53");
 	refused(HEADER ",2,3,1,2,1\n", "field 'open_time_ms': empty", "an empty field");
+	refused(HEADER "2,2,3,1,2,1\n2,2,3,1,2,1\n", "line 3: open_time_ms 2 repeats the previous row's 2",
+	        "a repeated time");
+	refused(HEADER "5,2,3,1,2,1\n4,2,3,1,2,1\n", "line 3: open_time_ms 4 is before the previous row's 5",
+	        "a time out of order");
 	return unit_done();
 }
