@@ -124,39 +124,59 @@ static int parse_row(const char *s, size_t len, size_t line, double *row,
 	return 0;
 }
 
+void csv_init(csv_state *st)
+{
+	st->line = 0;
+	st->prev_time = -1;
+}
+
+int csv_line(csv_state *st, const char *s, size_t n, double *row, char *err, size_t errlen)
+{
+	size_t line = ++st->line;
+
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
+	if (line == 1) {
+		if (n != sizeof header - 1 || memcmp(s, header, n))
+			return fail(err, errlen, 1, "expected the header 'open_time_ms,open,high,low,close,volume'");
+		return 0;
+	}
+	if (n == 0)
+		return fail(err, errlen, line, "empty line");
+	if (parse_row(s, n, line, row, err, errlen) != 0)
+		return -1;
+	if (row[0] <= st->prev_time) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "open_time_ms %.0f %s the previous row's %.0f",
+		         row[0], row[0] == st->prev_time ? "repeats" : "is before", st->prev_time);
+		return fail(err, errlen, line, msg);
+	}
+	st->prev_time = row[0];
+	return 1;
+}
+
+int csv_finish(const csv_state *st, char *err, size_t errlen)
+{
+	return st->line == 0 ? fail(err, errlen, 1, "empty file, expected a header") : 0;
+}
+
 int csv_parse(const char *buf, size_t len, csv_row_fn fn, void *ud,
               char *err, size_t errlen)
 {
-	size_t pos = 0, line = 0;
-	double row[CSV_FIELDS], prev_time = -1;
+	csv_state st;
+	size_t pos = 0;
+	double row[CSV_FIELDS];
 
+	csv_init(&st);
 	while (pos < len) {
 		const char *nl = (const char *)memchr(buf + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - buf) : len, n = end - pos;
-		line++;
-		if (n > 0 && buf[end - 1] == '\r')
-			n--;
-		if (line == 1) {
-			if (n != sizeof header - 1 || memcmp(buf + pos, header, n))
-				return fail(err, errlen, 1, "expected the header " "'open_time_ms,open,high,low,close,volume'");
-		} else if (n == 0) {
-			return fail(err, errlen, line, "empty line");
-		} else {
-			if (parse_row(buf + pos, n, line, row, err, errlen) != 0)
-				return -1;
-			if (row[0] <= prev_time) {
-				char msg[160];
-				snprintf(msg, sizeof msg, "open_time_ms %.0f %s the previous row's %.0f",
-				         row[0], row[0] == prev_time ? "repeats" : "is before", prev_time);
-				return fail(err, errlen, line, msg);
-			}
-			prev_time = row[0];
-			if (fn(ud, row) != 0)
-				return fail(err, errlen, line, "rejected by the caller");
-		}
+		size_t end = nl ? (size_t)(nl - buf) : len;
+		int rc = csv_line(&st, buf + pos, end - pos, row, err, errlen);
+		if (rc < 0)
+			return -1;
+		if (rc == 1 && fn(ud, row) != 0)
+			return fail(err, errlen, st.line, "rejected by the caller");
 		pos = end + 1;
 	}
-	if (line == 0)
-		return fail(err, errlen, 1, "empty file, expected a header");
-	return 0;
+	return csv_finish(&st, err, errlen);
 }

@@ -14,7 +14,8 @@ int luaopen_cjson_safe(lua_State *L);
 static const luaL_Reg c_modules[] = {
 	{"nomade.host", luaopen_nomade_host},
 	{"nomade.ta", luaopen_nomade_ta},
-	{"nomade.candles", luaopen_nomade_candles},
+	{"nomade._candles", luaopen_nomade_candles},
+	{"nomade.crypto", luaopen_nomade_crypto},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}
@@ -120,6 +121,8 @@ static int open_all(lua_State *L)
 		lua_setfield(L, -2, c->name);
 	}
 	for (i = 0; embedded_lua[i].module; i++) {
+		if (embedded_lua[i].module[0] == '\0')
+			continue;  /* data, not a module: see host.embedded */
 		lua_pushinteger(L, i);
 		lua_pushcclosure(L, load_embedded, 1);
 		lua_setfield(L, -2, embedded_lua[i].module);

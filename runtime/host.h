@@ -47,5 +47,6 @@ extern const struct embedded_lua embedded_lua[];
 int luaopen_nomade_host(lua_State *L);
 int luaopen_nomade_ta(lua_State *L);
 int luaopen_nomade_candles(lua_State *L);
+int luaopen_nomade_crypto(lua_State *L);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * lib_candles.c: nomade.candles, loading candle files into packed series.
+ * lib_candles.c: nomade._candles, the C half of nomade.candles (see
+ * lua/nomade/candles.lua): loading candle CSV files into packed series.
  *   candles.load_csv(path) -> {time=, open=, high=, low=, close=, volume=
  *                              (series), n=, path=}  or  nil, err
  * Plain and gzip files are both read (zlib reads plain files as they are).
@@ -38,76 +39,97 @@ static const char *gz_failure(gzFile f)
 	return code == Z_ERRNO ? strerror(errno) : msg;
 }
 
-/* pushes the whole file as a string, or nil and the reason; returns 1 or 2 */
-static int read_all(lua_State *L, const char *path)
-{
-	gzFile *box = (gzFile *)lua_newuserdatauv(L, sizeof(gzFile), 0);
-	int box_at = lua_gettop(L), n;
-	luaL_Buffer b;
-
-	*box = NULL;
-	luaL_setmetatable(L, GZ_MT);
-	if ((*box = gzopen(path, "rb")) == NULL) {
-		lua_pushnil(L);
-		lua_pushfstring(L, "%s: %s", path, strerror(errno));
-		return 2;
-	}
-	luaL_buffinit(L, &b);
-	do {
-		n = gzread(*box, luaL_prepbuffsize(&b, 1 << 16), 1 << 16);
-		if (n > 0)
-			luaL_addsize(&b, (size_t)n);
-	} while (n > 0);
-	if (n < 0) {
-		lua_pushnil(L);
-		lua_pushfstring(L, "%s: %s", path, gz_failure(*box));
-		return 2;
-	}
-	luaL_pushresult(&b);
-	lua_pushcfunction(L, gz_gc);  /* close now rather than at the next GC */
-	lua_pushvalue(L, box_at);
-	lua_call(L, 1, 0);
-	return 1;
-}
-
 struct sink {
 	lua_State *L;
 	series *col[CSV_FIELDS];
 };
 
-static int add_row(void *ud, const double *row)
-{
-	struct sink *k = (struct sink *)ud;
-	int f;
+#define CHUNK (1 << 16)
+#define MAX_LINE 4096
 
-	for (f = 0; f < CSV_FIELDS; f++)
-		series_push(k->L, k->col[f], row[f]);
-	return 0;
+/*
+ * Reads and parses the file a chunk at a time, so that memory holds the
+ * candles and not the text too (a year of minutes is 45 MB of text).
+ * Returns 0, or -1 with the reason in err (the file is named by the caller).
+ */
+static int parse_file(gzFile f, struct sink *k, char *buf, char *err, size_t errlen)
+{
+	csv_state st;
+	size_t have = 0;
+	double row[CSV_FIELDS];
+	int n, f_i;
+
+	csv_init(&st);
+	for (;;) {
+		size_t start = 0;
+		n = gzread(f, buf + have, CHUNK);
+		if (n < 0) {
+			snprintf(err, errlen, "%s", gz_failure(f));
+			return -1;
+		}
+		have += (size_t)n;
+		for (;;) {
+			const char *nl = (const char *)memchr(buf + start, '\n', have - start);
+			size_t end = nl ? (size_t)(nl - buf) : have;
+			int rc;
+			if (nl == NULL && n > 0)
+				break;  /* an incomplete line: read more */
+			if (nl == NULL && end == start)
+				break;  /* the end, after a final newline */
+			rc = csv_line(&st, buf + start, end - start, row, err, errlen);
+			if (rc < 0)
+				return -1;
+			for (f_i = 0; rc == 1 && f_i < CSV_FIELDS; f_i++)
+				series_push(k->L, k->col[f_i], row[f_i]);
+			start = end + 1;
+			if (nl == NULL)
+				break;
+		}
+		if (n == 0)
+			return csv_finish(&st, err, errlen);
+		memmove(buf, buf + start, have - start);
+		have -= start;
+		if (have > MAX_LINE) {
+			snprintf(err, errlen, "line %zu: longer than %d bytes", st.line + 1, MAX_LINE);
+			return -1;
+		}
+	}
 }
 
 static int load_csv(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
+	gzFile *box = (gzFile *)lua_newuserdatauv(L, sizeof(gzFile), 0);
+	char *buf = (char *)lua_newuserdatauv(L, CHUNK + MAX_LINE + 1, 0);  /* GC-owned */
 	struct sink k;
 	char err[256];
-	size_t len;
-	const char *text;
 	int f;
 
-	if (read_all(L, path) == 2)
+	*box = NULL;
+	lua_pushvalue(L, -2);
+	luaL_setmetatable(L, GZ_MT);
+	lua_pop(L, 1);
+	if ((*box = gzopen(path, "rb")) == NULL) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: %s", path, strerror(errno));
 		return 2;
-	text = lua_tolstring(L, -1, &len);
+	}
+	gzbuffer(*box, CHUNK);
 	lua_createtable(L, 0, CSV_FIELDS + 2);
 	k.L = L;
 	for (f = 0; f < CSV_FIELDS; f++) {
-		k.col[f] = series_new(L, len / 64);
+		k.col[f] = series_new(L, 0);
 		lua_setfield(L, -2, columns[f]);
 	}
-	if (csv_parse(text, len, add_row, &k, err, sizeof err) != 0) {
+	if (parse_file(*box, &k, buf, err, sizeof err) != 0) {
+		gzclose(*box);
+		*box = NULL;
 		lua_pushnil(L);
 		lua_pushfstring(L, "%s: %s", path, err);
 		return 2;
 	}
+	gzclose(*box);
+	*box = NULL;
 	lua_pushinteger(L, (lua_Integer)k.col[0]->len);
 	lua_setfield(L, -2, "n");
 	lua_pushvalue(L, 1);

@@ -2,6 +2,10 @@
  * lib_host.c: nomade.host, what Lua code may ask of the host itself:
  * its version and a call under an instruction budget.
  */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include <ev.h>
 #include <lauxlib.h>
@@ -47,7 +51,65 @@ static int h_versions(lua_State *L)
 	return 1;
 }
 
+/* host.isatty(fd): is file descriptor fd (0, 1 or 2) a terminal? */
+static int h_isatty(lua_State *L)
+{
+	lua_Integer fd = luaL_checkinteger(L, 1);
+	lua_pushboolean(L, fd >= 0 && fd <= 2 && isatty((int)fd));
+	return 1;
+}
+
+/* host.embedded(path): source and chunk name of a file compiled into
+   the binary from lua/ (e.g. "lua/strategy.lua"), or nil */
+static int h_embedded(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	int i;
+
+	for (i = 0; embedded_lua[i].module; i++) {
+		if (strcmp(embedded_lua[i].chunkname + 1, path) == 0) {
+			lua_pushlstring(L, embedded_lua[i].source, embedded_lua[i].len);
+			lua_pushstring(L, embedded_lua[i].chunkname);
+			return 2;
+		}
+	}
+	lua_pushnil(L);
+	return 1;
+}
+
+/* host.mkdir(path): creates path and its parents (0755); true, or nil
+   and the reason. An existing directory is fine. */
+static int h_mkdir(lua_State *L)
+{
+	size_t len;
+	const char *path = luaL_checklstring(L, 1, &len);
+	luaL_Buffer b;
+	char *p;
+	size_t i;
+
+	p = luaL_buffinitsize(L, &b, len + 1);
+	memcpy(p, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		struct stat st;
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0755) != 0 && (errno != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
+			int e = errno == EEXIST ? ENOTDIR : errno;
+			lua_pushnil(L);
+			lua_pushfstring(L, "%s: %s", p, strerror(e));
+			return 2;
+		}
+		p[i] = i < len ? '/' : '\0';
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{"mkdir", h_mkdir},
+	{"isatty", h_isatty},
+	{"embedded", h_embedded},
 	{"limit", h_limit},
 	{"versions", h_versions},
 	{NULL, NULL}

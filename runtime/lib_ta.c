@@ -292,6 +292,32 @@ static int st_reset(lua_State *L)
 	return 1;
 }
 
+/* o:spec(): {name =, params = {...}, inputs =, outputs =}, so the
+   backtester can compute a declared stream's values in batch */
+static int st_spec(lua_State *L)
+{
+	stream *s = check_stream(L);
+	int i;
+
+	lua_createtable(L, 0, 4);
+	lua_pushstring(L, s->ind->name);
+	lua_setfield(L, -2, "name");
+	lua_createtable(L, s->ind->nparam, 0);
+	for (i = 0; i < s->ind->nparam; i++) {
+		if (s->ind->params[i].is_int)
+			lua_pushinteger(L, (lua_Integer)s->p[i]);
+		else
+			lua_pushnumber(L, s->p[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "params");
+	lua_pushinteger(L, s->ind->nin);
+	lua_setfield(L, -2, "inputs");
+	lua_pushinteger(L, s->ind->nout);
+	lua_setfield(L, -2, "outputs");
+	return 1;
+}
+
 static int st_tostring(lua_State *L)
 {
 	stream *s = check_stream(L);
@@ -317,12 +343,14 @@ static const luaL_Reg stream_methods[] = {
 	{"ready", st_ready},
 	{"count", st_count},
 	{"reset", st_reset},
+	{"spec", st_spec},
 	{NULL, NULL}
 };
 
 static const luaL_Reg funcs[] = {
 	{"series", series_ctor},
 	{"cursor", series_cursor_ctor},
+	{"stamper", series_stamper_ctor},
 	{"isnan", ta_isnan},
 	{NULL, NULL}
 };

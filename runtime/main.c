@@ -18,6 +18,8 @@ static void usage(FILE *f)
 	      "  script FILE [ARGS]    run a Lua file in the host, every nomade.* module\n"
 	      "                        available; ARGS are in `arg` and `...`\n"
 	      "  eval 'CODE'           run Lua code (an expression prints its values)\n"
+	      "  backtest [STRATEGY] --data FILE [options]\n"
+	      "                        a strategy over historical candles (nomade backtest --help)\n"
 	      "\n"
 	      "exit codes:\n"
 	      "  0  success (or what the script returned / passed to os.exit)\n"
@@ -124,6 +126,20 @@ static int run_eval(lua_State *L, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* a command written in Lua: require(module).main(args...) returns the code */
+static int run_lua_command(lua_State *L, const char *module, int argc, char **argv)
+{
+	int i;
+
+	if (push_field(L, module, "main") != 0)
+		return EXIT_ERROR;
+	for (i = 0; i < argc; i++)
+		lua_pushstring(L, argv[i]);
+	if (call(L, module, argc, 1) != 0)
+		return EXIT_ERROR;
+	return lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : EXIT_ERROR;
+}
+
 static int run_version(lua_State *L)
 {
 	if (push_field(L, "nomade", "version_string") != 0 || call(L, "version", 0, 1) != 0)
@@ -147,7 +163,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(cmd, "script") && strcmp(cmd, "eval") && strcmp(cmd, "version")
-	    && strcmp(cmd, "--version")) {
+	    && strcmp(cmd, "--version") && strcmp(cmd, "backtest")) {
 		fprintf(stderr, "nomade: unknown command '%s' (see nomade help)\n", cmd);
 		return EXIT_USAGE;
 	}
@@ -158,6 +174,8 @@ int main(int argc, char **argv)
 		rc = run_script(L, argc - 2, argv + 2);
 	else if (!strcmp(cmd, "eval"))
 		rc = run_eval(L, argc - 2, argv + 2);
+	else if (!strcmp(cmd, "backtest"))
+		rc = run_lua_command(L, "nomade.backtest", argc - 2, argv + 2);
 	else
 		rc = run_version(L);
 	fflush(stdout);

@@ -174,6 +174,78 @@ static const double *check_span(lua_State *L, int arg, size_t *len)
 	return p;
 }
 
+#define STAMPER_MT "nomade.series.stamper"
+
+typedef struct {
+	cursor *c;
+	size_t n;
+	struct stamp {
+		const series *s;
+		int key;  /* index of the key in the stamper's key table */
+	} f[];
+} stamper;
+
+int series_stamper_ctor(lua_State *L)
+{
+	cursor *c = (cursor *)luaL_checkudata(L, 1, CURSOR_MT);
+	stamper *st;
+	size_t n = 0;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	luaL_checktype(L, 3, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, 3)) {
+		if (lua_type(L, -2) != LUA_TSTRING || !series_test(L, -1))
+			return luaL_argerror(L, 3, "expected {name = series, ...}");
+		lua_pop(L, 1);
+		n++;
+	}
+	/* user values: the cursor, the target, the keys in order, the series map */
+	st = (stamper *)lua_newuserdatauv(L, sizeof *st + n * sizeof st->f[0], 4);
+	st->c = c;
+	st->n = 0;
+	lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1);
+	lua_pushvalue(L, 2);
+	lua_setiuservalue(L, -2, 2);
+	lua_createtable(L, (int)n, 0);
+	lua_pushnil(L);
+	while (lua_next(L, 3)) {  /* stack: st, keys, key, series */
+		st->f[st->n].s = series_test(L, -1);
+		st->f[st->n].key = (int)st->n + 1;
+		lua_pop(L, 1);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, -3, (lua_Integer)++st->n);
+	}
+	lua_setiuservalue(L, -2, 3);
+	lua_pushvalue(L, 3);
+	lua_setiuservalue(L, -2, 4);
+	luaL_setmetatable(L, STAMPER_MT);
+	return 1;
+}
+
+static int stamper_call(lua_State *L)
+{
+	stamper *st = (stamper *)luaL_checkudata(L, 1, STAMPER_MT);
+	lua_Integer i = luaL_checkinteger(L, 2);
+	size_t k;
+
+	luaL_argcheck(L, i >= 0, 2, "position must be >= 0");
+	st->c->n = (size_t)i;
+	lua_getiuservalue(L, 1, 2);  /* target */
+	lua_getiuservalue(L, 1, 3);  /* keys */
+	for (k = 0; k < st->n; k++) {
+		const series *s = st->f[k].s;
+		lua_rawgeti(L, -1, st->f[k].key);
+		if (i >= 1 && (size_t)i <= s->len)
+			lua_pushnumber(L, s->v[i - 1]);
+		else
+			lua_pushnil(L);
+		lua_rawset(L, -4);
+	}
+	return 0;
+}
+
 /* s[i] for a series or view, and their methods */
 static int span_index(lua_State *L)
 {
@@ -376,5 +448,9 @@ void series_open(lua_State *L)
 		luaL_newlib(L, cursor_methods);
 		lua_setfield(L, -2, "__index");
 	}
-	lua_pop(L, 3);
+	if (luaL_newmetatable(L, STAMPER_MT)) {
+		lua_pushcfunction(L, stamper_call);
+		lua_setfield(L, -2, "__call");
+	}
+	lua_pop(L, 4);
 }

@@ -37,6 +37,12 @@ int series_ctor(lua_State *L);   /* ta.series([table]) */
 #define CURSOR_MT "nomade.series.cursor"
 
 int series_cursor_ctor(lua_State *L);  /* ta.cursor([n]) */
+/*
+ * ta.stamper(cursor, target, {key = series, ...}) returns st, and st(i)
+ * moves the cursor to i and sets target[key] = series[i] for every key, in
+ * one call: the backtester's per-candle update of the market view.
+ */
+int series_stamper_ctor(lua_State *L);
 /* is arg a series or a view? then *p, *len are its visible values */
 int series_span(lua_State *L, int arg, const double **p, size_t *len);
 

@@ -1,0 +1,349 @@
+-- nomade.backtest: runs a strategy over historical candles through the
+-- same path the live runtime takes: candles -> (shield gate) ->
+-- indicators -> regime -> entry -> tribunal -> order intent -> paper
+-- execution. Decisions are taken on a candle's close and can only fill on
+-- later candles (see nomade.paper), and the strategy sees the candles up
+-- to the current one and nothing after: its views stop at a cursor.
+local ta = require "nomade.ta"
+local candles_mod = require "nomade.candles"
+local strategy = require "nomade.strategy"
+local instruments = require "nomade.instruments"
+local tribunal = require "nomade.tribunal"
+local paper = require "nomade.paper"
+
+local M = {}
+
+-- Multi-output indicators appear in m.ind under suffixed names
+local SUFFIXES = {
+  bbands = { "_upper", "_middle", "_lower" },
+  macd = { "", "_signal", "_hist" },
+}
+
+local function readonly(t, name)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function(_, k)
+      error(string.format("%s is read-only (tried to set %s)", name, tostring(k)), 2)
+    end,
+    __len = function() return #t end,
+    __pairs = function() return next, t, nil end,
+  })
+end
+M.readonly = readonly
+
+-- the shield gate every order intent passes (the Integrity Shield replaces
+-- it); true lets the intent through
+function M.gate(intent, m) return true, intent, m end
+
+-- the indicators the strategy declared, computed in batch over all candles
+-- (the same C code as the streams; tests hold the two forms equal)
+local function indicator_series(decl, c)
+  local out = {}
+  for _, d in ipairs(decl) do
+    local spec, results = d.spec
+    if spec.inputs == 3 then
+      results = { ta[spec.name](c.high, c.low, c.close, table.unpack(spec.params)) }
+    else
+      results = { ta[spec.name](c[d.field], table.unpack(spec.params)) }
+    end
+    local suffixes = SUFFIXES[spec.name] or { "" }
+    for k, s in ipairs(results) do out[#out + 1] = { name = d.name .. suffixes[k], series = s } end
+  end
+  return out
+end
+
+-- the data's spacing must be the strategy's interval (gaps are allowed)
+local function check_interval(c, interval)
+  local want = strategy.INTERVALS[interval] * 1000
+  local smallest = math.huge
+  for i = 2, math.min(c.n, 1000) do smallest = math.min(smallest, c.time[i] - c.time[i - 1]) end
+  if c.n >= 2 and smallest ~= want then
+    return nil, string.format("%s: candles are %d s apart but the strategy's interval is %s",
+      c.path, smallest // 1000, interval)
+  end
+  return true
+end
+
+-- first index with time >= t, or n + 1
+local function lower_bound(times, n, t)
+  local lo, hi = 1, n + 1
+  while lo < hi do
+    local mid = (lo + hi) // 2
+    if times[mid] < t then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
+
+-- the candle span to trade: decisions need `history` candles first
+local function span(c, s, opts)
+  local from = opts.from and lower_bound(c.time, c.n, opts.from) or 1
+  local last = opts.to and lower_bound(c.time, c.n, opts.to) - 1 or c.n
+  local first = math.max(from, s.history)
+  if first >= last then
+    return nil, string.format("%s: nothing to backtest: %d candles in range, the strategy needs %d of history first",
+      c.path, last - from + 1, s.history)
+  end
+  return first, last
+end
+
+-- M.prepare(opts) -> run state, or nil, err. opts: strategy (path or nil
+-- for the default), data, from, to (ms), cash, fee, tribunal, cache,
+-- instrument
+function M.prepare(opts)
+  local c = opts.candles
+  if not c then
+    local err
+    c, err = candles_mod.load(opts.data)
+    if not c then return nil, err end
+  end
+  local strat, serr = strategy.load_file(opts.strategy, {}, opts.log)
+  if not strat then return nil, serr end
+  local s = strat.settings
+  local ok, ierr = check_interval(c, s.interval)
+  if not ok then return nil, ierr end
+  local rules, rerr = instruments.load(opts.instrument, s.symbol)
+  if not rules then return nil, rerr end
+  local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
+  if not judge then return nil, jerr end
+  local first, last = span(c, s, opts)
+  if not first then return nil, last end
+  return { c = c, strat = strat, rules = rules, judge = judge, first = first, last = last, opts = opts }
+end
+
+-- the market view m and the function that moves it to candle i
+local function market(run, book, ind)
+  local c, s = run.c, run.strat.settings
+  local cursor = ta.cursor(0)
+  local views, iviews, ivals, columns, indicators = {}, {}, {}, {}, {}
+  for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do
+    views[k] = cursor:view(c[k])
+    columns[k] = c[k]
+  end
+  for _, d in ipairs(ind) do
+    iviews[d.name] = cursor:view(d.series)
+    indicators[d.name] = d.series
+  end
+  local bal = { quote = 0, base = 0 }
+  local inner = {
+    symbol = s.symbol, interval = s.interval, shield = "GREEN",
+    candles = readonly(views, "m.candles"), series = readonly(iviews, "m.series"),
+    ind = readonly(ivals, "m.ind"), balance = readonly(bal, "m.balance"),
+    settings = readonly(s, "m.settings"),
+  }
+  -- one C call each moves the cursor and copies the candle's values in
+  local stamp_candle = ta.stamper(cursor, inner, columns)
+  local stamp_ind = ta.stamper(cursor, ivals, indicators)
+  local shown_position
+  local function move(i)
+    stamp_candle(i)
+    stamp_ind(i)
+    inner.index = i
+  end
+  -- after the fills: what the book holds at this candle's close
+  local function settle()
+    bal.quote, bal.base = book.quote, book.base
+    inner.equity = book.quote + book.base * inner.close
+    local p = book.position
+    if p ~= shown_position then
+      shown_position = p
+      inner.position = p and readonly({ qty = p.qty, price = p.price, time = p.time,
+        stop = p.stop or nil, take = p.take or nil }, "m.position")
+    end
+    return inner.equity
+  end
+  return readonly(inner, "m"), inner, move, settle
+end
+
+-- runs the strategy over the span; returns the result for nomade.report
+function M.execute(run, progress)
+  local c, strat, s = run.c, run.strat, run.strat.settings
+  local opts = run.opts
+  local book = paper.new { cash = opts.cash or 10000, fee = opts.fee or 0.001, rules = run.rules,
+    position_size = s.position_size, stop_loss = s.stop_loss, take_profit = s.take_profit }
+  local ind = indicator_series(strat.indicators, c)
+  local m, inner, move, settle = market(run, book, ind)
+  local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
+    blocked = 0, mode = opts.tribunal or "off" }
+  local equity, held = ta.series(), 0
+  local judge, min_score = run.judge, s.min_score
+
+  local function decide(i)
+    local reg = strat:regime(m)
+    inner.regime = reg
+    if book.position then
+      if book.pending then return end
+      local reason = strat:exit(m, inner.position)
+      if reason and M.gate({ side = "sell", reason = reason }, m) then book:submit_sell(reason, i) end
+      return
+    end
+    if book.pending or not strat:candidate(m, reg) then return end
+    stats.candidates = stats.candidates + 1
+    local verdict = judge(strat:prompt(m, reg))
+    stats.calls = stats.calls + 1
+    if verdict.source == "miss" then stats.misses = stats.misses + 1 end
+    if verdict.signal ~= "BUY" then stats.wait = stats.wait + 1 return end
+    stats.buy = stats.buy + 1
+    if verdict.score < min_score then stats.below_min = stats.below_min + 1 return end
+    local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
+    if not intent then return end
+    if M.gate(intent, m) then book:submit_buy(intent, i) else stats.blocked = stats.blocked + 1 end
+  end
+
+  local first, last = run.first, run.last
+  local current = first
+  local function loop()
+    for i = first, last do
+      current = i
+      move(i)
+      if i > first then book:open_candle(i, inner.time, inner.open, inner.high, inner.low) end
+      equity:push(settle())
+      if book.position then held = held + 1 end
+      if i < last then decide(i) end
+      if progress and (i - first) % 65536 == 0 then progress(i - first, last - first) end
+    end
+  end
+  local ok, err = pcall(loop)
+  if not ok then
+    error(string.format("strategy failed on the candle of %s: %s", M.iso(c.time[current]), tostring(err)), 0)
+  end
+  return { c = c, first = first, last = last, equity = equity, held = held, book = book,
+    tribunal = stats, strategy = strat, rules = run.rules, cash = opts.cash or 10000,
+    fee = opts.fee or 0.001 }
+end
+
+-- UTC time in ms -> "2023-03-24 12:00"
+function M.iso(ms)
+  return os.date("!%Y-%m-%d %H:%M", ms // 1000)
+end
+
+-- days since 1970-01-01 of a proleptic Gregorian UTC date
+local function days_from_civil(y, mo, d)
+  y = mo <= 2 and y - 1 or y
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + d - 1
+  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+end
+
+-- "2023-03-24" or "2023-03-24T12:00[:00][Z]" (UTC) -> ms, and whether a
+-- time of day was given; nil, err when it is not such a date
+function M.parse_date(text)
+  local y, mo, d, rest = tostring(text):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  local h, mi, sec = 0, 0, 0
+  if rest and rest ~= "" then
+    h, mi, sec = rest:match("^[T ](%d%d):(%d%d):?(%d?%d?)Z?$")
+    if not h then y = nil end
+    sec = (sec == nil or sec == "") and 0 or sec
+  end
+  y, mo, d, h, mi, sec = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec)
+  local days = y and days_from_civil(y, mo, d)
+  if not y or mo < 1 or mo > 12 or d < 1 or h > 23 or mi > 59 or sec > 59
+      or os.date("!%d", days * 86400) ~= string.format("%02d", d) then
+    return nil, string.format("not a date: '%s' (YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC)", tostring(text))
+  end
+  return ((days * 24 + h) * 60 + mi) * 60000 + sec * 1000, rest ~= ""
+end
+
+M.USAGE = [[
+usage: nomade backtest [STRATEGY.lua] --data FILE [options]
+  STRATEGY.lua       the strategy (default: nomade's bundled default strategy)
+  --data FILE        candles: CSV (open_time_ms,open,high,low,close,volume; .gz too)
+                     or a Bybit kline JSON response (.json)
+  --from DATE        first candle to trade (YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC);
+                     earlier candles still serve as history
+  --to DATE          last day to trade (a date includes that whole day; a time
+                     stops before it)
+  --cash N           starting quote balance (default 10000)
+  --fee RATE         fee per fill, both sides (default 0.001, Bybit spot)
+  --tribunal MODE    off (every candidate is a BUY, labelled) or cache (default off)
+  --cache FILE       recorded verdicts for --tribunal cache (JSON lines)
+  --instrument FILE  a Bybit instruments-info response with the symbol's rules
+                     (default: Bybit's documented BTCUSDT record)
+  --out DIR          also write trades.csv, equity.csv, report.json, report.html
+]]
+
+local OPTIONS = { data = true, from = true, to = true, cash = true, fee = true, tribunal = true,
+  cache = true, instrument = true, out = true }
+
+local function parse_args(args)
+  local opts = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name = a:match("^%-%-(.+)$")
+    if name then
+      if not OPTIONS[name] then return nil, "unknown option '" .. a .. "'" end
+      if args[i + 1] == nil then return nil, a .. " needs a value" end
+      if opts[name] ~= nil then return nil, a .. " given twice" end
+      opts[name] = args[i + 1]
+      i = i + 2
+    elseif opts.strategy == nil then
+      opts.strategy = a
+      i = i + 1
+    else
+      return nil, "unexpected argument '" .. a .. "'"
+    end
+  end
+  if not opts.data then return nil, "--data FILE is required" end
+  for _, k in ipairs({ "cash", "fee" }) do
+    if opts[k] then
+      local v = tonumber(opts[k])
+      if not v or v ~= v or v < 0 or v == math.huge or (k == "cash" and v == 0) or (k == "fee" and v >= 1) then
+        return nil, string.format("--%s must be a number %s, got '%s'", k,
+          k == "cash" and "> 0" or "in [0, 1)", opts[k])
+      end
+      opts[k] = v + 0.0
+    end
+  end
+  for _, k in ipairs({ "from", "to" }) do
+    if opts[k] then
+      local ms, timed = M.parse_date(opts[k])
+      if not ms then return nil, "--" .. k .. ": " .. timed end
+      if k == "to" and not timed then ms = ms + 86400000 end  -- the whole day
+      opts[k] = ms
+    end
+  end
+  if opts.from and opts.to and opts.from >= opts.to then return nil, "--from must be before --to" end
+  opts.tribunal = opts.tribunal or "off"
+  return opts
+end
+
+-- nomade backtest ...: returns the exit code
+function M.main(...)
+  local opts, err = parse_args({ ... })
+  if not opts then
+    io.stderr:write("nomade backtest: ", err, "\n", M.USAGE)
+    return 2
+  end
+  local run, perr = M.prepare(opts)
+  if not run then
+    io.stderr:write("nomade backtest: ", perr, "\n")
+    return 1
+  end
+  local progress
+  if require("nomade.host").isatty(2) then
+    progress = function(done, total)
+      io.stderr:write(string.format("\rbacktest %3d%%", done * 100 // math.max(total, 1)))
+    end
+  end
+  local ok, result = pcall(M.execute, run, progress)
+  if progress then io.stderr:write("\r              \r") end
+  if not ok then
+    io.stderr:write("nomade backtest: ", tostring(result), "\n")
+    return 1
+  end
+  local report = require "nomade.report"
+  local figures = report.figures(result)
+  io.stdout:write(report.summary(figures))
+  if opts.out then
+    local wrote, werr = report.write(opts.out, result, figures)
+    if not wrote then
+      io.stderr:write("nomade backtest: --out: ", werr, "\n")
+      return 1
+    end
+    io.stdout:write("wrote     ", opts.out, "/{trades.csv,equity.csv,report.json,report.html}\n")
+  end
+  return 0
+end
+
+return M

@@ -1,0 +1,82 @@
+-- nomade.candles: candle files into packed series, ascending, checked.
+--   candles.load(path)            .json: Bybit kline JSON, else CSV
+--   candles.load_csv(path)        open_time_ms,open,high,low,close,volume
+--                                 (plain or gzip; the parser is C)
+--   candles.load_bybit_json(path) a /v5/market/kline response body
+-- Each returns {time, open, high, low, close, volume (series), n, path} or
+-- nil and a message naming the file, the row and the field. Nothing is
+-- skipped or reordered: rows out of order or repeated are errors.
+local core = require "nomade._candles"
+local ta = require "nomade.ta"
+local cjson = require "cjson.safe"
+
+local M = { load_csv = core.load_csv }
+
+local COLUMNS = { "time", "open", "high", "low", "close", "volume" }
+
+-- the strict number grammar of the CSV parser, for JSON strings
+local function decimal(s)
+  if type(s) ~= "string" then return nil end
+  if not (s:match("^[+-]?%d+$") or s:match("^[+-]?%d+%.%d+$")
+      or s:match("^[+-]?%d+%.?%d*[eE][+-]?%d+$")) then
+    return nil
+  end
+  return tonumber(s)
+end
+
+-- one kline row [start, open, high, low, close, volume, turnover]: values or
+-- the reason it is refused
+local function kline_row(row)
+  if type(row) ~= "table" or #row < 6 then return nil, "expected an array of at least 6 strings" end
+  local v = {}
+  for f = 1, 6 do
+    local x = decimal(row[f])
+    local name = f == 1 and "startTime" or COLUMNS[f]
+    if x == nil then
+      return nil, string.format("field '%s': not a number string (%s)", name, cjson.encode(row[f]))
+    end
+    if f == 1 and (x < 0 or x % 1 ~= 0) then return nil, "field 'startTime': not whole milliseconds" end
+    if f >= 2 and f <= 5 and x <= 0 then return nil, "field '" .. name .. "': price must be > 0" end
+    if f == 6 and x < 0 then return nil, "field 'volume': negative volume" end
+    v[f] = x
+  end
+  return v
+end
+
+function M.load_bybit_json(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  local doc, jerr = cjson.decode(text)
+  if doc == nil then return nil, path .. ": not JSON (" .. tostring(jerr) .. ")" end
+  if type(doc) ~= "table" or doc.retCode ~= 0 then
+    return nil, string.format("%s: not a successful kline response (retCode %s, retMsg %s)",
+      path, tostring(type(doc) == "table" and doc.retCode), tostring(type(doc) == "table" and doc.retMsg))
+  end
+  local list = type(doc.result) == "table" and doc.result.list
+  if type(list) ~= "table" then return nil, path .. ": no result.list" end
+  local out = { path = path, n = #list }
+  for _, c in ipairs(COLUMNS) do out[c] = ta.series() end
+  -- Bybit lists the newest first; read from the end to get ascending rows
+  local prev
+  for k = #list, 1, -1 do
+    local v, why = kline_row(list[k])
+    if not v then return nil, string.format("%s: result.list[%d]: %s", path, k, why) end
+    if prev and v[1] <= prev then
+      return nil, string.format("%s: result.list[%d]: startTime %d is not before result.list[%d]'s %d",
+        path, k + 1, prev, k, v[1])
+    end
+    prev = v[1]
+    for col, c in ipairs(COLUMNS) do out[c]:push(v[col]) end
+  end
+  return out
+end
+
+function M.load(path)
+  if type(path) ~= "string" then error("candles.load: path must be a string", 2) end
+  if path:match("%.json$") then return M.load_bybit_json(path) end
+  return core.load_csv(path)
+end
+
+return M

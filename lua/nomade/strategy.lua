@@ -1,0 +1,218 @@
+-- nomade.strategy: loads a user's strategy.lua into a sandbox and checks
+-- the contract (README, "The strategy contract"), then calls it with the
+-- return types checked. A load is a transaction: compile, run the top
+-- level in a fresh environment under an instruction budget, check; any
+-- failure returns nil and a message naming the file (and line), and
+-- nothing of the half-loaded strategy escapes.
+local host = require "nomade.host"
+local ta = require "nomade.ta"
+
+local M = {}
+
+-- instructions the top level may run (it should only define things)
+M.LOAD_BUDGET = 10000000
+
+local INTERVALS = {
+  ["1m"] = 60, ["3m"] = 180, ["5m"] = 300, ["15m"] = 900, ["30m"] = 1800,
+  ["1h"] = 3600, ["2h"] = 7200, ["4h"] = 14400, ["6h"] = 21600, ["12h"] = 43200,
+  ["1d"] = 86400, ["1w"] = 604800,
+}
+M.INTERVALS = INTERVALS
+
+-- name = {default, check(value) -> ok, what it must be}
+local SETTINGS = {
+  symbol = { "BTCUSDT", function(v) return type(v) == "string" and v:match("^%u[%u%d]+$") end,
+    "an upper-case symbol such as BTCUSDT" },
+  interval = { "1h", function(v) return INTERVALS[v] ~= nil end,
+    "one of 1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w" },
+  history = { 200, function(v) return math.type(v) == "integer" and v >= 1 end,
+    "an integer >= 1 (candles needed before the first decision)" },
+  position_size = { 0.95, function(v) return type(v) == "number" and v > 0 and v <= 1 end,
+    "a fraction of the quote balance in (0, 1]" },
+  min_score = { 70, function(v) return math.type(v) == "integer" and v >= 0 and v <= 100 end,
+    "an integer in 0..100" },
+  stop_loss = { false, function(v) return v == false or (type(v) == "number" and v > 0 and v < 1) end,
+    "false or a fraction in (0, 1)" },
+  take_profit = { false, function(v) return v == false or (type(v) == "number" and v > 0) end,
+    "false or a fraction > 0" },
+}
+
+-- the globals a strategy sees: no io, no os.execute, no load, no require
+local function sandbox(state, log)
+  local function copy(t)
+    local c = {}
+    for k, v in pairs(t) do c[k] = v end
+    return c
+  end
+  local env = {
+    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
+    pcall = pcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
+    select = select, setmetatable = setmetatable, tonumber = tonumber,
+    tostring = tostring, type = type, xpcall = xpcall,
+    -- the string metatable is shared with the host: not for strategies
+    getmetatable = function(v) if type(v) == "string" then return nil end return getmetatable(v) end,
+    math = copy(math), string = copy(string), table = copy(table), utf8 = copy(utf8),
+    os = { time = os.time, date = os.date, clock = os.clock, difftime = os.difftime },
+    ta = ta, state = state,
+    print = function(...)
+      local parts = {}
+      for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+      log(table.concat(parts, "\t"))
+    end,
+  }
+  env._G = env
+  return env
+end
+
+local function check_settings(s, name)
+  if s == nil then s = {} end
+  if type(s) ~= "table" then
+    return nil, string.format("%s: settings must be a table, got %s", name, type(s))
+  end
+  local out = {}
+  for k, v in pairs(s) do
+    local spec = SETTINGS[k]
+    if not spec then
+      return nil, string.format("%s: settings.%s: unknown setting (known: %s)", name, tostring(k),
+        "symbol, interval, history, position_size, min_score, stop_loss, take_profit")
+    end
+    if not spec[2](v) then
+      return nil, string.format("%s: settings.%s must be %s, got %s", name, k, spec[3], tostring(v))
+    end
+    out[k] = v
+  end
+  for k, spec in pairs(SETTINGS) do
+    if out[k] == nil then out[k] = spec[1] end
+  end
+  return out
+end
+
+-- indicators = { name = ta.X(...) or { ta.X(...), "field" } }
+local FIELDS = { open = true, high = true, low = true, close = true, volume = true }
+
+local function check_indicators(decl, name)
+  if decl == nil then return {} end
+  if type(decl) ~= "table" then
+    return nil, string.format("%s: indicators must be a table, got %s", name, type(decl))
+  end
+  local out = {}
+  for k, v in pairs(decl) do
+    local stream, field = v, nil
+    if type(v) == "table" then stream, field = v[1], v[2] end
+    local ok, spec = pcall(function() return stream:spec() end)
+    if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then
+      return nil, string.format("%s: indicators: '%s' is not a plain name", name, tostring(k))
+    end
+    if not ok then
+      return nil, string.format("%s: indicators.%s must be a nomade.ta stream such as ta.ema(200), or {stream, field}", name, k)
+    end
+    if field ~= nil and not FIELDS[field] then
+      return nil, string.format("%s: indicators.%s: field must be open, high, low, close or volume, got %s",
+        name, k, tostring(field))
+    end
+    if spec.inputs > 1 and field ~= nil then
+      return nil, string.format("%s: indicators.%s: %s reads high, low and close; it takes no field", name, k, spec.name)
+    end
+    out[#out + 1] = { name = k, spec = spec, field = field or "close" }
+  end
+  table.sort(out, function(a, b) return a.name < b.name end)
+  return out
+end
+
+-- M.load(source, chunkname [, state [, log]]) -> strategy or nil, err
+function M.load(source, chunkname, state, log)
+  local name = chunkname:gsub("^[@=]", "")
+  state = state or {}
+  local env = sandbox(state, log or function(line) io.stderr:write(name, ": ", line, "\n") end)
+  local chunk, err = load(source, chunkname, "t", env)
+  if not chunk then return nil, err end
+  local ok, rerr = host.limit(M.LOAD_BUDGET, chunk)
+  if not ok then return nil, tostring(rerr) end
+  for _, f in ipairs({ "regime", "prompt", "entry" }) do
+    if type(env[f]) ~= "function" then
+      return nil, string.format("%s: %s must be a function (the contract needs regime, prompt and entry), got %s",
+        name, f, type(env[f]))
+    end
+  end
+  for _, f in ipairs({ "exit", "on_reload" }) do
+    if env[f] ~= nil and type(env[f]) ~= "function" then
+      return nil, string.format("%s: %s must be a function when defined, got %s", name, f, type(env[f]))
+    end
+  end
+  local settings, serr = check_settings(env.settings, name)
+  if not settings then return nil, serr end
+  local indicators, ierr = check_indicators(env.indicators, name)
+  if not indicators then return nil, ierr end
+  return setmetatable({ name = name, env = env, state = state, settings = settings,
+    indicators = indicators }, { __index = M })
+end
+
+-- M.load_file(path) or, with no path, the bundled default strategy
+function M.load_file(path, state, log)
+  if path == nil then
+    local src, chunk = host.embedded("lua/strategy.lua")
+    return M.load(src, chunk, state, log)
+  end
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local src = f:read("a")
+  f:close()
+  return M.load(src, "@" .. path, state, log)
+end
+
+local function bad(self, what, got)
+  error(string.format("%s: %s returned %s", self.name, what, got), 0)
+end
+
+-- the calls, with their results checked; errors raise with the file
+function M:regime(m)
+  local r = self.env.regime(m)
+  if type(r) ~= "string" or r == "" then bad(self, "regime(m)", "a " .. type(r) .. ", expected a non-empty string") end
+  return r
+end
+
+function M:prompt(m, regime)
+  local p = self.env.prompt(m, regime)
+  if type(p) ~= "string" or p == "" then bad(self, "prompt(m, regime)", "a " .. type(p) .. ", expected a non-empty string") end
+  return p
+end
+
+-- with no verdict: is this a candidate? (true/false)
+function M:candidate(m, regime)
+  local c = self.env.entry(m, regime, nil)
+  if c ~= nil and type(c) ~= "boolean" then
+    bad(self, "entry(m, regime, nil)", "a " .. type(c) .. ", expected true or false (is this a candidate?)")
+  end
+  return c == true
+end
+
+-- with the verdict: false, true (a market buy) or {type = "limit", price = p [, ttl = n]}
+function M:entry(m, regime, verdict)
+  local e = self.env.entry(m, regime, verdict)
+  if e == nil or e == false then return nil end
+  if e == true then return { type = "market" } end
+  if type(e) ~= "table" then bad(self, "entry(m, regime, verdict)", "a " .. type(e) .. ", expected true, false or an order table") end
+  if e.type == "market" then return { type = "market" } end
+  -- (written so that a NaN price is refused too)
+  if e.type ~= "limit" or type(e.price) ~= "number" or not (e.price > 0) then  -- luacheck: ignore 581
+    bad(self, "entry(m, regime, verdict)",
+      "an order table that is not {type = \"market\"} or {type = \"limit\", price = p > 0}")
+  end
+  local ttl = e.ttl or 1
+  if math.type(ttl) ~= "integer" or ttl < 1 then
+    bad(self, "entry(m, regime, verdict)", "a limit order whose ttl is not an integer >= 1")
+  end
+  return { type = "limit", price = e.price, ttl = ttl }
+end
+
+-- false/nil: hold; true or a string (the reason): sell at the next open
+function M:exit(m, position)
+  if not self.env.exit then return nil end
+  local x = self.env.exit(m, position)
+  if x == nil or x == false then return nil end
+  if x == true then return "exit" end
+  if type(x) ~= "string" then bad(self, "exit(m, position)", "a " .. type(x) .. ", expected true, false or a reason string") end
+  return x
+end
+
+return M
