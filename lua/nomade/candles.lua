@@ -51,8 +51,9 @@ function M.load_bybit_json(path)
   local doc, jerr = cjson.decode(text)
   if doc == nil then return nil, path .. ": not JSON (" .. tostring(jerr) .. ")" end
   if type(doc) ~= "table" or doc.retCode ~= 0 then
+    local code = type(doc) == "table" and doc.retCode
     return nil, string.format("%s: not a successful kline response (retCode %s, retMsg %s)",
-      path, tostring(type(doc) == "table" and doc.retCode), tostring(type(doc) == "table" and doc.retMsg))
+      path, tostring(math.tointeger(code) or code), tostring(type(doc) == "table" and doc.retMsg))
   end
   local list = type(doc.result) == "table" and doc.result.list
   if type(list) ~= "table" then return nil, path .. ": no result.list" end

@@ -109,8 +109,11 @@ function M.load(path, symbol)
   return rules
 end
 
--- rounds down (or up) to a step: floor(x * 10^d) / 10^d
-function M.floor(x, unit) return math.floor(x * unit.scale) / unit.scale end
-function M.ceil(x, unit) return math.ceil(x * unit.scale) / unit.scale end
+-- rounds down (or up) to a step of 10^-d: floor(x * 10^d + 1e-9) / 10^d.
+-- The 1e-9 absorbs binary rounding: 100 * 1.1 is 110.00000000000001,
+-- which must round up to 110.0 on a 0.1 tick, not to 110.1.
+local SLACK = 1e-9
+function M.floor(x, unit) return math.floor(x * unit.scale + SLACK) / unit.scale end
+function M.ceil(x, unit) return math.ceil(x * unit.scale - SLACK) / unit.scale end
 
 return M

@@ -26,13 +26,15 @@ local function read_cache(path)
     n = n + 1
     if line:match("%S") then
       local v = cjson.decode(line)
-      local ok = type(v) == "table" and type(v.prompt_sha256) == "string"
-        and (v.signal == "BUY" or v.signal == "WAIT")
-        and math.type(v.score) == "integer" and v.score >= 0 and v.score <= 100
+      -- cjson reads every number as a float: 80.0 is the integer 80
+      local score = type(v) == "table" and math.tointeger(v.score)
+      local ok = score and type(v.prompt_sha256) == "string"
+        and (v.signal == "BUY" or v.signal == "WAIT") and score >= 0 and score <= 100
       if not ok then
         f:close()
         return nil, string.format("%s:%d: not a verdict ({prompt_sha256, signal BUY|WAIT, score 0..100})", path, n)
       end
+      v.score = score
       verdicts[v.prompt_sha256] = v
     end
   end

@@ -32,4 +32,37 @@ none, err = candles.load_csv(write("garbage"))
 t.ok(none == nil and err:find("line 1: expected the header", 1, true), "not a candle file", err)
 t.raises(function() candles.load_csv() end, "bad argument #1 to 'load_csv'", "path required")
 
+
+-- Bybit kline JSON: newest first, strings; read ascending as numbers
+local k = assert(candles.load("tests/fixtures/bybit/rest_market_kline.json"))
+t.ok(k.n == 3 and k.time[1] == 1670601600000 and k.time[3] == 1670608800000, "kline rows come out ascending")
+t.ok(k.open[1] == 17086.5 and k.close[3] == 17055.5 and k.volume[2] == 4177, "kline strings become numbers")
+local function jpath(text)
+  local path = os.tmpname() .. ".json"
+  local f = assert(io.open(path, "w")); f:write(text); f:close()
+  return path
+end
+none, err = candles.load(jpath('{"retCode":10001,"retMsg":"params error","result":{}}'))
+t.ok(none == nil and err:find("not a successful kline response (retCode 10001, retMsg params error)", 1, true),
+  "an error response is named", err)
+none, err = candles.load(jpath('{"retCode":0,"result":{"list":[["2000","1","2","0.5","x","1"],["1000","1","2","0.5","1","1"]]}}'))
+t.ok(none == nil and err:find("result.list[1]: field 'close': not a number string (\"x\")", 1, true),
+  "a bad kline field names its row and field", err)
+none, err = candles.load(jpath('{"retCode":0,"result":{"list":[["1000","1","2","0.5","1","1"],["2000","1","2","0.5","1","1"]]}}'))
+t.ok(none == nil and err:find("is not before", 1, true), "kline rows oldest first are refused, not reordered", err)
+none, err = candles.load(jpath("{nope"))
+t.ok(none == nil and err:find("not JSON", 1, true), "not JSON")
+
+-- CSV order: a repeated or earlier time is an error, never reordered
+none, err = candles.load_csv(write(header .. "2000,1,2,0.5,1.5,10\n1000,1,2,0.5,1.5,10\n"))
+t.ok(none == nil and err:find("line 3: open_time_ms 1000 is before the previous row's 2000", 1, true),
+  "rows out of order are refused", err)
+-- a file read in pieces: lines across the 64 KB reads, and a long line refused
+local rows = { header:sub(1, -2) }
+for i = 1, 5000 do rows[#rows + 1] = string.format("%d,1.00000001,2,0.5,1.5,10", i * 1000) end
+local big = assert(candles.load_csv(write(table.concat(rows, "\n"))))
+t.ok(big.n == 5000 and big.time[5000] == 5000000 and big.open[4321] == 1.00000001, "a file larger than one read")
+none, err = candles.load_csv(write(header .. "1," .. string.rep("1", 5000) .. ",2,0.5,1.5,10\n"))
+t.ok(none == nil and err:find("line 2: longer than 4096 bytes", 1, true), "an absurd line is refused", err)
+
 t.done()

@@ -1,0 +1,233 @@
+-- The backtester: fills, fees and rounding computed by hand, protective
+-- exits, limit orders, the instrument's minimums, the tribunal seam, no
+-- look-ahead, determinism, and the default strategy's figures pinned.
+local t = require "testlib"
+local bt = require "btlib"
+local backtest = require "nomade.backtest"
+local report = require "nomade.report"
+local crypto = require "nomade.crypto"
+
+-- a strategy that buys on the close of candle `buy` and sells on the close of `sell`
+local function scripted(buy, sell, extra)
+  return bt.file(string.format([[
+settings = { interval = "1h", history = 1, position_size = 0.5 %s }
+function regime(m) return "ANY" end
+function entry(m, r, v)
+  if v == nil then return m.index == %d end
+  return %s
+end
+function prompt(m, r) return "p" end
+function exit(m, p) return m.index == %d end
+]], extra and extra.settings and (", " .. extra.settings) or "", buy, extra and extra.entry or "true", sell or -1))
+end
+
+-- 1. market orders: sizing, fees, rounding, by hand
+do
+  local data = bt.csv({ { 90, 91, 89, 90 }, { 90, 91, 89, 90 }, { 90, 91, 89, 90 },
+    { 100, 101, 99, 100 }, { 105, 106, 104, 105 }, { 110, 111, 109, 110 }, { 110, 111, 109, 110 } })
+  local r = assert(bt.run { strategy = scripted(3, 5), data = data, cash = 10000, fee = 0.001 })
+  local book = r.book
+  -- buy at candle 4's open, 100: qty = floor(5000 / (100 * 1.001), 1e-6) = 49.950049
+  local qty = 49.950049
+  local tr = book.trades[1]
+  t.ok(#book.trades == 1 and tr.entry_price == 100 and tr.qty == qty, "market buy fills at the next open, qty floored to the step")
+  -- sell at candle 6's open, 110
+  local cost, fee1 = qty * 100, qty * 100 * 0.001
+  local proceeds, fee2 = qty * 110, qty * 110 * 0.001
+  t.close(book.quote, 10000 - cost - fee1 + proceeds - fee2, 1e-12, "quote after the round trip")
+  t.close(tr.pnl, proceeds - fee2 - cost - fee1, 1e-12, "trade pnl net of both fees")
+  t.close(book.fees, fee1 + fee2, 1e-12, "fees charged on both sides in quote")
+  t.ok(tr.exit_price == 110 and tr.reason == "exit", "exit sells at the next open")
+  t.eq(r.equity[#r.equity], book.quote, "equity is the quote balance once flat")
+end
+
+-- 2. stop-loss and take-profit inside a candle, and through a gap
+do
+  local rows = { { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 100, 101, 99, 100 },
+    { 100, 101, 94, 96 }, { 96, 96, 96, 96 } }
+  local r = assert(bt.run { strategy = scripted(2, nil, { settings = "stop_loss = 0.05" }), data = bt.csv(rows) })
+  local tr = r.book.trades[1]
+  t.ok(tr and tr.reason == "stop_loss" and tr.exit_price == 95, "stop at 95 fills at the stop inside the candle")
+  rows[4] = { 90, 101, 89, 96 }
+  r = assert(bt.run { strategy = scripted(2, nil, { settings = "stop_loss = 0.05" }), data = bt.csv(rows) })
+  t.eq(r.book.trades[1].exit_price, 90, "a gap under the stop fills at the open")
+  rows[4] = { 100, 111, 99, 105 }
+  r = assert(bt.run { strategy = scripted(2, nil, { settings = "take_profit = 0.1" }), data = bt.csv(rows) })
+  tr = r.book.trades[1]
+  t.ok(tr.reason == "take_profit" and tr.exit_price == 110, "take-profit at 110 (100 * 1.1 rounds to the tick as 110)")
+  rows[4] = { 100, 111, 94, 105 }
+  r = assert(bt.run { strategy = scripted(2, nil, { settings = "take_profit = 0.1, stop_loss = 0.05" }), data = bt.csv(rows) })
+  t.eq(r.book.trades[1].reason, "stop_loss", "both in one candle: the stop is assumed first")
+end
+
+-- 3. limit orders fill only when the price is traded through
+do
+  local rows = { { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 100, 101, 95, 100 },
+    { 100, 101, 94.5, 100 }, { 100, 100, 100, 100 } }
+  local limit = { entry = '{ type = "limit", price = 95, ttl = 2 }' }
+  local r = assert(bt.run { strategy = scripted(2, nil, limit), data = bt.csv(rows) })
+  t.ok(r.book.position and r.book.position.price == 95 and r.book.position.index == 4,
+    "a low equal to the limit does not fill; a low under it fills at the limit")
+  rows[4] = { 100, 101, 96, 100 }
+  r = assert(bt.run { strategy = scripted(2, nil, limit), data = bt.csv(rows) })
+  t.ok(r.book.position == nil and r.book.cancelled == 1, "unfilled after its ttl, the order is cancelled")
+  rows[3] = { 93, 101, 92, 100 }
+  r = assert(bt.run { strategy = scripted(2, nil, limit), data = bt.csv(rows) })
+  t.eq(r.book.position.price, 93, "an open under the limit fills at the open")
+end
+
+-- 4. the instrument's minimums refuse an order, and say so
+do
+  local rows = { { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 100, 100, 100, 100 } }
+  local r = assert(bt.run { strategy = scripted(2), data = bt.csv(rows), cash = 9 })
+  t.ok(r.book.position == nil and r.book.refused == 1, "4.5 USDT is under minOrderAmt 5: refused")
+end
+
+-- 5. the tribunal seam
+do
+  local rows = {}
+  for i = 1, 6 do rows[i] = { 100 + i, 101 + i, 99 + i, 100 + i } end
+  local data = bt.csv(rows)
+  local hash = crypto.sha256("p")
+  local function cache(line)
+    local p = os.tmpname()
+    local f = assert(io.open(p, "w")); f:write(line, "\n"); f:close()
+    return p
+  end
+  local r = assert(bt.run { strategy = scripted(2), data = data, tribunal = "cache",
+    cache = cache(string.format('{"prompt_sha256":"%s","signal":"WAIT","score":90}', hash)) })
+  t.ok(r.book.position == nil and r.tribunal.calls == 1 and r.tribunal.wait == 1, "a cached WAIT blocks the entry")
+  r = assert(bt.run { strategy = scripted(2), data = data, tribunal = "cache",
+    cache = cache(string.format('{"prompt_sha256":"%s","signal":"BUY","score":69}', hash)) })
+  t.ok(r.book.position == nil and r.tribunal.below_min == 1, "a BUY under min_score (70) blocks the entry")
+  r = assert(bt.run { strategy = scripted(2), data = data, tribunal = "cache",
+    cache = cache(string.format('{"prompt_sha256":"%s","signal":"BUY","score":70}', hash)) })
+  t.ok(r.book.position ~= nil and r.tribunal.buy == 1, "a BUY at min_score enters")
+  r = assert(bt.run { strategy = scripted(2), data = data, tribunal = "cache", cache = cache("") })
+  t.ok(r.book.position == nil and r.tribunal.misses == 1 and r.tribunal.wait == 1, "a cache miss is a WAIT, counted")
+  local none, err = bt.run { strategy = scripted(2), data = data, tribunal = "live" }
+  t.ok(none == nil and err:find("needs the Gemini client", 1, true), "live is a clear error for now", err)
+  none, err = bt.run { strategy = scripted(2), data = data, tribunal = "cache", cache = cache("{nope") }
+  t.ok(none == nil and err:find(":1: not a verdict", 1, true), "a broken cache line is named", err)
+  r = assert(bt.run { strategy = scripted(2), data = data })
+  t.ok(r.tribunal.mode == "off" and r.book.position ~= nil, "off passes every candidate")
+end
+
+-- 6. no look-ahead: changing candles after t changes nothing up to t
+do
+  local ta = require "nomade.ta"
+  local c = assert(nomade.candles.load("data/binance-spot-btcusdt-1h-2022-2023.csv"))
+  local base = assert(bt.run { candles = c })
+  local cut = 9000
+  local changed = { n = c.n, path = c.path }
+  for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do
+    changed[k] = c[k]:slice(1)
+  end
+  local seed = 7
+  for i = cut + 1, c.n do
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    local f = 0.5 + seed / 2147483648
+    for _, k in ipairs({ "open", "high", "low", "close" }) do changed[k][i] = c[k][i] * f end
+  end
+  local other = assert(bt.run { candles = changed })
+  local same, upto = true, cut - base.first + 1
+  for k = 1, upto do same = same and base.equity[k] == other.equity[k] end
+  t.ok(same, "equity up to candle t is identical when later candles change")
+  local trades_same = true
+  for k, tr in ipairs(base.book.trades) do
+    if tr.exit_time <= c.time[cut] then
+      local o = other.book.trades[k]
+      trades_same = trades_same and o and o.entry_time == tr.entry_time and o.exit_time == tr.exit_time
+        and o.pnl == tr.pnl
+    end
+  end
+  t.ok(trades_same, "trades closed by candle t are identical")
+  t.ok(base.equity[upto + 200] ~= other.equity[upto + 200], "and the change does matter after t")
+  local seen = bt.file([[
+settings = { interval = "1h", history = 1 }
+function regime(m)
+  assert(#m.candles.close == m.index and m.candles.close[m.index + 1] == nil, "saw the future")
+  assert(m.candles.close:last() == m.close)
+  return "R"
+end
+function entry() return false end
+function prompt() return "p" end
+]])
+  t.ok(bt.run { strategy = seen, candles = c }, "the strategy's views end at the current candle")
+  local _ = ta
+end
+
+-- 7. determinism: the same run writes the same report.json, byte for byte
+do
+  local strat = bt.file([[
+settings = { interval = "1h", history = 20, stop_loss = 0.01 }
+indicators = { fast = ta.ema(5), slow = ta.sma(20) }
+function regime(m) return m.ind.fast > m.ind.slow and "UP" or "DOWN" end
+function entry(m, r, v) return r == "UP" end
+function prompt(m, r) return "p" .. m.index end
+function exit(m, p) return m.regime == "DOWN" end
+]])
+  local function out()
+    local dir = os.tmpname() .. ".d"
+    local rc = t.run("backtest --data data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+      .. "--out " .. dir .. " " .. strat)
+    local f = assert(io.open(dir .. "/report.json")); local s = f:read("a"); f:close()
+    return rc, s, dir
+  end
+  local rc1, a, dir = out()
+  local rc2, b = out()
+  t.ok(rc1 == 0 and rc2 == 0 and a == b and #a > 100, "two runs give a byte-identical report.json")
+  local doc = require("cjson").decode(a)
+  t.ok(doc.trades > 0 and doc.tribunal.mode == "off" and doc.candles == 172, "report.json carries the figures")
+  for _, name in ipairs({ "trades.csv", "equity.csv", "report.html" }) do
+    local f = io.open(dir .. "/" .. name)
+    t.ok(f and #f:read("a") > 50, "--out writes " .. name)
+    if f then f:close() end
+  end
+  local f = assert(io.open(dir .. "/report.html")); local html = f:read("a"); f:close()
+  t.ok(html:find("<svg", 1, true) and not html:find("src=", 1, true) and not html:find("href=", 1, true),
+    "report.html is self-contained, with inline SVG charts")
+  local eq = assert(io.open(dir .. "/equity.csv")); local lines = 0
+  for _ in eq:lines() do lines = lines + 1 end
+  eq:close()
+  t.eq(lines, 173, "equity.csv has a row per candle")
+end
+
+-- 8. the default strategy on the bundled BTCUSDT 1h candles, figures pinned
+do
+  local r = assert(bt.run { data = "data/binance-spot-btcusdt-1h-2022-2023.csv" })
+  local f = report.figures(r)
+  t.eq(f.candles, 17320, "default strategy: candles traded (after 200 of history)")
+  t.eq(f.trades, 142, "default strategy: trades")
+  t.eq(f.wins, 32, "default strategy: winning trades")
+  t.close(f.final_equity, 9896.2488525725385, 1e-9, "default strategy: final equity")
+  t.close(f.max_drawdown, 0.30679716512051758, 1e-9, "default strategy: max drawdown")
+  t.close(f.fees, 2363.2866715174696, 1e-9, "default strategy: fees")
+  -- close 42283.58 on 2023-12-31 23:00 over close 41791.51 on 2022-01-09 07:00
+  t.close(f.buy_and_hold, 42283.58 / 41791.51 - 1, 1e-15, "buy and hold over the same span")
+  t.eq(f.tribunal.candidates, 142, "every candidate became a trade with the tribunal off")
+end
+
+-- 9. CLI
+do
+  local rc, _, err = t.run("backtest")
+  t.ok(rc == 2 and err:find("--data FILE is required", 1, true) and err:find("usage:", 1, true), "no --data: usage, exit 2")
+  rc, _, err = t.run("backtest --data x.csv --from 2023-02-30")
+  t.ok(rc == 2 and err:find("not a date: '2023-02-30'", 1, true), "an impossible date is refused", err)
+  rc, _, err = t.run("backtest --data x.csv --bogus 1")
+  t.ok(rc == 2 and err:find("unknown option '--bogus'", 1, true), "an unknown option is refused")
+  rc, _, err = t.run("backtest --data x.csv --fee 2")
+  t.ok(rc == 2 and err:find("--fee must be a number in [0, 1)", 1, true), "a fee of 200% is refused")
+  rc, _, err = t.run("backtest --data /nonexistent.csv")
+  t.ok(rc == 1 and err:find("/nonexistent.csv: No such file", 1, true), "a missing data file exits 1")
+  rc, _, err = t.run("backtest --data data/binance-spot-btcusdt-1m-2023-03-24-outage.csv")
+  t.ok(rc == 1 and err:find("candles are 60 s apart but the strategy's interval is 1h", 1, true),
+    "data at another interval than the strategy's is refused", err)
+  local out
+  rc, out = t.run("backtest --data data/binance-spot-btcusdt-1h-2022-2023.csv --from 2023-01-01 --to 2023-06-30")
+  t.ok(rc == 0 and out:find("2023-01-01T00:00:00Z .. 2023-06-30T23:00:00Z", 1, true)
+    and out:find("OFF: every candidate passed as BUY", 1, true), "--from/--to bound the span; off is labelled", out)
+  t.ok(backtest.parse_date("2023-03-24T12:30") == 1679661000000, "dates are UTC")
+end
+
+t.done()
