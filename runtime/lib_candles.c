@@ -47,48 +47,57 @@ struct sink {
 #define CHUNK (1 << 16)
 #define MAX_LINE 4096
 
+/* parses one line into the sink; csv_line's result */
+static int feed(csv_state *st, struct sink *k, const char *line, size_t n,
+                char *err, size_t errlen)
+{
+	double row[CSV_FIELDS];
+	int f, rc;
+
+	if (n > MAX_LINE) {
+		snprintf(err, errlen, "line %zu: longer than %d bytes", st->line + 1, MAX_LINE);
+		return -1;
+	}
+	rc = csv_line(st, line, n, row, err, errlen);
+	for (f = 0; rc == 1 && f < CSV_FIELDS; f++)
+		series_push(k->L, k->col[f], row[f]);
+	return rc;
+}
+
 /*
  * Reads and parses the file a chunk at a time, so that memory holds the
  * candles and not the text too (a year of minutes is 45 MB of text).
- * Returns 0, or -1 with the reason in err (the file is named by the caller).
+ * buf holds CHUNK + MAX_LINE + 1 bytes. Returns 0, or -1 with the reason
+ * in err (the caller names the file).
  */
 static int parse_file(gzFile f, struct sink *k, char *buf, char *err, size_t errlen)
 {
 	csv_state st;
 	size_t have = 0;
-	double row[CSV_FIELDS];
-	int n, f_i;
 
 	csv_init(&st);
 	for (;;) {
 		size_t start = 0;
-		n = gzread(f, buf + have, CHUNK);
+		const char *nl;
+		int n = gzread(f, buf + have, CHUNK);
 		if (n < 0) {
 			snprintf(err, errlen, "%s", gz_failure(f));
 			return -1;
 		}
 		have += (size_t)n;
-		for (;;) {
-			const char *nl = (const char *)memchr(buf + start, '\n', have - start);
-			size_t end = nl ? (size_t)(nl - buf) : have;
-			int rc;
-			if (nl == NULL && n > 0)
-				break;  /* an incomplete line: read more */
-			if (nl == NULL && end == start)
-				break;  /* the end, after a final newline */
-			rc = csv_line(&st, buf + start, end - start, row, err, errlen);
-			if (rc < 0)
+		while ((nl = (const char *)memchr(buf + start, '\n', have - start)) != NULL) {
+			size_t end = (size_t)(nl - buf);
+			if (feed(&st, k, buf + start, end - start, err, errlen) < 0)
 				return -1;
-			for (f_i = 0; rc == 1 && f_i < CSV_FIELDS; f_i++)
-				series_push(k->L, k->col[f_i], row[f_i]);
 			start = end + 1;
-			if (nl == NULL)
-				break;
 		}
-		if (n == 0)
-			return csv_finish(&st, err, errlen);
-		memmove(buf, buf + start, have - start);
+		memmove(buf, buf + start, have - start);  /* keep the incomplete line */
 		have -= start;
+		if (n == 0) {  /* the end: a last line without its newline, if any */
+			if (have > 0 && feed(&st, k, buf, have, err, errlen) < 0)
+				return -1;
+			return csv_finish(&st, err, errlen);
+		}
 		if (have > MAX_LINE) {
 			snprintf(err, errlen, "line %zu: longer than %d bytes", st.line + 1, MAX_LINE);
 			return -1;
