@@ -2,7 +2,7 @@
 # which installs missing Debian packages and is silent when all are there.
 #   make          build build/nomade
 #   make test     C unit tests + Lua tests inside the real host
-#   make run      the indicator demo on the bundled candles
+#   make run      the default strategy's backtest on the bundled candles
 #   make bench    indicator figures beside a plain C loop (and TA-Lib's C)
 #   make asan     the whole test suite under ASan + UBSan
 #   make fuzz     short libFuzzer runs of every parser target (FUZZ_SECONDS)
@@ -80,7 +80,7 @@ asan: deps
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 run: $(NOMADE)
-	$(NOMADE) script scripts/demo.lua data/binance-spot-btcusdt-1h-2022-2023.csv
+	$(NOMADE) backtest --data data/binance-spot-btcusdt-1h-2022-2023.csv --out build/report
 
 $(BUILD)/bench_ta: tests/bench/bench_ta.c $(TA_SRC:%.c=$(BUILD)/%.o) | deps
 	$(CC) $(CFLAGS_ALL) -o $@ $^ -lm
@@ -93,6 +93,7 @@ bench: $(NOMADE) $(BUILD)/bench_ta
 	then echo "TA-Lib 0.6 C, same data and method:"; $(BUILD)/bench_talib; \
 	else echo "talib: not built (see $(BUILD)/bench_talib.log)"; fi
 	@$(NOMADE) script tests/bench/bench_ta.lua
+	@tests/bench/bench_backtest.sh $(NOMADE)
 
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Iruntime \
