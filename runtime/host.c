@@ -16,6 +16,7 @@ static const luaL_Reg c_modules[] = {
 	{"nomade.ta", luaopen_nomade_ta},
 	{"nomade._candles", luaopen_nomade_candles},
 	{"nomade.crypto", luaopen_nomade_crypto},
+	{"nomade.paper", luaopen_nomade_paper},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}

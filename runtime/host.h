@@ -48,5 +48,6 @@ int luaopen_nomade_host(lua_State *L);
 int luaopen_nomade_ta(lua_State *L);
 int luaopen_nomade_candles(lua_State *L);
 int luaopen_nomade_crypto(lua_State *L);
+int luaopen_nomade_paper(lua_State *L);
 
 #endif

@@ -3,6 +3,7 @@
  * inside host_pcall, so a Lua error is reported with file:line and a
  * traceback and turned into an exit code (see usage below and README).
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -158,6 +159,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* Series grow by realloc. glibc raises its mmap threshold after a big
+	   free, and then grows big blocks on the heap by copying; fixed at
+	   1 MB, big arrays stay mmapped and grow by mremap, without a copy. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
 		usage(stdout);
 		return EXIT_OK;

@@ -111,6 +111,11 @@ int series_cursor_ctor(lua_State *L)
 	return 1;
 }
 
+size_t *series_cursor_pos(lua_State *L, int arg)
+{
+	return &((cursor *)luaL_checkudata(L, arg, CURSOR_MT))->n;
+}
+
 static int c_set(lua_State *L)
 {
 	cursor *c = (cursor *)luaL_checkudata(L, 1, CURSOR_MT);

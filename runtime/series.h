@@ -37,6 +37,8 @@ int series_ctor(lua_State *L);   /* ta.series([table]) */
 #define CURSOR_MT "nomade.series.cursor"
 
 int series_cursor_ctor(lua_State *L);  /* ta.cursor([n]) */
+/* the position of the cursor at arg, to move it from C (raises if not one) */
+size_t *series_cursor_pos(lua_State *L, int arg);
 /*
  * ta.stamper(cursor, target, {key = series, ...}) returns st, and st(i)
  * moves the cursor to i and sets target[key] = series[i] for every key, in

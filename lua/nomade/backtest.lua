@@ -110,73 +110,73 @@ function M.prepare(opts)
   return { c = c, strat = strat, rules = rules, judge = judge, first = first, last = last, opts = opts }
 end
 
--- the market view m and the function that moves it to candle i
-local function market(run, book, ind)
+-- the market view m: the tables book:run writes each candle's values into
+-- (view, ind), and changed(), which shows the book after a fill or a
+-- cancellation (inner.pending mirrors the book, so that decide need not
+-- ask it on every candle)
+local function market(run, book, ind, cursor)
   local c, s = run.c, run.strat.settings
-  local cursor = ta.cursor(0)
-  local views, iviews, ivals, columns, indicators = {}, {}, {}, {}, {}
-  for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do
-    views[k] = cursor:view(c[k])
-    columns[k] = c[k]
-  end
+  local views, iviews, ivals, indicators = {}, {}, {}, {}
+  for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do views[k] = cursor:view(c[k]) end
   for _, d in ipairs(ind) do
     iviews[d.name] = cursor:view(d.series)
     indicators[d.name] = d.series
   end
-  local bal = { quote = 0, base = 0 }
+  local bal = { quote = book.quote, base = book.base }
   local inner = {
     symbol = s.symbol, interval = s.interval, shield = "GREEN",
     candles = readonly(views, "m.candles"), series = readonly(iviews, "m.series"),
     ind = readonly(ivals, "m.ind"), balance = readonly(bal, "m.balance"),
     settings = readonly(s, "m.settings"),
   }
-  -- one C call each moves the cursor and copies the candle's values in
-  local stamp_candle = ta.stamper(cursor, inner, columns)
-  local stamp_ind = ta.stamper(cursor, ivals, indicators)
-  local shown_position
-  local function move(i)
-    stamp_candle(i)
-    stamp_ind(i)
-    inner.index = i
-  end
-  -- after the fills: what the book holds at this candle's close
-  local function settle()
+  local function changed()
     bal.quote, bal.base = book.quote, book.base
-    inner.equity = book.quote + book.base * inner.close
     local p = book.position
-    if p ~= shown_position then
-      shown_position = p
-      inner.position = p and readonly({ qty = p.qty, price = p.price, time = p.time,
-        stop = p.stop or nil, take = p.take or nil }, "m.position")
-    end
-    return inner.equity
+    inner.position = p and readonly(p, "m.position")
+    inner.pending = book.pending
   end
-  return readonly(inner, "m"), inner, move, settle
+  return readonly(inner, "m"), inner, ivals, indicators, changed
 end
 
 -- runs the strategy over the span; returns the result for nomade.report
 function M.execute(run, progress)
   local c, strat, s = run.c, run.strat, run.strat.settings
-  local opts = run.opts
-  local book = paper.new { cash = opts.cash or 10000, fee = opts.fee or 0.001, rules = run.rules,
-    position_size = s.position_size, stop_loss = s.stop_loss, take_profit = s.take_profit }
-  local ind = indicator_series(strat.indicators, c)
-  local m, inner, move, settle = market(run, book, ind)
+  local opts, rules = run.opts, run.rules
+  local book = paper.new { cash = opts.cash or 10000, fee = opts.fee or 0.001,
+    position_size = s.position_size, stop_loss = s.stop_loss, take_profit = s.take_profit,
+    qty_scale = rules.qty_step.scale, tick_scale = rules.tick.scale,
+    min_qty = rules.min_qty, min_amt = rules.min_amt }
+  local cursor = ta.cursor(0)
+  local m, inner, ivals, indicators, changed = market(run, book, indicator_series(strat.indicators, c), cursor)
   local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
     blocked = 0, mode = opts.tribunal or "off" }
-  local equity, held = ta.series(), 0
   local judge, min_score = run.judge, s.min_score
+  local env = strat.env
+  local regime_fn, entry_fn, exit_fn = env.regime, env.entry, env.exit
+  local first, last = run.first, run.last
+  local tick = 65536
 
+  -- the strategy's turn on the close of candle i
   local function decide(i)
-    local reg = strat:regime(m)
+    if progress and (i - first) % tick == 0 then progress(i - first, last - first) end
+    local reg = regime_fn(m)
+    if type(reg) ~= "string" or reg == "" then reg = strat:regime(m) end  -- raises, naming it
     inner.regime = reg
-    if book.position then
-      if book.pending then return end
+    if inner.pending then return end
+    if inner.position then
+      if not exit_fn then return end
       local reason = strat:exit(m, inner.position)
-      if reason and M.gate({ side = "sell", reason = reason }, m) then book:submit_sell(reason, i) end
+      if reason and M.gate({ side = "sell", reason = reason }, m) then
+        book:sell(reason, i)
+        inner.pending = true
+      end
       return
     end
-    if book.pending or not strat:candidate(m, reg) then return end
+    local cand = entry_fn(m, reg, nil)
+    if cand ~= true then
+      if cand == nil or cand == false then return end
+      strat:candidate(m, reg)  -- raises, naming the wrong type
+    end
     stats.candidates = stats.candidates + 1
     local verdict = judge(strat:prompt(m, reg))
     stats.calls = stats.calls + 1
@@ -186,28 +186,27 @@ function M.execute(run, progress)
     if verdict.score < min_score then stats.below_min = stats.below_min + 1 return end
     local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
     if not intent then return end
-    if M.gate(intent, m) then book:submit_buy(intent, i) else stats.blocked = stats.blocked + 1 end
-  end
-
-  local first, last = run.first, run.last
-  local current = first
-  local function loop()
-    for i = first, last do
-      current = i
-      move(i)
-      if i > first then book:open_candle(i, inner.time, inner.open, inner.high, inner.low) end
-      equity:push(settle())
-      if book.position then held = held + 1 end
-      if i < last then decide(i) end
-      if progress and (i - first) % 65536 == 0 then progress(i - first, last - first) end
+    if M.gate(intent, m) then
+      book:buy(intent, i)
+      inner.pending = true
+    else
+      stats.blocked = stats.blocked + 1
     end
   end
-  local ok, err = pcall(loop)
+
+  local equity = ta.series()
+  -- per-candle garbage (prompts, verdicts) dies young: the generational
+  -- collector keeps it from piling up to twice the live heap
+  local gc = collectgarbage("generational")
+  local ok, err = pcall(book.run, book, { first = first, last = last, candles = c, view = inner,
+    ind = ivals, indicators = indicators, cursor = cursor, equity = equity, decide = decide,
+    changed = changed })
+  collectgarbage(gc)
   if not ok then
-    error(string.format("strategy failed on the candle of %s: %s", M.iso(c.time[current]), tostring(err)), 0)
+    error(string.format("strategy failed on the candle of %s: %s", M.iso(c.time[book.current]), tostring(err)), 0)
   end
-  return { c = c, first = first, last = last, equity = equity, held = held, book = book,
-    tribunal = stats, strategy = strat, rules = run.rules, cash = opts.cash or 10000,
+  return { c = c, first = first, last = last, equity = equity, held = book.held, book = book,
+    tribunal = stats, strategy = strat, rules = rules, cash = opts.cash or 10000,
     fee = opts.fee or 0.001 }
 end
 

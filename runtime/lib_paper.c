@@ -1,0 +1,448 @@
+/*
+ * lib_paper.c: nomade.paper, the simulated exchange (one symbol, spot,
+ * long only) and the backtester's candle loop. Both are C because the
+ * loop runs once per candle over years of minutes; Lua is entered only
+ * for the strategy's own decisions.
+ *
+ * The rules (README, "How the backtester fills orders"), on each candle:
+ *   1. a pending market order fills at the open;
+ *   2. a pending limit buy fills if low < price, at min(open, price), and
+ *      is cancelled when ttl candles pass unfilled;
+ *   3. with a position: the stop triggers if low <= stop, at
+ *      min(open, stop); else the take if high >= take, at max(open, take).
+ * Sizing: qty = floor_step(quote * size / (price * (1 + fee))); refused if
+ * qty < min qty or qty * price < min amount. Fees in quote on both sides.
+ *
+ *   paper.new{cash, fee, position_size, stop_loss, take_profit,
+ *             qty_scale, tick_scale, min_qty, min_amt} -> book
+ *   book:buy{type = "market"|"limit", price, ttl}, book:sell(reason)
+ *   book:open_candle(index, time, open, high, low)
+ *   book:run{...}                     the backtest loop (see b_run)
+ *   book.quote, .base, .fees, .refused, .cancelled, .orders, .held,
+ *   .position (nil or a table), .pending (boolean), .trades (a table)
+ */
+#include <math.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "host.h"
+#include "series.h"
+
+#define BOOK_MT "nomade.paper.book"
+
+enum { NONE, MARKET_BUY, MARKET_SELL, LIMIT_BUY };
+
+typedef struct {
+	double quote, base, fee, size, stop_loss, take_profit;  /* 0: no stop/take */
+	double qty_scale, tick_scale, min_qty, min_amt;
+	int pending;
+	double p_price;
+	lua_Integer p_index, p_ttl;
+	int has_pos;
+	double pos_qty, pos_price, pos_time, pos_cost, pos_fee, pos_stop, pos_take;
+	lua_Integer pos_index;
+	double fees;
+	lua_Integer refused, cancelled, orders, held, current;
+} book;
+
+/* user values: 1 the trades table, 2 the pending sell's reason */
+
+/* floor(x * scale + 1e-9) / scale: see README for the 1e-9 */
+static double floor_step(double x, double scale)
+{
+	return floor(x * scale + 1e-9) / scale;
+}
+
+static double ceil_step(double x, double scale)
+{
+	return ceil(x * scale - 1e-9) / scale;
+}
+
+static book *check_book(lua_State *L)
+{
+	return (book *)luaL_checkudata(L, 1, BOOK_MT);
+}
+
+static double field(lua_State *L, int t, const char *name, double def)
+{
+	double v;
+	int isnum;
+
+	lua_getfield(L, t, name);
+	if (lua_isnoneornil(L, -1) || (lua_isboolean(L, -1) && !lua_toboolean(L, -1))) {
+		lua_pop(L, 1);
+		return def;
+	}
+	v = lua_tonumberx(L, -1, &isnum);
+	if (!isnum || !isfinite(v) || v < 0)
+		luaL_error(L, "paper.new: %s must be a finite number >= 0", name);
+	lua_pop(L, 1);
+	return v;
+}
+
+static int p_new(lua_State *L)
+{
+	book *b;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	b = (book *)lua_newuserdatauv(L, sizeof *b, 2);
+	memset(b, 0, sizeof *b);
+	b->quote = field(L, 1, "cash", 10000);
+	b->fee = field(L, 1, "fee", 0.001);
+	b->size = field(L, 1, "position_size", 1);
+	b->stop_loss = field(L, 1, "stop_loss", 0);
+	b->take_profit = field(L, 1, "take_profit", 0);
+	b->qty_scale = field(L, 1, "qty_scale", 1e6);
+	b->tick_scale = field(L, 1, "tick_scale", 100);
+	b->min_qty = field(L, 1, "min_qty", 0);
+	b->min_amt = field(L, 1, "min_amt", 0);
+	if (b->fee >= 1 || b->size <= 0 || b->size > 1 || b->stop_loss >= 1 || b->qty_scale < 1
+	    || b->tick_scale < 1)
+		return luaL_error(L, "paper.new: fee must be < 1, position_size in (0, 1], "
+		                     "stop_loss < 1, scales >= 1");
+	lua_newtable(L);
+	lua_setiuservalue(L, -2, 1);
+	luaL_setmetatable(L, BOOK_MT);
+	return 1;
+}
+
+static void buy(book *b, double price, double time, lua_Integer index)
+{
+	double qty = floor_step(b->quote * b->size / (price * (1 + b->fee)), b->qty_scale);
+	double cost = qty * price, fee = cost * b->fee;
+
+	if (qty < b->min_qty || cost < b->min_amt || qty <= 0) {
+		b->refused++;
+		return;
+	}
+	b->quote -= cost + fee;
+	b->base += qty;
+	b->fees += fee;
+	b->has_pos = 1;
+	b->pos_qty = qty, b->pos_price = price, b->pos_time = time, b->pos_index = index;
+	b->pos_cost = cost, b->pos_fee = fee;
+	b->pos_stop = b->stop_loss > 0 ? floor_step(price * (1 - b->stop_loss), b->tick_scale) : 0;
+	b->pos_take = b->take_profit > 0 ? ceil_step(price * (1 + b->take_profit), b->tick_scale) : 0;
+}
+
+static void set_num(lua_State *L, const char *k, double v)
+{
+	lua_pushnumber(L, v);
+	lua_setfield(L, -2, k);
+}
+
+/* the reason is at the top of the stack; it is popped */
+static void sell(lua_State *L, book *b, double price, double time, lua_Integer index)
+{
+	double proceeds = b->pos_qty * price, fee = proceeds * b->fee;
+	double pnl = proceeds - fee - b->pos_cost - b->pos_fee;
+
+	b->quote += proceeds - fee;
+	b->base -= b->pos_qty;
+	b->fees += fee;
+	b->has_pos = 0;
+	lua_getiuservalue(L, 1, 1);  /* stack: reason, trades */
+	lua_createtable(L, 0, 11);
+	set_num(L, "entry_time", b->pos_time);
+	set_num(L, "entry_price", b->pos_price);
+	set_num(L, "exit_time", time);
+	set_num(L, "exit_price", price);
+	set_num(L, "qty", b->pos_qty);
+	set_num(L, "fees", b->pos_fee + fee);
+	set_num(L, "pnl", pnl);
+	set_num(L, "ret", pnl / (b->pos_cost + b->pos_fee));
+	lua_pushinteger(L, index - b->pos_index + 1);
+	lua_setfield(L, -2, "candles");
+	lua_pushvalue(L, -3);
+	lua_setfield(L, -2, "reason");
+	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	lua_pop(L, 2);
+}
+
+/* steps 1-3 of a candle (book at index 1 of the stack); 1 if anything
+   changed: a fill, or an order cancelled */
+static int open_candle(lua_State *L, book *b, lua_Integer i, double time, double open,
+                       double high, double low)
+{
+	int filled = 0;
+
+	if (b->pending == MARKET_BUY || b->pending == MARKET_SELL) {
+		int side = b->pending;
+		b->pending = NONE;
+		filled = 1;
+		if (side == MARKET_BUY) {
+			buy(b, open, time, i);
+		} else {
+			lua_getiuservalue(L, 1, 2);
+			sell(L, b, open, time, i);
+		}
+	} else if (b->pending == LIMIT_BUY) {
+		if (low < b->p_price) {
+			b->pending = NONE;
+			filled = 1;
+			buy(b, open < b->p_price ? open : b->p_price, time, i);
+		} else if (i - b->p_index >= b->p_ttl) {
+			b->pending = NONE;
+			b->cancelled++;
+			filled = 1;
+		}
+	}
+	if (b->has_pos && b->pending == NONE) {
+		if (b->pos_stop > 0 && low <= b->pos_stop) {
+			lua_pushliteral(L, "stop_loss");
+			sell(L, b, open < b->pos_stop ? open : b->pos_stop, time, i);
+			filled = 1;
+		} else if (b->pos_take > 0 && high >= b->pos_take) {
+			lua_pushliteral(L, "take_profit");
+			sell(L, b, open > b->pos_take ? open : b->pos_take, time, i);
+			filled = 1;
+		}
+	}
+	return filled;
+}
+
+static int b_open_candle(lua_State *L)
+{
+	book *b = check_book(L);
+	lua_Integer i = luaL_checkinteger(L, 2);
+	double t = luaL_checknumber(L, 3), o = luaL_checknumber(L, 4);
+	double h = luaL_checknumber(L, 5), l = luaL_checknumber(L, 6);
+
+	lua_settop(L, 6);
+	lua_pushboolean(L, open_candle(L, b, i, t, o, h, l));
+	return 1;
+}
+
+/* book:buy({type = "market"} or {type = "limit", price = p, ttl = n}, index) */
+static int b_buy(lua_State *L)
+{
+	book *b = check_book(L);
+	lua_Integer index = luaL_checkinteger(L, 3);
+	const char *type;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	if (b->has_pos || b->pending != NONE)
+		return luaL_error(L, "paper: a buy while a position or an order is open");
+	lua_getfield(L, 2, "type");
+	type = lua_tostring(L, -1);
+	if (type && !strcmp(type, "market")) {
+		b->pending = MARKET_BUY;
+	} else if (type && !strcmp(type, "limit")) {
+		lua_getfield(L, 2, "price");
+		lua_getfield(L, 2, "ttl");
+		b->p_price = floor_step(luaL_checknumber(L, -2), b->tick_scale);
+		b->p_ttl = luaL_optinteger(L, -1, 1);
+		b->pending = LIMIT_BUY;
+	} else {
+		return luaL_error(L, "paper: order type must be market or limit");
+	}
+	b->p_index = index;
+	b->orders++;
+	return 0;
+}
+
+/* book:sell(reason, index): the whole position, at the next open */
+static int b_sell(lua_State *L)
+{
+	book *b = check_book(L);
+
+	luaL_checkstring(L, 2);
+	luaL_checkinteger(L, 3);
+	if (!b->has_pos || b->pending != NONE)
+		return luaL_error(L, "paper: a sell without a position, or with an order open");
+	lua_pushvalue(L, 2);
+	lua_setiuservalue(L, 1, 2);
+	b->pending = MARKET_SELL;
+	b->orders++;
+	return 0;
+}
+
+static int b_equity(lua_State *L)
+{
+	book *b = check_book(L);
+	lua_pushnumber(L, b->quote + b->base * luaL_checknumber(L, 2));
+	return 1;
+}
+
+static void push_position(lua_State *L, const book *b)
+{
+	if (!b->has_pos) {
+		lua_pushnil(L);
+		return;
+	}
+	lua_createtable(L, 0, 7);
+	set_num(L, "qty", b->pos_qty);
+	set_num(L, "price", b->pos_price);
+	set_num(L, "time", b->pos_time);
+	lua_pushinteger(L, b->pos_index);
+	lua_setfield(L, -2, "index");
+	if (b->pos_stop > 0)
+		set_num(L, "stop", b->pos_stop);
+	if (b->pos_take > 0)
+		set_num(L, "take", b->pos_take);
+}
+
+static int b_index(lua_State *L)
+{
+	book *b = check_book(L);
+	const char *k = luaL_checkstring(L, 2);
+
+	if (!strcmp(k, "quote")) lua_pushnumber(L, b->quote);
+	else if (!strcmp(k, "base")) lua_pushnumber(L, b->base);
+	else if (!strcmp(k, "fees")) lua_pushnumber(L, b->fees);
+	else if (!strcmp(k, "refused")) lua_pushinteger(L, b->refused);
+	else if (!strcmp(k, "cancelled")) lua_pushinteger(L, b->cancelled);
+	else if (!strcmp(k, "orders")) lua_pushinteger(L, b->orders);
+	else if (!strcmp(k, "held")) lua_pushinteger(L, b->held);
+	else if (!strcmp(k, "current")) lua_pushinteger(L, b->current);
+	else if (!strcmp(k, "pending")) lua_pushboolean(L, b->pending != NONE);
+	else if (!strcmp(k, "position")) push_position(L, b);
+	else if (!strcmp(k, "trades")) lua_getiuservalue(L, 1, 1);
+	else {
+		lua_getmetatable(L, 1);
+		lua_getfield(L, -1, "methods");
+		lua_getfield(L, -1, k);
+	}
+	return 1;
+}
+
+/* a series field of the table at t, or an error naming it */
+static const series *series_field(lua_State *L, int t, const char *k)
+{
+	const series *s;
+
+	lua_getfield(L, t, k);
+	s = series_test(L, -1);
+	if (s == NULL)
+		luaL_error(L, "book:run: %s must be a series", k);
+	lua_pop(L, 1);  /* the table it sits in keeps it alive */
+	return s;
+}
+
+static const char *const columns[] = {"time", "open", "high", "low", "close", "volume"};
+
+/*
+ * book:run{first =, last =, candles = {time, open, ..}, view = m's table,
+ *          ind = m.ind's table, indicators = {name = series}, cursor =,
+ *          equity = series, decide = function(i), changed = function()}
+ * For each candle i in first..last: move the cursor, copy the candle and
+ * the indicator values into view and ind, fill (steps 1-3), call changed()
+ * if an order filled or was cancelled, record the equity at the close,
+ * and, unless i is the last, call decide(i). book.current says where an
+ * error happened.
+ */
+static int b_run(lua_State *L)
+{
+	book *b = check_book(L);
+	const series *col[6], **ind;
+	int k, nind = 0, view, indt, keys, decide, filled;
+	lua_Integer i, first, last;
+	series *eq;
+	size_t *cur;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
+	lua_getfield(L, 2, "first");
+	lua_getfield(L, 2, "last");
+	first = luaL_checkinteger(L, 3), last = luaL_checkinteger(L, 4);
+	lua_getfield(L, 2, "candles");  /* 5 */
+	luaL_checktype(L, 5, LUA_TTABLE);
+	for (k = 0; k < 6; k++)
+		col[k] = series_field(L, 5, columns[k]);
+	lua_getfield(L, 2, "view");  /* 6 */
+	lua_getfield(L, 2, "ind");   /* 7 */
+	lua_getfield(L, 2, "indicators");  /* 8 */
+	lua_getfield(L, 2, "cursor");  /* 9 */
+	lua_getfield(L, 2, "equity");  /* 10 */
+	lua_getfield(L, 2, "decide");  /* 11 */
+	lua_getfield(L, 2, "changed");  /* 12 */
+	luaL_checktype(L, 6, LUA_TTABLE);
+	luaL_checktype(L, 7, LUA_TTABLE);
+	luaL_checktype(L, 8, LUA_TTABLE);
+	cur = series_cursor_pos(L, 9);
+	eq = series_check(L, 10);
+	luaL_checktype(L, 11, LUA_TFUNCTION);
+	luaL_checktype(L, 12, LUA_TFUNCTION);
+	view = 6, indt = 7, decide = 11, filled = 12;
+	for (k = 0; k < 6; k++)
+		if (col[k]->len < (size_t)last)
+			return luaL_error(L, "book:run: last (%d) is past the candles", (int)last);
+	if (first < 1 || first > last)
+		return luaL_error(L, "book:run: bad span %d..%d", (int)first, (int)last);
+	/* the indicators: names in a table (keys), series pointers in scratch */
+	lua_newtable(L);  /* 13: keys */
+	keys = 13;
+	lua_pushnil(L);
+	while (lua_next(L, 8)) {
+		lua_pop(L, 1);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, keys, ++nind);
+	}
+	ind = (const series **)lua_newuserdatauv(L, (size_t)(nind + 1) * sizeof *ind, 0);  /* 14 */
+	for (k = 0; k < nind; k++) {
+		lua_rawgeti(L, keys, k + 1);
+		ind[k] = series_field(L, 8, lua_tostring(L, -1));
+		lua_pop(L, 1);
+		if (ind[k]->len < (size_t)last)
+			return luaL_error(L, "book:run: indicator too short");
+	}
+	for (i = first; i <= last; i++) {
+		double close = col[4]->v[i - 1];
+		b->current = i;
+		*cur = (size_t)i;
+		for (k = 0; k < 6; k++) {
+			lua_pushnumber(L, col[k]->v[i - 1]);
+			lua_setfield(L, view, columns[k]);
+		}
+		lua_pushinteger(L, i);
+		lua_setfield(L, view, "index");
+		for (k = 0; k < nind; k++) {
+			lua_rawgeti(L, keys, k + 1);
+			lua_pushnumber(L, ind[k]->v[i - 1]);
+			lua_rawset(L, indt);
+		}
+		if (i > first && open_candle(L, b, i, col[0]->v[i - 1], col[1]->v[i - 1],
+		                             col[2]->v[i - 1], col[3]->v[i - 1])) {
+			lua_pushvalue(L, filled);
+			lua_call(L, 0, 0);
+		}
+		lua_pushnumber(L, b->quote + b->base * close);
+		lua_setfield(L, view, "equity");
+		series_push(L, eq, b->quote + b->base * close);
+		if (b->has_pos)
+			b->held++;
+		if (i < last) {
+			lua_pushvalue(L, decide);
+			lua_pushinteger(L, i);
+			lua_call(L, 1, 0);  /* errors reach the caller's pcall */
+		}
+	}
+	return 0;
+}
+
+static const luaL_Reg methods[] = {
+	{"buy", b_buy},
+	{"sell", b_sell},
+	{"open_candle", b_open_candle},
+	{"equity", b_equity},
+	{"run", b_run},
+	{NULL, NULL}
+};
+
+static const luaL_Reg funcs[] = {
+	{"new", p_new},
+	{NULL, NULL}
+};
+
+int luaopen_nomade_paper(lua_State *L)
+{
+	series_open(L);
+	if (luaL_newmetatable(L, BOOK_MT)) {
+		lua_pushcfunction(L, b_index);
+		lua_setfield(L, -2, "__index");
+		luaL_newlib(L, methods);
+		lua_setfield(L, -2, "methods");
+	}
+	lua_pop(L, 1);
+	luaL_newlib(L, funcs);
+	return 1;
+}
