@@ -213,7 +213,7 @@ local function report_html(r, f)
   end
   return table.concat({ [[<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nomade backtest</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:960px}pre{background:#f4f4f4;padding:1em}
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:960px}pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}
 table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}
 .up{color:#070}.down{color:#a00}figure{margin:1em 0}figcaption{font-weight:bold}</style></head><body>
 <h1>nomade backtest</h1>
