@@ -82,8 +82,8 @@ asan: deps
 run: $(NOMADE)
 	$(NOMADE) backtest --data data/binance-spot-btcusdt-1h-2022-2023.csv --out build/report
 
-$(BUILD)/bench_ta: tests/bench/bench_ta.c $(TA_SRC:%.c=$(BUILD)/%.o) | deps
-	$(CC) $(CFLAGS_ALL) -o $@ $^ -lm
+$(BUILD)/bench_ta: tests/bench/bench_ta.c tests/bench/walk.h $(TA_SRC:%.c=$(BUILD)/%.o) | deps
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) -lm
 
 # TA-Lib's own C, built from the npm package in vendor/ (needs the npm
 # registry the first time); the bench still runs without it

@@ -156,15 +156,20 @@ function M.execute(run, progress)
   local first, last = run.first, run.last
   local tick = 65536
 
+  -- which strategy function runs, for error messages
+  local phase = "regime(m)"
+
   -- the strategy's turn on the close of candle i
   local function decide(i)
     if progress and (i - first) % tick == 0 then progress(i - first, last - first) end
+    phase = "regime(m)"
     local reg = regime_fn(m)
     if type(reg) ~= "string" or reg == "" then reg = strat:regime(m) end  -- raises, naming it
     inner.regime = reg
     if inner.pending then return end
     if inner.position then
       if not exit_fn then return end
+      phase = "exit(m, position)"
       local reason = strat:exit(m, inner.position)
       if reason and M.gate({ side = "sell", reason = reason }, m) then
         book:sell(reason, i)
@@ -172,18 +177,21 @@ function M.execute(run, progress)
       end
       return
     end
+    phase = "entry(m, regime, nil)"
     local cand = entry_fn(m, reg, nil)
     if cand ~= true then
       if cand == nil or cand == false then return end
       strat:candidate(m, reg)  -- raises, naming the wrong type
     end
     stats.candidates = stats.candidates + 1
+    phase = "prompt(m, regime)"
     local verdict = judge(strat:prompt(m, reg))
     stats.calls = stats.calls + 1
     if verdict.source == "miss" then stats.misses = stats.misses + 1 end
     if verdict.signal ~= "BUY" then stats.wait = stats.wait + 1 return end
     stats.buy = stats.buy + 1
     if verdict.score < min_score then stats.below_min = stats.below_min + 1 return end
+    phase = "entry(m, regime, verdict)"
     local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
     if not intent then return end
     if M.gate(intent, m) then
@@ -203,7 +211,8 @@ function M.execute(run, progress)
     changed = changed })
   collectgarbage(gc)
   if not ok then
-    error(string.format("strategy failed on the candle of %s: %s", M.iso(c.time[book.current]), tostring(err)), 0)
+    error(string.format("strategy failed in %s on the candle of %s: %s", phase, M.iso(c.time[book.current]),
+      tostring(err)), 0)
   end
   return { c = c, first = first, last = last, equity = equity, held = book.held, book = book,
     tribunal = stats, strategy = strat, rules = rules, cash = opts.cash or 10000,

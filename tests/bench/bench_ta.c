@@ -2,43 +2,19 @@
  * bench_ta.c: ns per element of nomade's indicators over 10^6 closes, in
  * batch and as a stream fed one value at a time, beside a plain C loop of
  * the same recurrence measured in the same run: the ratio is what counts.
- * Same data and method (random walk, best of 5) as talib/bench_talib.c, so
+ * Same data and method (walk.h, best of 5) as talib/bench_talib.c, so
  * `make bench` can print TA-Lib's figures beside these.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include "ta/ta.h"
+#include "walk.h"
 
-#define N 1000000
-#define RUNS 5
+#define N BENCH_N
+#define RUNS BENCH_RUNS
 
 static volatile double sink;
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static void fill_closes(double *c, int n)
-{
-	uint64_t s = 0x9E3779B97F4A7C15ull;
-	double p = 30000.0;
-	int i;
-
-	for (i = 0; i < n; i++) {
-		double u;
-		s ^= s << 13;
-		s ^= s >> 7;
-		s ^= s << 17;
-		u = (double)(s >> 11) * (1.0 / 9007199254740992.0) - 0.5;
-		p *= 1.0 + 0.002 * u;
-		c[i] = p;
-	}
-}
 
 /* the plain loops: the textbook recurrence, no tricks */
 static void plain_ema(const double *in, double *out, int n, int period)

@@ -59,9 +59,11 @@ fails(GOOD:gsub('return "R"', "return 5"), "regime(m) returned a number, expecte
 fails(GOOD:gsub("return false", "return 'yes'"), "entry(m, regime, nil) returned a string, expected true or false",
   "entry returning a string for a candidate")
 fails(GOOD:gsub('return "R"', 'm.close = 1; return "R"'), "m is read-only (tried to set close)", "writing to m")
+fails(GOOD:gsub('return "R"', 'm.close = 1; return "R"'), "failed in regime(m) on the candle of", "errors name the function")
+fails(GOOD:gsub("return false", "m.x = 1"), "failed in entry(m, regime, nil)", "errors in entry name it")
 fails(GOOD:gsub('return "R"', 'm.ind.e = 1; return "R"'), "m.ind is read-only (tried to set e)", "writing to m.ind")
 fails(GOOD:gsub('return "R"', 'm.candles.close[1] = 1; return "R"'), "read-only view", "writing to a candle series")
-fails(GOOD:gsub('return "R"', 'return nil + 1'), "failed on the candle of 2023-01-01 02:00: ", "an error names the candle")
+fails(GOOD:gsub('return "R"', 'return nil + 1'), "failed in regime(m) on the candle of 2023-01-01 02:00: ", "an error names the candle")
 fails(GOOD:gsub("return false", "return true"):gsub('return "p"', "return 42"),
   "prompt(m, regime) returned a number", "prompt returning a number")
 fails(GOOD:gsub("return false", "if v == nil then return true end return 5"),

@@ -18,32 +18,10 @@
 #include <time.h>
 
 #include "ta_libc.h"
+#include "walk.h"
 
-#define N 1000000
-#define RUNS 5
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* Deterministic random walk starting at 30000 (xorshift64). */
-static void fill_closes(double *c, int n)
-{
-    uint64_t s = 0x9E3779B97F4A7C15ull;
-    double p = 30000.0;
-    for (int i = 0; i < n; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        /* uniform in [-0.5, 0.5) of a 0.2% step */
-        double u = (double)(s >> 11) * (1.0 / 9007199254740992.0) - 0.5;
-        p *= 1.0 + 0.002 * u;
-        c[i] = p;
-    }
-}
+#define N BENCH_N
+#define RUNS BENCH_RUNS
 
 /* Keeps the compiler from discarding the outputs. */
 static volatile double sink;

@@ -26,7 +26,7 @@ fi
 
 set -x
 $CC -O2 -std=gnu99 -fno-strict-aliasing -DTA_SINGLE_THREAD \
-    -I"$ta/include" -I"$ta/src/ta_common" -I"$ta/src/ta_func" \
+    -I"$here/.." -I"$ta/include" -I"$ta/src/ta_common" -I"$ta/src/ta_func" \
     -o "$out" \
     "$here/bench_talib.c" \
     "$ta/src/ta_common/ta_global.c" \
