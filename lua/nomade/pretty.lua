@@ -20,13 +20,16 @@ local function key_text(k)
   return "[" .. (type(k) == "string" and string.format("%q", k) or tostring(k)) .. "]"
 end
 
-local function number_text(x)
+-- M.number(x): the shortest text that reads back as x (nan for NaN)
+function M.number(x)
   if x ~= x then return "nan" end
   if math.type(x) == "integer" then return tostring(x) end
-  local s = string.format("%.15g", x)  -- shortest form that reads back the same
-  if tonumber(s) ~= x then s = string.format("%.17g", x) end
-  return s
+  for digits = 15, 17 do
+    local s = string.format("%." .. digits .. "g", x)
+    if tonumber(s) == x then return s end
+  end
 end
+local number_text = M.number
 
 local function key_order(a, b)
   local ta, tb = type(a), type(b)

@@ -3,6 +3,7 @@
 -- with sorted keys and fixed number formatting, so the same run gives the
 -- same bytes.
 local host = require "nomade.host"
+local pretty = require "nomade.pretty"
 local strategy = require "nomade.strategy"
 
 local M = {}
@@ -73,8 +74,8 @@ local function json_string(v)
   return '"' .. v:gsub('[%c"\\]', function(ch) return string.format("\\u%04x", ch:byte()) end) .. '"'
 end
 
--- deterministic JSON: sorted keys, integers as integers, other numbers
--- with 17 significant digits (round-trips), no trailing spaces
+-- deterministic JSON: sorted keys, numbers in the shortest form that
+-- reads back exactly, no spaces
 local function json(v, out)
   local t = type(v)
   if t == "table" then
@@ -99,8 +100,7 @@ local function json(v, out)
     out[#out + 1] = "}"
   elseif t == "number" then
     if v ~= v or v == math.huge or v == -math.huge then out[#out + 1] = "null"
-    elseif math.type(v) == "integer" then out[#out + 1] = tostring(v)
-    else out[#out + 1] = string.format("%.17g", v) end
+    else out[#out + 1] = pretty.number(v) end
   elseif t == "string" then
     out[#out + 1] = json_string(v)
   elseif t == "boolean" then out[#out + 1] = tostring(v)
@@ -150,8 +150,9 @@ end
 local function trades_csv(r)
   local out = { "entry_time,entry_price,exit_time,exit_price,qty,fees,pnl,return,reason" }
   for _, t in ipairs(r.book.trades) do
-    out[#out + 1] = string.format("%s,%.17g,%s,%.17g,%.17g,%.17g,%.17g,%.17g,%s", iso(t.entry_time),
-      t.entry_price, iso(t.exit_time), t.exit_price, t.qty, t.fees, t.pnl, t.ret, t.reason)
+    local n = pretty.number
+    out[#out + 1] = string.format("%s,%s,%s,%s,%s,%s,%s,%s,%s", iso(t.entry_time), n(t.entry_price),
+      iso(t.exit_time), n(t.exit_price), n(t.qty), n(t.fees), n(t.pnl), n(t.ret), t.reason)
   end
   return table.concat(out, "\n") .. "\n"
 end
@@ -160,7 +161,8 @@ local function equity_csv(r)
   local out, eq, peak = { "time,equity,drawdown" }, r.equity, -math.huge
   for k = 1, #eq do
     peak = math.max(peak, eq[k])
-    out[#out + 1] = string.format("%s,%.17g,%.17g", iso(r.c.time[r.first + k - 1]), eq[k], 1 - eq[k] / peak)
+    out[#out + 1] = string.format("%s,%s,%s", iso(r.c.time[r.first + k - 1]), pretty.number(eq[k]),
+      pretty.number(1 - eq[k] / peak))
   end
   return table.concat(out, "\n") .. "\n"
 end
