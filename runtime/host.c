@@ -17,6 +17,7 @@ static const luaL_Reg c_modules[] = {
 	{"nomade._candles", luaopen_nomade_candles},
 	{"nomade.crypto", luaopen_nomade_crypto},
 	{"nomade.paper", luaopen_nomade_paper},
+	{"nomade.loop", luaopen_nomade_loop},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}
@@ -44,6 +45,40 @@ int host_pcall(lua_State *L, int nargs, int nresults)
 	status = lua_pcall(L, nargs, nresults, base);
 	lua_remove(L, base);
 	return status;
+}
+
+static const char suspended_key = 's';
+
+int host_spawn(lua_State *L, int nargs, const char *what)
+{
+	lua_State *co = lua_newthread(L);  /* stack: f args... co */
+	int nres, status;
+
+	lua_insert(L, -(nargs + 2));       /* co f args... */
+	lua_xmove(L, co, nargs + 1);
+	status = lua_resume(co, L, nargs, &nres);
+	if (status == LUA_OK) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	if (status == LUA_YIELD) {  /* waiting: keep it alive */
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &suspended_key);
+		lua_pushvalue(L, -2);
+		lua_pushboolean(L, 1);
+		lua_rawset(L, -3);
+		lua_pop(L, 2);
+		return 0;
+	}
+	luaL_traceback(L, co, lua_tostring(co, -1), 0);
+	fprintf(stderr, "nomade: callback aborted: %s: %s\n", what, lua_tostring(L, -1));
+	fflush(stderr);
+#if LUA_VERSION_RELEASE_NUM >= 50405
+	lua_closethread(co, L);
+#else
+	lua_resetthread(co);
+#endif
+	lua_pop(L, 2);
+	return -1;
 }
 
 void host_report(lua_State *L, const char *where)
@@ -128,6 +163,8 @@ static int open_all(lua_State *L)
 		lua_pushcclosure(L, load_embedded, 1);
 		lua_setfield(L, -2, embedded_lua[i].module);
 	}
+	lua_newtable(L);  /* coroutines waiting for an event */
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &suspended_key);
 	lua_getglobal(L, "require");
 	lua_pushstring(L, "nomade");
 	lua_call(L, 1, 1);

@@ -26,6 +26,15 @@ void host_close(lua_State *L);
  */
 int host_pcall(lua_State *L, int nargs, int nresults);
 
+/*
+ * Runs the function below nargs arguments (on L's stack) in a coroutine of
+ * its own, as every event handler does (DESIGN §2). A failure is logged as
+ * "nomade: callback aborted: <what>: <message>" with the coroutine's
+ * traceback, and -1 is returned; the caller goes on. A coroutine that
+ * yields stays anchored until whatever it waits on resumes it.
+ */
+int host_spawn(lua_State *L, int nargs, const char *what);
+
 /* prints "nomade: <where>: <error at top>" to stderr and pops it */
 void host_report(lua_State *L, const char *where);
 
@@ -49,5 +58,6 @@ int luaopen_nomade_ta(lua_State *L);
 int luaopen_nomade_candles(lua_State *L);
 int luaopen_nomade_crypto(lua_State *L);
 int luaopen_nomade_paper(lua_State *L);
+int luaopen_nomade_loop(lua_State *L);
 
 #endif

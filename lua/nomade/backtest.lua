@@ -10,6 +10,7 @@ local strategy = require "nomade.strategy"
 local instruments = require "nomade.instruments"
 local tribunal = require "nomade.tribunal"
 local paper = require "nomade.paper"
+local engine = require "nomade.engine"
 
 local M = {}
 
@@ -19,21 +20,8 @@ local SUFFIXES = {
   macd = { "", "_signal", "_hist" },
 }
 
-local function readonly(t, name)
-  return setmetatable({}, {
-    __index = t,
-    __newindex = function(_, k)
-      error(string.format("%s is read-only (tried to set %s)", name, tostring(k)), 2)
-    end,
-    __len = function() return #t end,
-    __pairs = function() return next, t, nil end,
-  })
-end
-M.readonly = readonly
-
--- the shield gate every order intent passes (the Integrity Shield replaces
--- it); true lets the intent through
-function M.gate(intent, m) return true, intent, m end
+-- the gate lives in the engine; M.gate is the same function
+M.gate = engine.gate
 
 -- the indicators the strategy declared, computed in batch over all candles
 -- (the same C code as the streams; tests hold the two forms equal)
@@ -110,34 +98,6 @@ function M.prepare(opts)
   return { c = c, strat = strat, rules = rules, judge = judge, first = first, last = last, opts = opts }
 end
 
--- the market view m: the tables book:run writes each candle's values into
--- (view, ind), and changed(), which shows the book after a fill or a
--- cancellation (inner.pending mirrors the book, so that decide need not
--- ask it on every candle)
-local function market(run, book, ind, cursor)
-  local c, s = run.c, run.strat.settings
-  local views, iviews, ivals, indicators = {}, {}, {}, {}
-  for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do views[k] = cursor:view(c[k]) end
-  for _, d in ipairs(ind) do
-    iviews[d.name] = cursor:view(d.series)
-    indicators[d.name] = d.series
-  end
-  local bal = { quote = book.quote, base = book.base }
-  local inner = {
-    symbol = s.symbol, interval = s.interval, shield = "GREEN",
-    candles = readonly(views, "m.candles"), series = readonly(iviews, "m.series"),
-    ind = readonly(ivals, "m.ind"), balance = readonly(bal, "m.balance"),
-    settings = readonly(s, "m.settings"),
-  }
-  local function changed()
-    bal.quote, bal.base = book.quote, book.base
-    local p = book.position
-    inner.position = p and readonly(p, "m.position")
-    inner.pending = book.pending
-  end
-  return readonly(inner, "m"), inner, ivals, indicators, changed
-end
-
 -- runs the strategy over the span; returns the result for nomade.report
 function M.execute(run, progress)
   local c, strat, s = run.c, run.strat, run.strat.settings
@@ -146,76 +106,28 @@ function M.execute(run, progress)
     position_size = s.position_size, stop_loss = s.stop_loss, take_profit = s.take_profit,
     qty_scale = rules.qty_step.scale, tick_scale = rules.tick.scale,
     min_qty = rules.min_qty, min_amt = rules.min_amt }
-  local cursor = ta.cursor(0)
-  local m, inner, ivals, indicators, changed = market(run, book, indicator_series(strat.indicators, c), cursor)
-  local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
-    blocked = 0, mode = opts.tribunal or "off" }
-  local judge, min_score = run.judge, s.min_score
-  local env = strat.env
-  local regime_fn, entry_fn, exit_fn = env.regime, env.entry, env.exit
+  local indicators = {}
+  for _, d in ipairs(indicator_series(strat.indicators, c)) do indicators[d.name] = d.series end
   local first, last = run.first, run.last
-  local tick = 65536
-
-  -- which strategy function runs, for error messages
-  local phase = "regime(m)"
-
-  -- the strategy's turn on the close of candle i
-  local function decide(i)
-    if progress and (i - first) % tick == 0 then progress(i - first, last - first) end
-    phase = "regime(m)"
-    local reg = regime_fn(m)
-    if type(reg) ~= "string" or reg == "" then reg = strat:regime(m) end  -- raises, naming it
-    inner.regime = reg
-    if inner.pending then return end
-    if inner.position then
-      if not exit_fn then return end
-      phase = "exit(m, position)"
-      local reason = strat:exit(m, inner.position)
-      if reason and M.gate({ side = "sell", reason = reason }, m) then
-        book:sell(reason, i)
-        inner.pending = true
-      end
-      return
-    end
-    phase = "entry(m, regime, nil)"
-    local cand = entry_fn(m, reg, nil)
-    if cand ~= true then
-      if cand == nil or cand == false then return end
-      strat:candidate(m, reg)  -- raises, naming the wrong type
-    end
-    stats.candidates = stats.candidates + 1
-    phase = "prompt(m, regime)"
-    local verdict = judge(strat:prompt(m, reg))
-    stats.calls = stats.calls + 1
-    if verdict.source == "miss" then stats.misses = stats.misses + 1 end
-    if verdict.signal ~= "BUY" then stats.wait = stats.wait + 1 return end
-    stats.buy = stats.buy + 1
-    if verdict.score < min_score then stats.below_min = stats.below_min + 1 return end
-    phase = "entry(m, regime, verdict)"
-    local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
-    if not intent then return end
-    if M.gate(intent, m) then
-      book:buy(intent, i)
-      inner.pending = true
-    else
-      stats.blocked = stats.blocked + 1
-    end
-  end
-
+  local e = engine.new { strategy = strat, book = book, judge = run.judge, columns = c,
+    indicators = indicators, mode = opts.tribunal or "off",
+    progress = progress and function(i)
+      if (i - first) % 65536 == 0 then progress(i - first, last - first) end
+    end }
   local equity = ta.series()
   -- per-candle garbage (prompts, verdicts) dies young: the generational
   -- collector keeps it from piling up to twice the live heap
   local gc = collectgarbage("generational")
-  local ok, err = pcall(book.run, book, { first = first, last = last, candles = c, view = inner,
-    ind = ivals, indicators = indicators, cursor = cursor, equity = equity, decide = decide,
-    changed = changed })
+  local ok, err = pcall(book.run, book, { first = first, last = last, candles = c, view = e.inner,
+    ind = e.ivals, indicators = indicators, cursor = e.cursor, equity = equity, decide = e.decide,
+    changed = e.changed })
   collectgarbage(gc)
   if not ok then
-    error(string.format("strategy failed in %s on the candle of %s: %s", phase, M.iso(c.time[book.current]),
+    error(string.format("strategy failed in %s on the candle of %s: %s", e.phase(), M.iso(c.time[book.current]),
       tostring(err)), 0)
   end
   return { c = c, first = first, last = last, equity = equity, held = book.held, book = book,
-    tribunal = stats, strategy = strat, rules = rules, cash = opts.cash or 10000,
+    tribunal = e.stats, strategy = strat, rules = rules, cash = opts.cash or 10000,
     fee = opts.fee or 0.001 }
 end
 

@@ -1,0 +1,127 @@
+-- nomade.engine: a strategy's turn on a candle, and the read-only market
+-- view m it sees. The backtester and the live runtime both go through
+-- here: regime -> exit or entry -> tribunal -> gate -> order intent.
+local ta = require "nomade.ta"
+
+local M = {}
+
+function M.readonly(t, name)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function(_, k)
+      error(string.format("%s is read-only (tried to set %s)", name, tostring(k)), 2)
+    end,
+    __len = function() return #t end,
+    __pairs = function() return next, t, nil end,
+  })
+end
+local readonly = M.readonly
+
+-- the shield gate every order intent passes (the Integrity Shield replaces
+-- it); true lets the intent through
+function M.gate(intent, m) return true, intent, m end
+
+-- engine.new{strategy =, book =, judge =, columns = {time = series, ...},
+--            indicators = {name = series}, mode = tribunal mode, progress = fn(i)}
+-- -> an engine: e.m, e.inner (the table behind m), e.ivals (behind m.ind),
+-- e.cursor, e.stats, e.decide(i), e.changed(), e.phase(), e.set_strategy(s),
+-- e.set_indicators(map)
+function M.new(o)
+  local book, judge = o.book, o.judge
+  local strat = o.strategy
+  local cursor = ta.cursor(0)
+  local views, ivals = {}, {}
+  for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do views[k] = cursor:view(o.columns[k]) end
+  local bal = { quote = book.quote, base = book.base }
+  local s = strat.settings
+  local inner = {
+    symbol = s.symbol, interval = s.interval, shield = "GREEN",
+    candles = readonly(views, "m.candles"), ind = readonly(ivals, "m.ind"),
+    balance = readonly(bal, "m.balance"), settings = readonly(s, "m.settings"),
+  }
+  local m = readonly(inner, "m")
+  local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
+    blocked = 0, mode = o.mode or "off" }
+  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats }
+
+  function e.set_indicators(map)
+    local iviews = {}
+    for k in pairs(ivals) do ivals[k] = nil end
+    for name, series in pairs(map) do iviews[name] = cursor:view(series) end
+    inner.series = readonly(iviews, "m.series")
+    e.indicators = map
+  end
+  e.set_indicators(o.indicators)
+
+  local regime_fn, entry_fn, exit_fn, min_score
+  function e.set_strategy(new)
+    strat = new
+    regime_fn, entry_fn, exit_fn = new.env.regime, new.env.entry, new.env.exit
+    min_score = new.settings.min_score
+    inner.settings = readonly(new.settings, "m.settings")
+  end
+  e.set_strategy(strat)
+
+  -- after a fill or a cancellation: show the book (inner.pending mirrors
+  -- it, so that decide need not ask the book on every candle)
+  function e.changed()
+    bal.quote, bal.base = book.quote, book.base
+    local p = book.position
+    inner.position = p and readonly(p, "m.position")
+    inner.pending = book.pending
+  end
+
+  local phase = "regime(m)"
+  function e.phase() return phase end
+
+  local progress = o.progress
+  -- the strategy's turn on the close of candle i; returns what it did:
+  -- nil, "buy" or "sell" (and the verdict, for a candidate)
+  function e.decide(i)
+    if progress then progress(i) end
+    phase = "regime(m)"
+    local reg = regime_fn(m)
+    if type(reg) ~= "string" or reg == "" then reg = strat:regime(m) end  -- raises, naming it
+    inner.regime = reg
+    if inner.pending then return end
+    if inner.position then
+      if not exit_fn then return end
+      phase = "exit(m, position)"
+      local reason = strat:exit(m, inner.position)
+      if reason and M.gate({ side = "sell", reason = reason }, m) then
+        book:sell(reason, i)
+        inner.pending = true
+        return "sell", reason
+      end
+      return
+    end
+    phase = "entry(m, regime, nil)"
+    local cand = entry_fn(m, reg, nil)
+    if cand ~= true then
+      if cand == nil or cand == false then return end
+      strat:candidate(m, reg)  -- raises, naming the wrong type
+    end
+    stats.candidates = stats.candidates + 1
+    phase = "prompt(m, regime)"
+    local verdict = judge(strat:prompt(m, reg))
+    stats.calls = stats.calls + 1
+    if verdict.source == "miss" then stats.misses = stats.misses + 1 end
+    if verdict.signal ~= "BUY" then stats.wait = stats.wait + 1 return "wait", verdict end
+    stats.buy = stats.buy + 1
+    if verdict.score < min_score then stats.below_min = stats.below_min + 1 return "wait", verdict end
+    phase = "entry(m, regime, verdict)"
+    local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
+    if not intent then return "pass", verdict end
+    if not M.gate(intent, m) then
+      stats.blocked = stats.blocked + 1
+      return "blocked", verdict
+    end
+    book:buy(intent, i)
+    inner.pending = true
+    return "buy", verdict
+  end
+
+  return e
+end
+
+return M
