@@ -7,7 +7,13 @@
  *   loop.timer(after, every, fn) -> t   fn(t) after `after` s, then every
  *                                       `every` s (0: once); t:stop()
  *   loop.watch(path, fn [, debounce])   fn(path) when the file changes,
- *                                       once edits settle (default 0.03 s)
+ *                                       once edits settle (default 0.03 s).
+ *                                       libev's ev_stat compares mtime in
+ *                                       whole seconds, so a same-size save
+ *                                       within a second would go unseen:
+ *                                       changes are judged here, on inode,
+ *                                       size and ns mtime/ctime, and a
+ *                                       50 ms poll backs ev_stat up
  *   loop.signal(name, fn)               "INT", "TERM" or "HUP"
  *   loop.run()                          until loop.stop() or nothing is left
  *   loop.stop(), loop.now()
@@ -17,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <ev.h>
 #include <lauxlib.h>
 #include "host.h"
@@ -32,6 +39,8 @@ typedef struct {
 		ev_signal sig;
 	} w;
 	ev_timer debounce;  /* STAT: fires once the file has settled */
+	ev_timer poll;      /* STAT: re-stats, for what ev_stat cannot see */
+	struct stat seen;   /* STAT: the file as last judged */
 	int kind, active;
 	int self_ref, fn_ref;
 	lua_State *L;       /* the main state, for callbacks */
@@ -62,6 +71,7 @@ static void stop_watcher(watcher *w)
 	else if (w->kind == STAT) {
 		ev_stat_stop(loop, &w->w.stat);
 		ev_timer_stop(loop, &w->debounce);
+		ev_timer_stop(loop, &w->poll);
 	} else {
 		ev_signal_stop(loop, &w->w.sig);
 	}
@@ -101,8 +111,27 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void on_settled(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	(void)loop, (void)revents;
+	(void)revents;
+	ev_timer_stop(loop, t);  /* its repeat is the settle time, not a period */
 	fire((watcher *)t->data, "file watch");
+}
+
+/* has the file changed since it was last judged? (a missing file has
+   st_ino 0, so a deletion and a re-creation count as changes too) */
+static int changed(watcher *w)
+{
+	struct stat st;
+
+	if (stat(w->path, &st) != 0)
+		memset(&st, 0, sizeof st);
+	if (st.st_ino == w->seen.st_ino && st.st_size == w->seen.st_size
+	    && st.st_mtim.tv_sec == w->seen.st_mtim.tv_sec
+	    && st.st_mtim.tv_nsec == w->seen.st_mtim.tv_nsec
+	    && st.st_ctim.tv_sec == w->seen.st_ctim.tv_sec
+	    && st.st_ctim.tv_nsec == w->seen.st_ctim.tv_nsec)
+		return 0;
+	w->seen = st;
+	return 1;
 }
 
 /* a change: (re)start the debounce, so a burst of writes fires once */
@@ -111,7 +140,17 @@ static void on_stat(struct ev_loop *loop, ev_stat *s, int revents)
 	watcher *w = (watcher *)s->data;
 
 	(void)revents;
-	ev_timer_again(loop, &w->debounce);
+	if (changed(w))
+		ev_timer_again(loop, &w->debounce);
+}
+
+static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	watcher *w = (watcher *)t->data;
+
+	(void)revents;
+	if (changed(w))
+		ev_timer_again(loop, &w->debounce);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
@@ -170,7 +209,12 @@ static int l_watch(lua_State *L)
 	ev_init(&w->debounce, on_settled);
 	w->debounce.repeat = settle;
 	w->debounce.data = w;
+	ev_timer_init(&w->poll, on_poll, 0.05, 0.05);
+	w->poll.data = w;
+	changed(w);  /* the starting point */
 	ev_stat_start(loop_of(), &w->w.stat);
+	ev_timer_start(loop_of(), &w->poll);
+	ev_unref(loop_of());  /* the poll alone does not keep run() going */
 	anchor(L, w, -1);
 	return 1;
 }
@@ -193,8 +237,8 @@ static int l_signal(lua_State *L)
 static int w_stop(lua_State *L)
 {
 	watcher *w = (watcher *)luaL_checkudata(L, 1, WATCH_MT);
-	if (w->active && w->kind == SIGNAL)
-		ev_ref(loop_of());  /* undo the unref of l_signal */
+	if (w->active && (w->kind == SIGNAL || w->kind == STAT))
+		ev_ref(loop_of());  /* undo the unref of l_signal / l_watch */
 	stop_watcher(w);
 	return 0;
 }

@@ -256,6 +256,24 @@ static int b_sell(lua_State *L)
 	return 0;
 }
 
+/* book:configure{position_size, stop_loss, take_profit}: a reloaded
+   strategy's sizing and protective exits, for the next entries (an open
+   position keeps the stop and take it was entered with) */
+static int b_configure(lua_State *L)
+{
+	book *b = check_book(L);
+	double size, sl, tp;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	size = field(L, 2, "position_size", b->size);
+	sl = field(L, 2, "stop_loss", 0);
+	tp = field(L, 2, "take_profit", 0);
+	if (size <= 0 || size > 1 || sl >= 1)
+		return luaL_error(L, "book:configure: position_size in (0, 1], stop_loss < 1");
+	b->size = size, b->stop_loss = sl, b->take_profit = tp;
+	return 0;
+}
+
 static int b_equity(lua_State *L)
 {
 	book *b = check_book(L);
@@ -424,6 +442,7 @@ static const luaL_Reg methods[] = {
 	{"sell", b_sell},
 	{"open_candle", b_open_candle},
 	{"equity", b_equity},
+	{"configure", b_configure},
 	{"run", b_run},
 	{NULL, NULL}
 };

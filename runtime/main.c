@@ -19,6 +19,8 @@ static void usage(FILE *f)
 	      "  script FILE [ARGS]    run a Lua file in the host, every nomade.* module\n"
 	      "                        available; ARGS are in `arg` and `...`\n"
 	      "  eval 'CODE'           run Lua code (an expression prints its values)\n"
+	      "  run [STRATEGY] --feed replay:FILE [--speed X|max]\n"
+	      "                        the runtime: a feed, paper execution, hot reload\n"
 	      "  backtest [STRATEGY] --data FILE [options]\n"
 	      "                        a strategy over historical candles (nomade backtest --help)\n"
 	      "\n"
@@ -168,7 +170,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(cmd, "script") && strcmp(cmd, "eval") && strcmp(cmd, "version")
-	    && strcmp(cmd, "--version") && strcmp(cmd, "backtest")) {
+	    && strcmp(cmd, "--version") && strcmp(cmd, "backtest") && strcmp(cmd, "run")) {
 		fprintf(stderr, "nomade: unknown command '%s' (see nomade help)\n", cmd);
 		return EXIT_USAGE;
 	}
@@ -181,6 +183,8 @@ int main(int argc, char **argv)
 		rc = run_eval(L, argc - 2, argv + 2);
 	else if (!strcmp(cmd, "backtest"))
 		rc = run_lua_command(L, "nomade.backtest", argc - 2, argv + 2);
+	else if (!strcmp(cmd, "run"))
+		rc = run_lua_command(L, "nomade.live", argc - 2, argv + 2);
 	else
 		rc = run_version(L);
 	fflush(stdout);

@@ -1,0 +1,278 @@
+-- nomade.live: `nomade run`, the runtime that stays up. A feed hands it
+-- candles on the event loop; each candle runs in its own coroutine through
+-- the same engine as the backtester (nomade.engine) with paper execution;
+-- the strategy file is watched and reloaded in place, keeping `state` and
+-- the book. The replay feed is the only feed so far: it plays a candle
+-- file X times faster than real time.
+local ta = require "nomade.ta"
+local loop = require "nomade.loop"
+local host = require "nomade.host"
+local candles_mod = require "nomade.candles"
+local strategy = require "nomade.strategy"
+local instruments = require "nomade.instruments"
+local tribunal = require "nomade.tribunal"
+local paper = require "nomade.paper"
+local engine = require "nomade.engine"
+local pretty = require "nomade.pretty"
+
+local M = {}
+
+-- VM instructions one candle's strategy calls may take
+M.CANDLE_BUDGET = 50000000
+
+M.USAGE = [[
+usage: nomade run [STRATEGY.lua] --feed replay:FILE [options]
+  STRATEGY.lua       the strategy file, watched and reloaded when it changes
+                     (default: the bundled default strategy, not watched)
+  --feed replay:FILE play a candle file (CSV or Bybit kline JSON): the first
+                     `history` candles at once, then one candle per
+                     interval / speed seconds
+  --speed X          how much faster than real time (default 3600: a 1h
+                     candle a second); max: as fast as possible
+  --exec paper       execution (paper is the only one so far)
+  --cash N, --fee RATE, --tribunal off|cache, --cache FILE, --instrument FILE
+                     as for nomade backtest
+]]
+
+local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
+
+local function say(fmt, ...)
+  io.stdout:write(string.format(fmt, ...), "\n")
+  io.stdout:flush()
+end
+
+local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
+  cache = true, instrument = true }
+
+local function parse_args(args)
+  local opts = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name = a:match("^%-%-(.+)$")
+    if name then
+      if not OPTIONS[name] then return nil, "unknown option '" .. a .. "'" end
+      if args[i + 1] == nil then return nil, a .. " needs a value" end
+      opts[name] = args[i + 1]
+      i = i + 2
+    elseif opts.strategy == nil then
+      opts.strategy = a
+      i = i + 1
+    else
+      return nil, "unexpected argument '" .. a .. "'"
+    end
+  end
+  opts.replay = opts.feed and opts.feed:match("^replay:(.+)$")
+  if not opts.replay then return nil, "--feed replay:FILE is required (the only feed so far)" end
+  if opts.exec and opts.exec ~= "paper" then return nil, "--exec must be paper (the only execution so far)" end
+  if opts.speed == nil or opts.speed == "max" then
+    opts.speed = opts.speed == "max" and math.huge or 3600
+  else
+    local v = tonumber(opts.speed)
+    if not v or v ~= v or v <= 0 then return nil, "--speed must be a number > 0 or max, got '" .. opts.speed .. "'" end
+    opts.speed = v
+  end
+  for _, k in ipairs({ "cash", "fee" }) do
+    if opts[k] then
+      local v = tonumber(opts[k])
+      if not v or v < 0 or v ~= v or v == math.huge or (k == "fee" and v >= 1) or (k == "cash" and v == 0) then
+        return nil, "--" .. k .. " must be a number " .. (k == "cash" and "> 0" or "in [0, 1)")
+      end
+      opts[k] = v + 0.0
+    end
+  end
+  return opts
+end
+
+local function absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local pwd = os.getenv("PWD")
+  if not pwd then return nil end
+  return pwd .. "/" .. path:gsub("^%./", "")
+end
+
+-- the live indicators: a stream per declared indicator and a series per
+-- output, fed with the first n candles of `columns`
+local SUFFIXES = { bbands = { "_upper", "_middle", "_lower" }, macd = { "", "_signal", "_hist" } }
+
+local function build_indicators(decl, columns, n)
+  local list, map = {}, {}
+  for _, d in ipairs(decl) do
+    local stream = ta[d.spec.name](table.unpack(d.spec.params))
+    local inputs = d.spec.inputs == 3 and { "high", "low", "close" } or { d.field }
+    local names = {}
+    for k, suffix in ipairs(SUFFIXES[d.spec.name] or { "" }) do
+      names[k] = d.name .. suffix
+      map[names[k]] = ta.series()
+    end
+    if n > 0 then  -- catch up on the history, as one chunk
+      local chunk = {}
+      for k, col in ipairs(inputs) do chunk[k] = columns[col]:slice(1, n) end
+      local outs = { stream:update(table.unpack(chunk)) }
+      for k, s in ipairs(outs) do map[names[k]] = s end
+    end
+    list[#list + 1] = { stream = stream, inputs = inputs, names = names }
+  end
+  return list, map
+end
+
+function M.main(...)
+  local opts, err = parse_args({ ... })
+  if not opts then
+    io.stderr:write("nomade run: ", err, "\n", M.USAGE)
+    return 2
+  end
+  local path = opts.strategy and absolute(opts.strategy)
+  local state = {}
+  local function log(line) say("  log   %s", line) end
+  local strat, serr = strategy.load_file(path, state, log)
+  if not strat then
+    io.stderr:write("nomade run: ", serr, "\n")
+    return 1
+  end
+  local feed, ferr = candles_mod.load(opts.replay)
+  if not feed then
+    io.stderr:write("nomade run: ", ferr, "\n")
+    return 1
+  end
+  local s = strat.settings
+  local rules, rerr = instruments.load(opts.instrument, s.symbol)
+  local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
+  if not rules or not judge then
+    io.stderr:write("nomade run: ", rerr or jerr, "\n")
+    return 1
+  end
+  local book = paper.new { cash = opts.cash or 10000, fee = opts.fee or 0.001,
+    position_size = s.position_size, stop_loss = s.stop_loss, take_profit = s.take_profit,
+    qty_scale = rules.qty_step.scale, tick_scale = rules.tick.scale,
+    min_qty = rules.min_qty, min_amt = rules.min_amt }
+
+  -- the candles seen so far, growing as the feed delivers them
+  local columns = {}
+  for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do columns[k] = ta.series() end
+  local ind, map = build_indicators(strat.indicators, columns, 0)
+  local e = engine.new { strategy = strat, book = book, judge = judge, columns = columns,
+    indicators = map, mode = opts.tribunal or "off" }
+  local inner, ivals = e.inner, e.ivals
+  local n, trades = 0, 0
+
+  -- one candle: append it, update the indicators, fill, then decide
+  local function candle(k)
+    n = n + 1
+    for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do
+      local v = feed[col][k]
+      columns[col]:push(v)
+      inner[col] = v
+    end
+    for _, d in ipairs(ind) do
+      local args = {}
+      for a, col in ipairs(d.inputs) do args[a] = inner[col] end
+      local outs = { d.stream:update(table.unpack(args)) }
+      for o, name in ipairs(d.names) do
+        e.indicators[name]:push(outs[o])
+        ivals[name] = outs[o]
+      end
+    end
+    e.cursor:set(n)
+    inner.index = n
+    if n > 1 and book:open_candle(n, inner.time, inner.open, inner.high, inner.low) then
+      e.changed()
+      local done = book.trades
+      for t = trades + 1, #done do
+        local tr = done[t]
+        say("  sell  %.6f at %.2f (%s), pnl %.2f", tr.qty, tr.exit_price, tr.reason, tr.pnl)
+      end
+      trades = #done
+      if book.position and book.position.index == n then
+        say("  buy   %.6f at %.2f", book.position.qty, book.position.price)
+      end
+    end
+    inner.equity = book:equity(inner.close)
+    if n < strat.settings.history then return end
+    local ok, what, detail = host.limit(M.CANDLE_BUDGET, e.decide, n)
+    if not ok then
+      say("  error strategy failed in %s: %s (the candle is skipped)", e.phase(), tostring(what))
+    elseif what == "buy" or what == "sell" or what == "wait" or what == "pass" then
+      local v = type(detail) == "table" and string.format(" (tribunal %s: %s %d)", detail.source,
+        detail.signal, detail.score) or (detail and " (" .. detail .. ")" or "")
+      say("  %-5s %s%s", what == "buy" and "order" or what, what == "buy" and "market buy at the next open"
+        or what == "sell" and "sell at the next open" or "no entry", v)
+    end
+    say("%s  close %.2f  %-10s %-4s equity %.2f", iso(inner.time), inner.close, tostring(inner.regime),
+      book.position and "long" or "flat", inner.equity)
+  end
+
+  -- a reload is a transaction: load and check the new file, or keep the old
+  local function reload(why)
+    local new, lerr
+    local f, oerr = io.open(path, "rb")
+    if f then
+      local src = f:read("a")
+      f:close()
+      new, lerr = strategy.load(src, "@" .. path, state, log)
+    else
+      lerr = oerr
+    end
+    if not new then
+      say("  error reload (%s) failed, the previous strategy keeps running: %s", why, tostring(lerr))
+      return
+    end
+    if new.settings.symbol ~= strat.settings.symbol or new.settings.interval ~= strat.settings.interval then
+      say("  error reload (%s) refused: symbol and interval cannot change while running (%s %s)",
+        why, strat.settings.symbol, strat.settings.interval)
+      return
+    end
+    local nind, nmap = build_indicators(new.indicators, columns, n)
+    book:configure { position_size = new.settings.position_size, stop_loss = new.settings.stop_loss,
+      take_profit = new.settings.take_profit }
+    strat, ind = new, nind
+    e.set_strategy(new)
+    e.set_indicators(nmap)
+    for name, series in pairs(nmap) do ivals[name] = series[n] end
+    if new.env.on_reload then
+      local ok, rerr2 = host.limit(M.CANDLE_BUDGET, new.env.on_reload, state)
+      if not ok then say("  error on_reload(state) failed: %s", tostring(rerr2)) end
+    end
+    say("  reload %s (%s): the new strategy decides from the next candle", path, why)
+  end
+
+  -- the replay feed: history at once, then candles on a timer
+  local history = math.min(feed.n, s.history - 1)
+  for k = 1, history do candle(k) end
+  local period = strategy.INTERVALS[s.interval] / opts.speed
+  local next_k = history + 1
+  local finished = false
+  loop.timer(0, math.max(period, 1e-9), function(t)
+    if next_k > feed.n then
+      t:stop()
+      finished = true
+      loop.stop()
+      return
+    end
+    next_k = next_k + 1
+    candle(next_k - 1)
+  end)
+  local watchers = {}
+  if path then
+    watchers[#watchers + 1] = loop.watch(path, function() reload("file changed") end)
+    watchers[#watchers + 1] = loop.signal("HUP", function() reload("SIGHUP") end)
+  end
+  for _, sig in ipairs({ "INT", "TERM" }) do
+    watchers[#watchers + 1] = loop.signal(sig, function()
+      say("  stop  SIG%s: stopping after this candle", sig)
+      loop.stop()
+    end)
+  end
+  say("nomade run: %s on %s %s, replaying %s (%d candles, %d as history) at %s; tribunal %s%s",
+    path or "the default strategy", s.symbol, s.interval, opts.replay, feed.n, history,
+    opts.speed == math.huge and "max speed" or ("x" .. pretty.number(opts.speed)),
+    opts.tribunal or "off", (opts.tribunal or "off") == "off" and " (every candidate passes as BUY)" or "")
+  if path then say("  edit %s while this runs: it reloads on save", path) end
+  loop.run()
+  for _, w in ipairs(watchers) do w:stop() end
+  say("nomade run: %s after %d candles: equity %.2f, %d trades, %s", finished and "replay done" or "stopped",
+    n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat")
+  return 0
+end
+
+return M

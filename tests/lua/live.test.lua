@@ -1,0 +1,132 @@
+-- nomade run, end to end with real processes, files and signals: a replay
+-- gives the backtest's trades; saving the strategy reloads it with state
+-- intact; a broken save keeps the old logic deciding; SIGHUP reloads;
+-- SIGINT stops cleanly; a strategy error skips one candle, not the run.
+local t = require "testlib"
+local bt = require "btlib"
+
+local function slurp(p)
+  local f = assert(io.open(p)); local s = f:read("a"); f:close(); return s
+end
+
+local function write(p, text)
+  local f = assert(io.open(p, "w")); f:write(text); f:close()
+end
+
+-- starts nomade run in the background; returns a handle
+local function start(args)
+  local out, pidf = os.tmpname(), os.tmpname()
+  os.execute(string.format("%s run %s > %s 2>&1 & echo $! > %s", t.bin, args, out, pidf))
+  return { out = out, pid = slurp(pidf):match("%d+") }
+end
+
+local function alive(p) return os.execute("kill -0 " .. p.pid .. " 2>/dev/null") end
+
+local function wait(p, seconds)
+  for _ = 1, seconds * 20 do
+    if not alive(p) then return true end
+    os.execute("sleep 0.05")
+  end
+  return false
+end
+
+-- 1. a replay at max speed makes the backtest's trades
+do
+  local rc, out = t.run("run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed max")
+  t.ok(rc == 0 and out:find("replay done after 17519 candles: equity 9896.25, 142 trades, flat", 1, true),
+    "replaying the bundled year gives the backtest's 142 trades and equity", out:sub(-300))
+  t.ok(out:find("2023-12-31 23:00  close 42283.58", 1, true), "a line per candle")
+end
+
+-- 2. hot reload: new logic on the next candles, state kept; a broken save
+-- leaves the old logic deciding and says why
+do
+  local dir = os.tmpname() .. ".d"
+  os.execute("mkdir -p " .. dir)
+  local path = dir .. "/s.lua"
+  local function version(tag, extra)
+    return string.format([[
+settings = { interval = "1h", history = 3 }
+function regime(m)
+  state.n = (state.n or 0) + 1
+  return "%s-" .. state.n
+end
+function entry(m, r, v) return false end
+function prompt() return "p" end
+function on_reload(st) st.reloads = (st.reloads or 0) + 1 end
+%s
+]], tag, extra or "")
+  end
+  write(path, version("V1"))
+  local p = start(path .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed 180000")
+  os.execute("sleep 0.6")
+  write(path, version("V2"))
+  os.execute("sleep 0.6")
+  write(path, version("V3") .. "this is not lua\n")
+  os.execute("sleep 0.6")
+  os.execute("kill -HUP " .. p.pid)
+  os.execute("sleep 0.3")
+  local done = wait(p, 10)
+  local out = slurp(p.out)
+  t.ok(done, "the replay ends by itself")
+  local v1 = tonumber(out:match(".*%sV1%-(%d+)"))
+  local v2 = tonumber(out:match("%sV2%-(%d+)"))
+  t.ok(v1 and v2 and v2 == v1 + 1, "after the save, the next candle is decided by V2 and state.n goes on ("
+    .. tostring(v1) .. " -> " .. tostring(v2) .. ")", out:sub(1, 2000))
+  local reload_at = out:find("reload " .. path .. " (file changed)", 1, true)
+  t.ok(reload_at and reload_at < out:find("V2-", 1, true), "the reload is announced before V2 decides")
+    t.ok(out:find("error reload (file changed) failed, the previous strategy keeps running: "
+    .. path .. ":10: syntax error near 'is'", 1, true), "a broken save is reported with file:line", out:sub(1, 3000))
+  local after = out:sub((out:find("failed, the previous strategy", 1, true)))
+  t.ok(after:find("V2-", 1, true) and not after:find("V3-", 1, true), "and V2 keeps deciding after it")
+  t.ok(out:find("(SIGHUP) failed", 1, true), "SIGHUP forces a reload (of the still broken file)")
+  t.ok(not out:find("callback aborted", 1, true), "no handler was aborted")
+end
+
+-- 3. SIGINT finishes the candle, stops, exits 0
+do
+  local out, pidf = os.tmpname(), os.tmpname()
+  local ok = os.execute(string.format(
+    "%s run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed 36000 > %s 2>&1 & "
+      .. "pid=$!; echo $pid > %s; sleep 0.5; kill -INT $pid; wait $pid", t.bin, out, pidf))
+  local text = slurp(out)
+  t.ok(ok and text:find("stop  SIGINT: stopping after this candle", 1, true)
+    and text:find("nomade run: stopped after", 1, true), "SIGINT stops cleanly with exit 0", text:sub(-400))
+end
+
+-- 4. a strategy error on one candle is reported; the run goes on
+do
+  local s = bt.file([[
+settings = { interval = "1h", history = 3 }
+function regime(m)
+  if m.index == 10 then error("bad candle") end
+  return "R"
+end
+function entry() return false end
+function prompt() return "p" end
+]])
+  local rc, out = t.run("run " .. s .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max")
+  t.ok(rc == 0 and out:find("error strategy failed in regime(m): " .. s .. ":3: bad candle (the candle is skipped)", 1, true)
+    and out:find("replay done after 191 candles", 1, true), "one failing candle is reported and skipped", out:sub(1, 1500))
+  local loop = bt.file([[
+settings = { interval = "1h", history = 3 }
+function regime(m) if m.index == 5 then while true do end end return "R" end
+function entry() return false end
+function prompt() return "p" end
+]])
+  rc, out = t.run("run " .. loop .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max")
+  t.ok(rc == 0 and out:find("instruction budget exceeded", 1, true) and out:find("replay done", 1, true),
+    "a runaway strategy is stopped by the budget, and the run goes on")
+end
+
+-- 5. the command line
+do
+  local rc, _, err = t.run("run lua/strategy.lua")
+  t.ok(rc == 2 and err:find("--feed replay:FILE is required", 1, true), "no feed: usage")
+  rc, _, err = t.run("run lua/strategy.lua --feed replay:x.csv --speed 0")
+  t.ok(rc == 2 and err:find("--speed must be a number > 0 or max", 1, true), "a speed of 0 is refused")
+  rc, _, err = t.run("run lua/strategy.lua --feed replay:/nonexistent.csv")
+  t.ok(rc == 1 and err:find("/nonexistent.csv", 1, true), "a missing feed file exits 1")
+end
+
+t.done()
