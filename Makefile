@@ -10,7 +10,7 @@
 
 PKG_CONFIG ?= pkg-config
 CC = gcc
-PKGS = lua5.4 lua5.4-cjson libcurl libcrypto libssl sqlite3 zlib
+PKGS = lua5.4 lua5.4-cjson libcurl libcrypto libssl sqlite3 zlib libedit
 BUILD = build
 FUZZ_SECONDS = 20
 
@@ -34,7 +34,8 @@ LIBS = $(PKG_LIBS) -lev -lm
 TA_SRC = $(wildcard runtime/ta/*.c)
 CORE_SRC = runtime/host.c runtime/series.c runtime/csv.c \
            runtime/lib_host.c runtime/lib_ta.c runtime/lib_candles.c \
-           runtime/lib_crypto.c runtime/lib_paper.c runtime/lib_loop.c $(TA_SRC)
+           runtime/lib_crypto.c runtime/lib_paper.c runtime/lib_loop.c runtime/lib_term.c \
+           $(TA_SRC)
 LUA_SRC = $(shell find lua/nomade -name '*.lua' | LC_ALL=C sort) lua/strategy.lua
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embed_lua.o
 HEADERS = $(wildcard runtime/*.h runtime/ta/*.h)

@@ -18,6 +18,7 @@ static const luaL_Reg c_modules[] = {
 	{"nomade.crypto", luaopen_nomade_crypto},
 	{"nomade.paper", luaopen_nomade_paper},
 	{"nomade.loop", luaopen_nomade_loop},
+	{"nomade.term", luaopen_nomade_term},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}

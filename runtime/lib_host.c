@@ -106,7 +106,41 @@ static int h_mkdir(lua_State *L)
 	return 1;
 }
 
+static int h_uid(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)getuid());
+	return 1;
+}
+
+/* host.private_dir(path): true if path is a directory of ours, made 0700;
+   nil and why if another user owns it (a shared /tmp must not be trusted) */
+static int h_private_dir(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct stat st;
+
+	if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: not a directory", path);
+		return 2;
+	}
+	if (st.st_uid != getuid()) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: owned by another user", path);
+		return 2;
+	}
+	if ((st.st_mode & 0777) != 0700 && chmod(path, 0700) != 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: %s", path, strerror(errno));
+		return 2;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{"uid", h_uid},
+	{"private_dir", h_private_dir},
 	{"mkdir", h_mkdir},
 	{"isatty", h_isatty},
 	{"embedded", h_embedded},

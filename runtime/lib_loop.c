@@ -15,15 +15,24 @@
  *                                       size and ns mtime/ctime, and a
  *                                       50 ms poll backs ev_stat up
  *   loop.signal(name, fn)               "INT", "TERM" or "HUP"
+ *   loop.listen(path, {data = fn(conn, bytes), close = fn(conn)})
+ *                                       a Unix socket server, the socket
+ *                                       made 0600; conn:write(s),
+ *                                       conn:close(), conn.id
  *   loop.run()                          until loop.stop() or nothing is left
  *   loop.stop(), loop.now()
  * An active watcher belongs to the loop: its userdata is anchored in the
  * registry until it stops, so Lua's GC cannot free it under libev.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <ev.h>
 #include <lauxlib.h>
 #include "host.h"
@@ -269,6 +278,299 @@ static int l_now(lua_State *L)
 	return 1;
 }
 
+/* Unix socket servers and their connections */
+
+#define SERVER_MT "nomade.loop.server"
+#define CONN_MT "nomade.loop.conn"
+#define MAX_OUT (4 << 20)  /* a client that reads nothing is dropped here */
+
+typedef struct {
+	ev_io io;
+	int fd, ref, handlers_ref;
+	lua_State *L;
+	char path[108];
+} server;
+
+typedef struct {
+	ev_io rd, wr;
+	int fd, ref, handlers_ref;
+	lua_Integer id;
+	lua_State *L;
+	char *out;         /* bytes not yet written */
+	size_t len, cap;
+} conn;
+
+static lua_Integer next_id;
+
+static void conn_close(conn *c)
+{
+	struct ev_loop *loop = loop_of();
+
+	if (c->fd < 0)
+		return;
+	ev_io_stop(loop, &c->rd);
+	ev_io_stop(loop, &c->wr);
+	close(c->fd);
+	c->fd = -1;
+	free(c->out);
+	c->out = NULL;
+	c->len = c->cap = 0;
+}
+
+/* calls handlers[name](conn [, bytes]) in a coroutine */
+static void conn_event(conn *c, const char *name, const char *bytes, size_t n)
+{
+	lua_State *L = c->L;
+	int top = lua_gettop(L);
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, c->handlers_ref);
+	lua_getfield(L, -1, name);
+	if (lua_isfunction(L, -1)) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+		if (bytes)
+			lua_pushlstring(L, bytes, n);
+		host_spawn(L, bytes ? 2 : 1, "socket client");
+	}
+	lua_settop(L, top);
+}
+
+/*
+ * Closes and lets the GC have the connection. Only a drop seen by the loop
+ * (the client went away) calls the close handler: a close asked from Lua
+ * is known to Lua already, and runs inside a coroutine, where spawning
+ * another on the main thread's stack is not safe.
+ */
+static void conn_drop(conn *c, int notify)
+{
+	int ref = c->ref;
+
+	if (c->fd < 0)
+		return;
+	conn_close(c);
+	if (notify)
+		conn_event(c, "close", NULL, 0);
+	luaL_unref(c->L, LUA_REGISTRYINDEX, c->handlers_ref);
+	c->ref = c->handlers_ref = LUA_NOREF;
+	luaL_unref(c->L, LUA_REGISTRYINDEX, ref);
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	conn *c = (conn *)w->data;
+	char buf[4096];
+	ssize_t n;
+
+	(void)loop, (void)revents;
+	n = read(c->fd, buf, sizeof buf);
+	if (n > 0)
+		conn_event(c, "data", buf, (size_t)n);
+	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		conn_drop(c, 1);
+}
+
+static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	conn *c = (conn *)w->data;
+	ssize_t n;
+
+	(void)revents;
+	n = write(c->fd, c->out, c->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		conn_drop(c, 1);
+		return;
+	}
+	memmove(c->out, c->out + n, c->len - (size_t)n);
+	c->len -= (size_t)n;
+	if (c->len == 0)
+		ev_io_stop(loop, &c->wr);
+}
+
+static conn *check_conn(lua_State *L)
+{
+	return (conn *)luaL_checkudata(L, 1, CONN_MT);
+}
+
+/* conn:write(s): queued and written as the socket takes it; false once
+   the client is gone or has let MAX_OUT pile up (then it is dropped) */
+static int c_write(lua_State *L)
+{
+	conn *c = check_conn(L);
+	size_t n;
+	const char *s = luaL_checklstring(L, 2, &n);
+
+	if (c->fd < 0 || c->len + n > MAX_OUT) {
+		if (c->fd >= 0)
+			conn_drop(c, 0);
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	if (c->len + n > c->cap) {
+		size_t cap = c->cap ? c->cap : 4096;
+		char *p;
+		while (cap < c->len + n)
+			cap *= 2;
+		p = (char *)realloc(c->out, cap);
+		if (p == NULL)
+			return luaL_error(L, "conn:write: out of memory");
+		c->out = p, c->cap = cap;
+	}
+	memcpy(c->out + c->len, s, n);
+	c->len += n;
+	ev_io_start(loop_of(), &c->wr);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int c_close(lua_State *L)
+{
+	conn_drop(check_conn(L), 0);
+	return 0;
+}
+
+static int c_gc(lua_State *L)
+{
+	conn_close(check_conn(L));
+	return 0;
+}
+
+static int c_index(lua_State *L)
+{
+	conn *c = check_conn(L);
+	const char *k = luaL_checkstring(L, 2);
+
+	if (!strcmp(k, "id"))
+		lua_pushinteger(L, c->id);
+	else if (!strcmp(k, "open"))
+		lua_pushboolean(L, c->fd >= 0);
+	else {
+		lua_getmetatable(L, 1);
+		lua_getfield(L, -1, "methods");
+		lua_getfield(L, -1, k);
+	}
+	return 1;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	server *sv = (server *)w->data;
+	lua_State *L = sv->L;
+	int fd = accept(sv->fd, NULL, NULL);
+	conn *c;
+
+	(void)revents;
+	if (fd < 0)
+		return;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	c = (conn *)lua_newuserdatauv(L, sizeof *c, 0);
+	memset(c, 0, sizeof *c);
+	c->fd = fd;
+	c->L = L;
+	c->id = ++next_id;
+	luaL_setmetatable(L, CONN_MT);
+	c->ref = luaL_ref(L, LUA_REGISTRYINDEX);  /* open: anchored */
+	lua_rawgeti(L, LUA_REGISTRYINDEX, sv->handlers_ref);
+	c->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	ev_io_init(&c->rd, on_readable, fd, EV_READ);
+	ev_io_init(&c->wr, on_writable, fd, EV_WRITE);
+	c->rd.data = c->wr.data = c;
+	ev_io_start(loop, &c->rd);
+	conn_event(c, "open", NULL, 0);
+}
+
+/* is something already answering on path? */
+static int answering(const struct sockaddr_un *a)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), ok;
+
+	if (fd < 0)
+		return 0;
+	ok = connect(fd, (const struct sockaddr *)a, sizeof *a) == 0;
+	close(fd);
+	return ok;
+}
+
+static int l_listen(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct sockaddr_un a;
+	server *sv;
+	mode_t old;
+	int fd, rc;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	luaL_argcheck(L, strlen(path) < sizeof a.sun_path, 1, "socket path too long");
+	memset(&a, 0, sizeof a);
+	a.sun_family = AF_UNIX;
+	strcpy(a.sun_path, path);
+	if (answering(&a)) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: another process is already listening there", path);
+		return 2;
+	}
+	unlink(path);  /* a stale socket from a process that died */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "socket: %s", strerror(errno));
+		return 2;
+	}
+	old = umask(0177);  /* the socket is born 0600: no window for others */
+	rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+	umask(old);
+	if (rc != 0 || listen(fd, 16) != 0) {
+		int e = errno;
+		close(fd);
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: %s", path, strerror(e));
+		return 2;
+	}
+	sv = (server *)lua_newuserdatauv(L, sizeof *sv, 0);
+	memset(sv, 0, sizeof *sv);
+	sv->fd = fd;
+	sv->L = L;
+	strcpy(sv->path, path);
+	luaL_setmetatable(L, SERVER_MT);
+	lua_pushvalue(L, -1);
+	sv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pushvalue(L, 2);
+	sv->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	ev_io_init(&sv->io, on_accept, fd, EV_READ);
+	sv->io.data = sv;
+	ev_io_start(loop_of(), &sv->io);
+	ev_unref(loop_of());  /* a listening socket alone does not keep run() going */
+	return 1;
+}
+
+static int s_close(lua_State *L)
+{
+	server *sv = (server *)luaL_checkudata(L, 1, SERVER_MT);
+
+	if (sv->fd < 0)
+		return 0;
+	ev_ref(loop_of());
+	ev_io_stop(loop_of(), &sv->io);
+	close(sv->fd);
+	sv->fd = -1;
+	unlink(sv->path);
+	luaL_unref(L, LUA_REGISTRYINDEX, sv->handlers_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, sv->ref);
+	return 0;
+}
+
+static const luaL_Reg conn_methods[] = {
+	{"write", c_write},
+	{"close", c_close},
+	{NULL, NULL}
+};
+
+static const luaL_Reg server_methods[] = {
+	{"close", s_close},
+	{NULL, NULL}
+};
+
 static const luaL_Reg watcher_methods[] = {
 	{"stop", w_stop},
 	{"active", w_active},
@@ -279,6 +581,7 @@ static const luaL_Reg funcs[] = {
 	{"timer", l_timer},
 	{"watch", l_watch},
 	{"signal", l_signal},
+	{"listen", l_listen},
 	{"run", l_run},
 	{"stop", l_stop},
 	{"now", l_now},
@@ -291,7 +594,19 @@ int luaopen_nomade_loop(lua_State *L)
 		luaL_newlib(L, watcher_methods);
 		lua_setfield(L, -2, "__index");
 	}
-	lua_pop(L, 1);
+	if (luaL_newmetatable(L, SERVER_MT)) {
+		luaL_newlib(L, server_methods);
+		lua_setfield(L, -2, "__index");
+	}
+	if (luaL_newmetatable(L, CONN_MT)) {
+		lua_pushcfunction(L, c_index);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, c_gc);
+		lua_setfield(L, -2, "__gc");
+		luaL_newlib(L, conn_methods);
+		lua_setfield(L, -2, "methods");
+	}
+	lua_pop(L, 3);
 	luaL_newlib(L, funcs);
 	return 1;
 }

@@ -21,6 +21,8 @@ static void usage(FILE *f)
 	      "  eval 'CODE'           run Lua code (an expression prints its values)\n"
 	      "  run [STRATEGY] --feed replay:FILE [--speed X|max]\n"
 	      "                        the runtime: a feed, paper execution, hot reload\n"
+	      "  repl [--socket PATH] [-e EXPR]\n"
+	      "                        attach to a running runtime (nomade repl --help)\n"
 	      "  backtest [STRATEGY] --data FILE [options]\n"
 	      "                        a strategy over historical candles (nomade backtest --help)\n"
 	      "\n"
@@ -170,7 +172,8 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(cmd, "script") && strcmp(cmd, "eval") && strcmp(cmd, "version")
-	    && strcmp(cmd, "--version") && strcmp(cmd, "backtest") && strcmp(cmd, "run")) {
+	    && strcmp(cmd, "--version") && strcmp(cmd, "backtest") && strcmp(cmd, "run")
+	    && strcmp(cmd, "repl")) {
 		fprintf(stderr, "nomade: unknown command '%s' (see nomade help)\n", cmd);
 		return EXIT_USAGE;
 	}
@@ -185,6 +188,8 @@ int main(int argc, char **argv)
 		rc = run_lua_command(L, "nomade.backtest", argc - 2, argv + 2);
 	else if (!strcmp(cmd, "run"))
 		rc = run_lua_command(L, "nomade.live", argc - 2, argv + 2);
+	else if (!strcmp(cmd, "repl"))
+		rc = run_lua_command(L, "nomade.repl", argc - 2, argv + 2);
 	else
 		rc = run_version(L);
 	fflush(stdout);

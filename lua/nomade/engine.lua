@@ -95,6 +95,7 @@ function M.new(o)
       end
       return
     end
+    if e.paused then return end  -- entries paused (from the REPL); exits go on
     phase = "entry(m, regime, nil)"
     local cand = entry_fn(m, reg, nil)
     if cand ~= true then

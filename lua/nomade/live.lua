@@ -14,6 +14,7 @@ local tribunal = require "nomade.tribunal"
 local paper = require "nomade.paper"
 local engine = require "nomade.engine"
 local pretty = require "nomade.pretty"
+local repl = require "nomade.repl"
 
 local M = {}
 
@@ -30,6 +31,8 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE [options]
   --speed X          how much faster than real time (default 3600: a 1h
                      candle a second); max: as fast as possible
   --exec paper       execution (paper is the only one so far)
+  --socket PATH      the REPL's socket (default $XDG_RUNTIME_DIR/nomade/nomade.sock,
+                     else /tmp/nomade-$UID/nomade.sock)
   --cash N, --fee RATE, --tribunal off|cache, --cache FILE, --instrument FILE
                      as for nomade backtest
 ]]
@@ -42,7 +45,7 @@ local function say(fmt, ...)
 end
 
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
-  cache = true, instrument = true }
+  cache = true, instrument = true, socket = true }
 
 local function parse_args(args)
   local opts = {}
@@ -155,6 +158,7 @@ function M.main(...)
     indicators = map, mode = opts.tribunal or "off" }
   local inner, ivals = e.inner, e.ivals
   local n, trades = 0, 0
+  local verdicts, reloads = {}, { count = 0 }
 
   -- one candle: append it, update the indicators, fill, then decide
   local function candle(k)
@@ -190,6 +194,11 @@ function M.main(...)
     inner.equity = book:equity(inner.close)
     if n < strat.settings.history then return end
     local ok, what, detail = host.limit(M.CANDLE_BUDGET, e.decide, n)
+    if ok and type(detail) == "table" then
+      table.insert(verdicts, 1, { time = iso(inner.time), signal = detail.signal, score = detail.score,
+        source = detail.source, reasoning = detail.reasoning, outcome = what })
+      verdicts[51] = nil
+    end
     if not ok then
       say("  error strategy failed in %s: %s (the candle is skipped)", e.phase(), tostring(what))
     elseif what == "buy" or what == "sell" or what == "wait" or what == "pass" then
@@ -213,9 +222,11 @@ function M.main(...)
     else
       lerr = oerr
     end
+    reloads.count, reloads.last, reloads.why = reloads.count + 1, os.date("!%Y-%m-%dT%H:%M:%SZ"), why
     if not new then
+      reloads.ok, reloads.error = false, tostring(lerr)
       say("  error reload (%s) failed, the previous strategy keeps running: %s", why, tostring(lerr))
-      return
+      return false, tostring(lerr)
     end
     if new.settings.symbol ~= strat.settings.symbol or new.settings.interval ~= strat.settings.interval then
       say("  error reload (%s) refused: symbol and interval cannot change while running (%s %s)",
@@ -233,8 +244,57 @@ function M.main(...)
       local ok, rerr2 = host.limit(M.CANDLE_BUDGET, new.env.on_reload, state)
       if not ok then say("  error on_reload(state) failed: %s", tostring(rerr2)) end
     end
+    reloads.ok, reloads.error = true, nil
     say("  reload %s (%s): the new strategy decides from the next candle", path, why)
+    return true
   end
+
+  -- what the REPL sees (README, "The REPL")
+  local env
+  local api = {
+    m = e.m, state = state, ta = ta,
+    candles = function() return e.m.candles end,
+    ind = function() return e.m.ind end,
+    book = function()
+      return { quote = book.quote, base = book.base, equity = book:equity(inner.close or 0),
+        position = book.position, pending = book.pending, trades = #book.trades, fees = book.fees,
+        refused = book.refused }
+    end,
+    trades = function(k)
+      local all, out = book.trades, {}
+      for t = math.max(1, #all - (k or 10) + 1), #all do out[#out + 1] = all[t] end
+      return out
+    end,
+    verdicts = function(k)
+      local out = {}
+      for t = 1, math.min(k or 10, #verdicts) do out[t] = verdicts[t] end
+      return out
+    end,
+    status = function()
+      return { strategy = path or "the default strategy", symbol = strat.settings.symbol,
+        interval = strat.settings.interval, candles = n, feed = { file = opts.replay, total = feed.n },
+        paused = e.paused or false, regime = inner.regime, reloads = reloads, tribunal = e.stats }
+    end,
+    pause = function() e.paused = true; say("  pause entries paused from the REPL") return "entries paused" end,
+    resume = function() e.paused = false; say("  resume entries resumed from the REPL") return "entries resumed" end,
+    reload = function()
+      if not path then return nil, "the default strategy has no file to reload" end
+      return reload("REPL")
+    end,
+    help = function()
+      env.print([[
+m                 the market view the strategy sees (m.close, m.ind.x, m.candles.close, ...)
+candles()         the candle series so far (m.candles); ind(): indicator values
+state             the strategy's persistent state table
+book()            balances, equity, position, pending order, counts
+trades(n)         the last n closed trades; verdicts(n): the last n tribunal verdicts
+status()          strategy, feed progress, paused, reloads, tribunal counts
+pause(), resume() stop / restart new entries (exits go on)
+reload()          reload the strategy file now
+ta, nomade        the indicator library and every nomade module]])
+    end,
+  }
+  env = setmetatable({}, { __index = function(_, k) if api[k] ~= nil then return api[k] end return _G[k] end })
 
   -- the replay feed: history at once, then candles on a timer
   local history = math.min(feed.n, s.history - 1)
@@ -263,13 +323,23 @@ function M.main(...)
       loop.stop()
     end)
   end
+  local socket, sockerr = opts.socket, nil
+  if not socket then socket, sockerr = repl.default_socket() end
+  local server
+  if socket then server, sockerr = repl.serve(socket, env) end
+  if not server then
+    io.stderr:write("nomade run: the REPL cannot listen: ", tostring(sockerr), "\n")
+    return 1
+  end
   say("nomade run: %s on %s %s, replaying %s (%d candles, %d as history) at %s; tribunal %s%s",
     path or "the default strategy", s.symbol, s.interval, opts.replay, feed.n, history,
     opts.speed == math.huge and "max speed" or ("x" .. pretty.number(opts.speed)),
     opts.tribunal or "off", (opts.tribunal or "off") == "off" and " (every candidate passes as BUY)" or "")
   if path then say("  edit %s while this runs: it reloads on save", path) end
+  say("  attach: nomade repl%s", opts.socket and (" --socket " .. socket) or "")
   loop.run()
   for _, w in ipairs(watchers) do w:stop() end
+  server:close()
   say("nomade run: %s after %d candles: equity %.2f, %d trades, %s", finished and "replay done" or "stopped",
     n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat")
   return 0

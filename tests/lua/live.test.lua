@@ -119,7 +119,71 @@ function prompt() return "p" end
     "a runaway strategy is stopped by the budget, and the run goes on")
 end
 
--- 5. the command line
+-- 5. the REPL: JSON, expressions, multi-line input, the budget, two
+-- clients, a client gone mid-command, pause/resume, the socket's mode
+do
+  local rundir = os.tmpname() .. ".run"
+  os.execute("mkdir -p " .. rundir)
+  local env = "XDG_RUNTIME_DIR=" .. rundir .. " "
+  local out, pidf = os.tmpname(), os.tmpname()
+  os.execute(string.format("%s%s run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv "
+    .. "--speed 3600 > %s 2>&1 & echo $! > %s", env, t.bin, out, pidf))
+  local p = { pid = slurp(pidf):match("%d+"), out = out }
+  local sock = rundir .. "/nomade/nomade.sock"
+  for _ = 1, 40 do
+    if io.open(sock) then break end
+    os.execute("sleep 0.05")
+  end
+  local function repl(args, input)
+    local o, e = os.tmpname(), os.tmpname()
+    local cmd = string.format("%s%s repl %s > %s 2> %s", env, t.bin, args, o, e)
+    if input then
+      local i = os.tmpname()
+      write(i, input)
+      cmd = cmd .. " < " .. i
+    end
+    local ok, _, code = os.execute(cmd)
+    return ok and 0 or code, slurp(o), slurp(e)
+  end
+  local rc, json = repl("-e 'm.close'")
+  local doc = require("cjson").decode(json)
+  t.ok(rc == 0 and doc.ok and type(doc.value) == "number", "repl -e prints JSON (default socket)", json)
+  rc, json = repl("-e 'error(\"x\")'")
+  t.ok(rc == 1 and json:find('"ok":false', 1, true), "repl -e exits 1 on an error", json)
+  local perm = io.popen("stat -c %a " .. sock):read("l")
+  local dperm = io.popen("stat -c %a " .. rundir .. "/nomade"):read("l")
+  t.ok(perm == "600" and dperm == "700", "the socket is 0600 in a 0700 directory (" .. perm .. ", " .. dperm .. ")")
+  local _, text = repl("", "{1, 'a', {b = true}}\nfor i = 1, 2 do\n  print(i * 10)\nend\nwhile true do end\n"
+    .. "state\nhelp()\n")
+  t.ok(text:find('{1, "a", {b = true}}', 1, true), "an expression prints its value, pretty", text)
+  t.ok(text:find("10\n20\n", 1, true), "multi-line input waits for the end of the block")
+  t.ok(text:find("error: instruction budget exceeded", 1, true), "an infinite loop is stopped by the budget")
+  t.ok(text:find("pause(), resume()", 1, true), "help() lists the entry points")
+  -- two clients at once, and one that disconnects in the middle of a line
+  os.execute(string.format("(printf 'while true do' ; sleep 0.3) | %s%s repl >/dev/null 2>&1 &", env, t.bin))
+  local a = io.popen(env .. t.bin .. " repl -e 'book().equity'")
+  local b = io.popen(env .. t.bin .. " repl -e 'status().candles'")
+  local ra, rb = a:read("a"), b:read("a")
+  a:close(); b:close()
+  t.ok(ra:find('"ok":true', 1, true) and rb:find('"ok":true', 1, true), "two clients at once", ra .. rb)
+  os.execute("sleep 0.5")
+  rc, json = repl("-e 'pause()'")
+  t.ok(rc == 0 and json:find("entries paused", 1, true), "pause() from the REPL")
+  rc, json = repl("-e 'status().paused'")
+  t.ok(rc == 0 and json:find('"value":true', 1, true), "status() shows it paused")
+  repl("-e 'resume()'")
+  t.ok(alive(p), "the runtime is still up after all of that")
+  os.execute("kill -INT " .. p.pid)
+  wait(p, 5)
+  local log = slurp(p.out)
+  t.ok(log:find("attach: nomade repl", 1, true) and log:find("entries paused from the REPL", 1, true)
+    and not log:find("callback aborted", 1, true), "the runtime logged the pause and no aborted handler")
+  t.ok(not io.open(sock), "the socket is removed on exit")
+  local rc2, _, err = repl("-e 1")
+  t.ok(rc2 == 1 and err:find("cannot attach", 1, true), "repl with no runtime says so", err)
+end
+
+-- 6. the command line
 do
   local rc, _, err = t.run("run lua/strategy.lua")
   t.ok(rc == 2 and err:find("--feed replay:FILE is required", 1, true), "no feed: usage")
