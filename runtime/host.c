@@ -19,6 +19,7 @@ static const luaL_Reg c_modules[] = {
 	{"nomade.paper", luaopen_nomade_paper},
 	{"nomade.loop", luaopen_nomade_loop},
 	{"nomade.term", luaopen_nomade_term},
+	{"nomade.store", luaopen_nomade_store},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}

@@ -60,5 +60,6 @@ int luaopen_nomade_crypto(lua_State *L);
 int luaopen_nomade_paper(lua_State *L);
 int luaopen_nomade_loop(lua_State *L);
 int luaopen_nomade_term(lua_State *L);
+int luaopen_nomade_store(lua_State *L);
 
 #endif

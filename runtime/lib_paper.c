@@ -274,6 +274,90 @@ static int b_configure(lua_State *L)
 	return 0;
 }
 
+/* book:snapshot(): everything but the trades, as a table of numbers and a
+   reason string, for the journal; book:restore(t) puts it back */
+static const char *const snapshot_fields[] = {
+	"quote", "base", "size", "stop_loss", "take_profit", "p_price", "pos_qty", "pos_price",
+	"pos_time", "pos_cost", "pos_fee", "pos_stop", "pos_take", "fees", NULL
+};
+
+static double *snapshot_slot(book *b, int k)
+{
+	double *slots[] = {&b->quote, &b->base, &b->size, &b->stop_loss, &b->take_profit, &b->p_price,
+	                   &b->pos_qty, &b->pos_price, &b->pos_time, &b->pos_cost, &b->pos_fee,
+	                   &b->pos_stop, &b->pos_take, &b->fees};
+	return slots[k];
+}
+
+static const char *const count_fields[] = {
+	"pending", "p_index", "p_ttl", "has_pos", "pos_index", "refused", "cancelled", "orders", "held", NULL
+};
+
+static lua_Integer *count_slot(book *b, int k, lua_Integer *tmp)
+{
+	switch (k) {
+	case 0: *tmp = b->pending; return tmp;
+	case 1: return &b->p_index;
+	case 2: return &b->p_ttl;
+	case 3: *tmp = b->has_pos; return tmp;
+	case 4: return &b->pos_index;
+	case 5: return &b->refused;
+	case 6: return &b->cancelled;
+	case 7: return &b->orders;
+	default: return &b->held;
+	}
+}
+
+static int b_snapshot(lua_State *L)
+{
+	book *b = check_book(L);
+	lua_Integer tmp;
+	int k;
+
+	lua_newtable(L);
+	for (k = 0; snapshot_fields[k]; k++)
+		set_num(L, snapshot_fields[k], *snapshot_slot(b, k));
+	for (k = 0; count_fields[k]; k++) {
+		lua_pushinteger(L, *count_slot(b, k, &tmp));
+		lua_setfield(L, -2, count_fields[k]);
+	}
+	lua_getiuservalue(L, 1, 2);
+	lua_setfield(L, -2, "sell_reason");
+	return 1;
+}
+
+static int b_restore(lua_State *L)
+{
+	book *b = check_book(L);
+	lua_Integer tmp;
+	int k;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	for (k = 0; snapshot_fields[k]; k++) {
+		lua_getfield(L, 2, snapshot_fields[k]);
+		*snapshot_slot(b, k) = luaL_checknumber(L, -1);
+		lua_pop(L, 1);
+	}
+	for (k = 0; count_fields[k]; k++) {
+		lua_Integer *slot = count_slot(b, k, &tmp);
+		lua_getfield(L, 2, count_fields[k]);
+		*slot = luaL_checkinteger(L, -1);
+		lua_pop(L, 1);
+		if (k == 0)
+			b->pending = (int)tmp;
+		else if (k == 3)
+			b->has_pos = (int)tmp;
+	}
+	if (b->pending < NONE || b->pending > LIMIT_BUY)
+		return luaL_error(L, "book:restore: bad pending order kind");
+	lua_getfield(L, 2, "sell_reason");
+	lua_setiuservalue(L, 1, 2);
+	lua_getfield(L, 2, "trades");
+	if (lua_istable(L, -1))
+		lua_setiuservalue(L, 1, 1);
+	return 0;
+}
+
 static int b_equity(lua_State *L)
 {
 	book *b = check_book(L);
@@ -443,6 +527,8 @@ static const luaL_Reg methods[] = {
 	{"open_candle", b_open_candle},
 	{"equity", b_equity},
 	{"configure", b_configure},
+	{"snapshot", b_snapshot},
+	{"restore", b_restore},
 	{"run", b_run},
 	{NULL, NULL}
 };

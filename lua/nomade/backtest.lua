@@ -41,7 +41,7 @@ local function indicator_series(decl, c)
 end
 
 -- the data's spacing must be the strategy's interval (gaps are allowed)
-local function check_interval(c, interval)
+function M.check_interval(c, interval)
   local want = strategy.INTERVALS[interval] * 1000
   local smallest = math.huge
   for i = 2, math.min(c.n, 1000) do smallest = math.min(smallest, c.time[i] - c.time[i - 1]) end
@@ -87,7 +87,7 @@ function M.prepare(opts)
   local strat, serr = strategy.load_file(opts.strategy, {}, opts.log)
   if not strat then return nil, serr end
   local s = strat.settings
-  local ok, ierr = check_interval(c, s.interval)
+  local ok, ierr = M.check_interval(c, s.interval)
   if not ok then return nil, ierr end
   local rules, rerr = instruments.load(opts.instrument, s.symbol)
   if not rules then return nil, rerr end

@@ -15,6 +15,7 @@ local paper = require "nomade.paper"
 local engine = require "nomade.engine"
 local pretty = require "nomade.pretty"
 local repl = require "nomade.repl"
+local journal_mod = require "nomade.journal"
 
 local M = {}
 
@@ -33,6 +34,10 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE [options]
   --exec paper       execution (paper is the only one so far)
   --socket PATH      the REPL's socket (default $XDG_RUNTIME_DIR/nomade/nomade.sock,
                      else /tmp/nomade-$UID/nomade.sock)
+  --journal PATH     the SQLite journal; a restart with it resumes where the
+                     run stopped (default $XDG_STATE_HOME/nomade/SYMBOL-INTERVAL.journal,
+                     else ~/.local/state/nomade/...)
+  --adopt-journal    continue a journal written for another strategy or symbol
   --cash N, --fee RATE, --tribunal off|cache, --cache FILE, --instrument FILE
                      as for nomade backtest
 ]]
@@ -45,7 +50,7 @@ local function say(fmt, ...)
 end
 
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
-  cache = true, instrument = true, socket = true }
+  cache = true, instrument = true, socket = true, journal = true }
 
 local function parse_args(args)
   local opts = {}
@@ -53,7 +58,10 @@ local function parse_args(args)
   while i <= #args do
     local a = args[i]
     local name = a:match("^%-%-(.+)$")
-    if name then
+    if name == "adopt-journal" then
+      opts.adopt = true
+      i = i + 1
+    elseif name then
       if not OPTIONS[name] then return nil, "unknown option '" .. a .. "'" end
       if args[i + 1] == nil then return nil, a .. " needs a value" end
       opts[name] = args[i + 1]
@@ -85,6 +93,18 @@ local function parse_args(args)
     end
   end
   return opts
+end
+
+local function default_journal(s)
+  local base = os.getenv("XDG_STATE_HOME")
+  if not base or base == "" then
+    local home = os.getenv("HOME")
+    if not home then return nil, "no --journal, and neither XDG_STATE_HOME nor HOME is set" end
+    base = home .. "/.local/state"
+  end
+  local ok, err = host.mkdir(base .. "/nomade")
+  if not ok then return nil, err end
+  return string.format("%s/nomade/%s-%s.journal", base, s.symbol, s.interval)
 end
 
 local function absolute(path)
@@ -139,6 +159,11 @@ function M.main(...)
     return 1
   end
   local s = strat.settings
+  local spaced, serr2 = require("nomade.backtest").check_interval(feed, s.interval)
+  if not spaced then
+    io.stderr:write("nomade run: ", serr2, "\n")
+    return 1
+  end
   local rules, rerr = instruments.load(opts.instrument, s.symbol)
   local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
   if not rules or not judge then
@@ -150,6 +175,18 @@ function M.main(...)
     qty_scale = rules.qty_step.scale, tick_scale = rules.tick.scale,
     min_qty = rules.min_qty, min_amt = rules.min_amt }
 
+  local jpath, jperr = opts.journal, nil
+  if not jpath then jpath, jperr = default_journal(s) end
+  local journal
+  if jpath then
+    journal, jperr = journal_mod.open(jpath, { strategy = path or "default", symbol = s.symbol,
+      interval = s.interval }, opts.adopt)
+  end
+  if not journal then
+    io.stderr:write("nomade run: ", tostring(jperr), "\n")
+    return 1
+  end
+
   -- the candles seen so far, growing as the feed delivers them
   local columns = {}
   for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do columns[k] = ta.series() end
@@ -157,8 +194,9 @@ function M.main(...)
   local e = engine.new { strategy = strat, book = book, judge = judge, columns = columns,
     indicators = map, mode = opts.tribunal or "off" }
   local inner, ivals = e.inner, e.ivals
-  local n, trades = 0, 0
+  local n, trades, journaled = 0, 0, 0
   local verdicts, reloads = {}, { count = 0 }
+  local decide
 
   -- one candle: append it, update the indicators, fill, then decide
   local function candle(k)
@@ -185,14 +223,26 @@ function M.main(...)
       for t = trades + 1, #done do
         local tr = done[t]
         say("  sell  %.6f at %.2f (%s), pnl %.2f", tr.qty, tr.exit_price, tr.reason, tr.pnl)
+        journal:event("fill", { side = "sell", qty = tr.qty, price = tr.exit_price, reason = tr.reason })
       end
       trades = #done
       if book.position and book.position.index == n then
         say("  buy   %.6f at %.2f", book.position.qty, book.position.price)
+        journal:event("fill", { side = "buy", qty = book.position.qty, price = book.position.price })
       end
     end
     inner.equity = book:equity(inner.close)
-    if n < strat.settings.history then return end
+    if n >= strat.settings.history then decide(n) end
+    local all = book.trades
+    local fresh = {}
+    for t = journaled + 1, #all do fresh[#fresh + 1] = all[t] end
+    journaled = #all
+    local ok_state, why = journal:candle(inner, book:snapshot(), fresh, state)
+    if not ok_state then say("  error state is not JSON-serialisable (%s): the journal keeps the last good one", why) end
+  end
+
+  -- the strategy's turn, reported and journaled
+  function decide(n)
     local ok, what, detail = host.limit(M.CANDLE_BUDGET, e.decide, n)
     if ok and type(detail) == "table" then
       table.insert(verdicts, 1, { time = iso(inner.time), signal = detail.signal, score = detail.score,
@@ -201,6 +251,13 @@ function M.main(...)
     end
     if not ok then
       say("  error strategy failed in %s: %s (the candle is skipped)", e.phase(), tostring(what))
+      journal:event("error", string.format("strategy failed in %s: %s", e.phase(), tostring(what)))
+    elseif what then
+      journal:event("decision", { what = what, regime = inner.regime, verdict = type(detail) == "table"
+        and { signal = detail.signal, score = detail.score, source = detail.source } or detail })
+    end
+    if not ok then
+      return
     elseif what == "buy" or what == "sell" or what == "wait" or what == "pass" then
       local v = type(detail) == "table" and string.format(" (tribunal %s: %s %d)", detail.source,
         detail.signal, detail.score) or (detail and " (" .. detail .. ")" or "")
@@ -223,6 +280,7 @@ function M.main(...)
       lerr = oerr
     end
     reloads.count, reloads.last, reloads.why = reloads.count + 1, os.date("!%Y-%m-%dT%H:%M:%SZ"), why
+    journal:note(inner.time, "reload", { ok = new ~= nil, why = why, error = lerr and tostring(lerr) })
     if not new then
       reloads.ok, reloads.error = false, tostring(lerr)
       say("  error reload (%s) failed, the previous strategy keeps running: %s", why, tostring(lerr))
@@ -296,11 +354,35 @@ ta, nomade        the indicator library and every nomade module]])
   }
   env = setmetatable({}, { __index = function(_, k) if api[k] ~= nil then return api[k] end return _G[k] end })
 
-  -- the replay feed: history at once, then candles on a timer
-  local history = math.min(feed.n, s.history - 1)
-  for k = 1, history do candle(k) end
+  -- a journal to resume: its candles, book and state, then the feed goes
+  -- on after its last candle
+  local resumed = journal:resume()
+  local history, next_k = 0, 1
+  if resumed then
+    for _, row in ipairs(resumed.candles) do
+      n = n + 1
+      for c, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do columns[col]:push(row[c]) end
+    end
+    for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do inner[col] = columns[col][n] end
+    book:restore(resumed.book)
+    for k, v in pairs(resumed.state) do state[k] = v end
+    ind, map = build_indicators(strat.indicators, columns, n)
+    e.set_indicators(map)
+    for name, series in pairs(map) do ivals[name] = series[n] end
+    e.cursor:set(n)
+    inner.index = n
+    e.changed()
+    trades, journaled = #book.trades, #book.trades
+    while next_k <= feed.n and feed.time[next_k] <= resumed.time do next_k = next_k + 1 end
+    say("  resume from %s: %d candles, last %s, %s, equity %.2f", jpath, n, iso(resumed.time),
+      book.position and "a position open" or "flat", book:equity(inner.close))
+  else
+    -- the replay feed: history at once, then candles on a timer
+    history = math.min(feed.n, s.history - 1)
+    for k = 1, history do candle(k) end
+    next_k = history + 1
+  end
   local period = strategy.INTERVALS[s.interval] / opts.speed
-  local next_k = history + 1
   local finished = false
   loop.timer(0, math.max(period, 1e-9), function(t)
     if next_k > feed.n then
@@ -337,9 +419,11 @@ ta, nomade        the indicator library and every nomade module]])
     opts.tribunal or "off", (opts.tribunal or "off") == "off" and " (every candidate passes as BUY)" or "")
   if path then say("  edit %s while this runs: it reloads on save", path) end
   say("  attach: nomade repl%s", opts.socket and (" --socket " .. socket) or "")
+  say("  journal %s", jpath)
   loop.run()
   for _, w in ipairs(watchers) do w:stop() end
   server:close()
+  journal:close()
   say("nomade run: %s after %d candles: equity %.2f, %d trades, %s", finished and "replay done" or "stopped",
     n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat")
   return 0

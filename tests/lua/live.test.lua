@@ -20,6 +20,9 @@ local function start(args)
   return { out = out, pid = slurp(pidf):match("%d+") }
 end
 
+-- a journal of its own for each run
+local function J() return " --journal " .. os.tmpname() .. ".journal" end
+
 local function alive(p) return os.execute("kill -0 " .. p.pid .. " 2>/dev/null") end
 
 local function wait(p, seconds)
@@ -32,7 +35,7 @@ end
 
 -- 1. a replay at max speed makes the backtest's trades
 do
-  local rc, out = t.run("run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed max")
+  local rc, out = t.run("run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed max" .. J())
   t.ok(rc == 0 and out:find("replay done after 17519 candles: equity 9896.25, 142 trades, flat", 1, true),
     "replaying the bundled year gives the backtest's 142 trades and equity", out:sub(-300))
   t.ok(out:find("2023-12-31 23:00  close 42283.58", 1, true), "a line per candle")
@@ -58,7 +61,7 @@ function on_reload(st) st.reloads = (st.reloads or 0) + 1 end
 ]], tag, extra or "")
   end
   write(path, version("V1"))
-  local p = start(path .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed 180000")
+  local p = start(path .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed 180000" .. J())
   os.execute("sleep 0.6")
   write(path, version("V2"))
   os.execute("sleep 0.6")
@@ -87,7 +90,7 @@ end
 do
   local out, pidf = os.tmpname(), os.tmpname()
   local ok = os.execute(string.format(
-    "%s run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed 36000 > %s 2>&1 & "
+    "%s run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed 36000" .. J() .. " > %s 2>&1 & "
       .. "pid=$!; echo $pid > %s; sleep 0.5; kill -INT $pid; wait $pid", t.bin, out, pidf))
   local text = slurp(out)
   t.ok(ok and text:find("stop  SIGINT: stopping after this candle", 1, true)
@@ -105,7 +108,7 @@ end
 function entry() return false end
 function prompt() return "p" end
 ]])
-  local rc, out = t.run("run " .. s .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max")
+  local rc, out = t.run("run " .. s .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max" .. J())
   t.ok(rc == 0 and out:find("error strategy failed in regime(m): " .. s .. ":3: bad candle (the candle is skipped)", 1, true)
     and out:find("replay done after 191 candles", 1, true), "one failing candle is reported and skipped", out:sub(1, 1500))
   local loop = bt.file([[
@@ -114,7 +117,7 @@ function regime(m) if m.index == 5 then while true do end end return "R" end
 function entry() return false end
 function prompt() return "p" end
 ]])
-  rc, out = t.run("run " .. loop .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max")
+  rc, out = t.run("run " .. loop .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max" .. J())
   t.ok(rc == 0 and out:find("instruction budget exceeded", 1, true) and out:find("replay done", 1, true),
     "a runaway strategy is stopped by the budget, and the run goes on")
 end
@@ -127,7 +130,7 @@ do
   local env = "XDG_RUNTIME_DIR=" .. rundir .. " "
   local out, pidf = os.tmpname(), os.tmpname()
   os.execute(string.format("%s%s run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv "
-    .. "--speed 3600 > %s 2>&1 & echo $! > %s", env, t.bin, out, pidf))
+    .. "--speed 3600" .. J() .. " > %s 2>&1 & echo $! > %s", env, t.bin, out, pidf))
   local p = { pid = slurp(pidf):match("%d+"), out = out }
   local sock = rundir .. "/nomade/nomade.sock"
   for _ = 1, 40 do
@@ -183,7 +186,62 @@ do
   t.ok(rc2 == 1 and err:find("cannot attach", 1, true), "repl with no runtime says so", err)
 end
 
--- 6. the command line
+-- 6. the journal: kill -9 in the middle, restart, and nothing is lost or
+-- applied twice; a journal of another strategy is refused
+do
+  local dir = os.tmpname() .. ".j"
+  os.execute("mkdir -p " .. dir)
+  local strat = dir .. "/count.lua"
+  write(strat, [[
+settings = { interval = "1h", history = 3, stop_loss = 0.01 }
+indicators = { fast = ta.ema(3), slow = ta.ema(8) }
+function regime(m)
+  state.n = (state.n or 0) + 1
+  state.seen = state.seen or {}
+  state.seen[#state.seen + 1] = m.index
+  return m.ind.fast > m.ind.slow and "UP" or "DOWN"
+end
+function entry(m, r, v) return r == "UP" end
+function prompt() return "p" end
+function exit(m, p) return m.regime == "DOWN" end
+]])
+  local jpath = dir .. "/run.journal"
+  local feed = "--feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv"
+  local args = strat .. " " .. feed .. " --socket " .. dir .. "/s.sock --journal " .. jpath
+  local rc, whole = t.run("run " .. strat .. " " .. feed .. " --speed max --socket " .. dir
+    .. "/w.sock --journal " .. dir .. "/whole.journal")
+  local want = whole:match("replay done after 191 candles: equity ([%d.]+), (%d+) trades")
+  t.ok(rc == 0 and want, "an uninterrupted run, for comparison", whole:sub(-300))
+  local p = start(args .. " --speed 120000")
+  os.execute("sleep 1.2")
+  os.execute("kill -9 " .. p.pid)
+  wait(p, 2)
+  local before = slurp(p.out)
+  t.ok(not before:find("replay done", 1, true), "killed with -9 in the middle of the replay")
+  local out
+  rc, out = t.run("run " .. args .. " --speed max")
+  local resumed = tonumber(out:match("resume from [^:]+: (%d+) candles"))
+  t.ok(rc == 0 and resumed and resumed > 3 and resumed < 191, "the restart resumes from the journal ("
+    .. tostring(resumed) .. " candles)", out:sub(1, 600))
+  local got = out:match("replay done after 191 candles: equity ([%d.]+), (%d+) trades")
+  t.ok(got and got == want, "and ends exactly as the uninterrupted run (equity " .. tostring(got) .. ")", out:sub(-300))
+  local _, snap = t.run("eval " .. t.q("local db = assert(require('nomade.store').open('" .. jpath .. "')); "
+    .. "local s = require('cjson').decode(db:run('SELECT state FROM snapshot')[1][1]); "
+    .. "local c = db:run('SELECT count(*), count(DISTINCT time) FROM candles')[1]; "
+    .. "local ok = true; for k, v in ipairs(s.seen) do ok = ok and v == k + 2 end; "
+    .. "return s.n, c[1], c[2], ok"))
+  t.eq(snap, "189\n191\n191\ntrue\n", "state.n counted every decided candle once; 191 candles, none twice")
+  local other = dir .. "/other.lua"
+  write(other, slurp(strat))
+  local _, _, err = t.run("run " .. other .. " " .. feed .. " --speed max --socket " .. dir .. "/o.sock --journal " .. jpath)
+  t.ok(err:find("was written for strategy " .. strat .. ", not " .. other, 1, true)
+    and err:find("--adopt-journal", 1, true), "a journal of another strategy is refused", err)
+  rc = t.run("run " .. other .. " " .. feed .. " --speed max --socket " .. dir .. "/o.sock --journal " .. jpath
+    .. " --adopt-journal")
+  t.eq(rc, 0, "--adopt-journal continues it")
+end
+
+-- 7. the command line
 do
   local rc, _, err = t.run("run lua/strategy.lua")
   t.ok(rc == 2 and err:find("--feed replay:FILE is required", 1, true), "no feed: usage")
@@ -191,6 +249,9 @@ do
   t.ok(rc == 2 and err:find("--speed must be a number > 0 or max", 1, true), "a speed of 0 is refused")
   rc, _, err = t.run("run lua/strategy.lua --feed replay:/nonexistent.csv")
   t.ok(rc == 1 and err:find("/nonexistent.csv", 1, true), "a missing feed file exits 1")
+  rc, _, err = t.run("run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1m-2023-03-24-outage.csv")
+  t.ok(rc == 1 and err:find("candles are 60 s apart but the strategy's interval is 1h", 1, true),
+    "a feed at another interval is refused", err)
 end
 
 t.done()
