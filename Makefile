@@ -2,7 +2,7 @@
 # which installs missing Debian packages and is silent when all are there.
 #   make          build build/nomade
 #   make test     C unit tests + Lua tests inside the real host
-#   make run      the default strategy's backtest on the bundled candles
+#   make run      the default strategy live on a replay of the bundled candles
 #   make bench    indicator figures beside a plain C loop (and TA-Lib's C)
 #   make asan     the whole test suite under ASan + UBSan
 #   make fuzz     short libFuzzer runs of every parser target (FUZZ_SECONDS)
@@ -80,8 +80,13 @@ asan: deps
 	@$(MAKE) --no-print-directory check BUILD=build/asan OPT="-O1 -g" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
+# the default strategy, live on a replay of the bundled candles (10 a
+# second), with a copy of the strategy to edit and a fresh journal
 run: $(NOMADE)
-	$(NOMADE) backtest --data data/binance-spot-btcusdt-1h-2022-2023.csv --out build/report
+	@mkdir -p build/run
+	@[ -f build/run/strategy.lua ] || cp lua/strategy.lua build/run/strategy.lua
+	$(NOMADE) run build/run/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv \
+		--speed 36000 --journal "$$(mktemp -d)/nomade.journal"
 
 $(BUILD)/bench_ta: tests/bench/bench_ta.c tests/bench/walk.h $(TA_SRC:%.c=$(BUILD)/%.o) | deps
 	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) -lm
@@ -95,6 +100,7 @@ bench: $(NOMADE) $(BUILD)/bench_ta
 	else echo "talib: not built (see $(BUILD)/bench_talib.log)"; fi
 	@$(NOMADE) script tests/bench/bench_ta.lua
 	@tests/bench/bench_backtest.sh $(NOMADE)
+	@$(NOMADE) script tests/bench/bench_reload.lua $(NOMADE)
 
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Iruntime \

@@ -106,6 +106,15 @@ static int h_mkdir(lua_State *L)
 	return 1;
 }
 
+/* host.argv0(): how this nomade was started ("nomade", "build/nomade") */
+static int h_argv0(lua_State *L)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, "nomade.argv0");
+	if (lua_isnil(L, -1))
+		lua_pushliteral(L, "nomade");
+	return 1;
+}
+
 static int h_uid(lua_State *L)
 {
 	lua_pushinteger(L, (lua_Integer)getuid());
@@ -140,6 +149,7 @@ static int h_private_dir(lua_State *L)
 
 static const luaL_Reg funcs[] = {
 	{"uid", h_uid},
+	{"argv0", h_argv0},
 	{"private_dir", h_private_dir},
 	{"mkdir", h_mkdir},
 	{"isatty", h_isatty},

@@ -180,6 +180,8 @@ int main(int argc, char **argv)
 	L = host_open();
 	if (L == NULL)
 		return EXIT_ERROR;
+	lua_pushstring(L, argv[0]);  /* for hints such as "attach: build/nomade repl" */
+	lua_setfield(L, LUA_REGISTRYINDEX, "nomade.argv0");
 	if (!strcmp(cmd, "script"))
 		rc = run_script(L, argc - 2, argv + 2);
 	else if (!strcmp(cmd, "eval"))

@@ -241,9 +241,9 @@ function M.main(...)
     if not ok_state then say("  error state is not JSON-serialisable (%s): the journal keeps the last good one", why) end
   end
 
-  -- the strategy's turn, reported and journaled
-  function decide(n)
-    local ok, what, detail = host.limit(M.CANDLE_BUDGET, e.decide, n)
+  -- the strategy's turn on candle k, reported and journaled
+  function decide(k)
+    local ok, what, detail = host.limit(M.CANDLE_BUDGET, e.decide, k)
     if ok and type(detail) == "table" then
       table.insert(verdicts, 1, { time = iso(inner.time), signal = detail.signal, score = detail.score,
         source = detail.source, reasoning = detail.reasoning, outcome = what })
@@ -418,7 +418,7 @@ ta, nomade        the indicator library and every nomade module]])
     opts.speed == math.huge and "max speed" or ("x" .. pretty.number(opts.speed)),
     opts.tribunal or "off", (opts.tribunal or "off") == "off" and " (every candidate passes as BUY)" or "")
   if path then say("  edit %s while this runs: it reloads on save", path) end
-  say("  attach: nomade repl%s", opts.socket and (" --socket " .. socket) or "")
+  say("  attach: %s repl%s   (in another terminal)", host.argv0(), opts.socket and (" --socket " .. socket) or "")
   say("  journal %s", jpath)
   loop.run()
   for _, w in ipairs(watchers) do w:stop() end
