@@ -179,7 +179,7 @@ do
   os.execute("kill -INT " .. p.pid)
   wait(p, 5)
   local log = slurp(p.out)
-  t.ok(log:find("attach: nomade repl", 1, true) and log:find("entries paused from the REPL", 1, true)
+  t.ok(log:find("attach: " .. t.bin .. " repl", 1, true) and log:find("entries paused from the REPL", 1, true)
     and not log:find("callback aborted", 1, true), "the runtime logged the pause and no aborted handler")
   t.ok(not io.open(sock), "the socket is removed on exit")
   local rc2, _, err = repl("-e 1")
