@@ -16,6 +16,7 @@ local engine = require "nomade.engine"
 local pretty = require "nomade.pretty"
 local repl = require "nomade.repl"
 local journal_mod = require "nomade.journal"
+local log_mod = require "nomade.log"
 
 local M = {}
 
@@ -38,19 +39,21 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE [options]
                      run stopped (default $XDG_STATE_HOME/nomade/SYMBOL-INTERVAL.journal,
                      else ~/.local/state/nomade/...)
   --adopt-journal    continue a journal written for another strategy or symbol
+  --log-format F     text (default: lines for a person) or json (an object a line)
+  --log-level L      debug, info (default: a line per candle), warn or error
   --cash N, --fee RATE, --tribunal off|cache, --cache FILE, --instrument FILE
                      as for nomade backtest
 ]]
 
 local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
 
-local function say(fmt, ...)
-  io.stdout:write(string.format(fmt, ...), "\n")
-  io.stdout:flush()
+-- an event: its level, name and fields (for json), and its text line
+local function emit(level, event, fields, fmt, ...)
+  log_mod.event(level, event, fields, string.format(fmt, ...))
 end
 
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
-  cache = true, instrument = true, socket = true, journal = true }
+  cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true }
 
 local function parse_args(args)
   local opts = {}
@@ -76,6 +79,8 @@ local function parse_args(args)
   opts.replay = opts.feed and opts.feed:match("^replay:(.+)$")
   if not opts.replay then return nil, "--feed replay:FILE is required (the only feed so far)" end
   if opts.exec and opts.exec ~= "paper" then return nil, "--exec must be paper (the only execution so far)" end
+  local logged, lerr = log_mod.configure(opts["log-format"] or "text", opts["log-level"] or "info")
+  if not logged then return nil, lerr end
   if opts.speed == nil or opts.speed == "max" then
     opts.speed = opts.speed == "max" and math.huge or 3600
   else
@@ -147,7 +152,7 @@ function M.main(...)
   end
   local path = opts.strategy and absolute(opts.strategy)
   local state = {}
-  local function log(line) say("  log   %s", line) end
+  local function log(line) emit("info", "print", { text = line }, "  log   %s", line) end
   local strat, serr = strategy.load_file(path, state, log)
   if not strat then
     io.stderr:write("nomade run: ", serr, "\n")
@@ -222,12 +227,14 @@ function M.main(...)
       local done = book.trades
       for t = trades + 1, #done do
         local tr = done[t]
-        say("  sell  %.6f at %.2f (%s), pnl %.2f", tr.qty, tr.exit_price, tr.reason, tr.pnl)
+        emit("info", "fill", { side = "sell", qty = tr.qty, price = tr.exit_price, reason = tr.reason, pnl = tr.pnl },
+          "  sell  %.6f at %.2f (%s), pnl %.2f", tr.qty, tr.exit_price, tr.reason, tr.pnl)
         journal:event("fill", { side = "sell", qty = tr.qty, price = tr.exit_price, reason = tr.reason })
       end
       trades = #done
       if book.position and book.position.index == n then
-        say("  buy   %.6f at %.2f", book.position.qty, book.position.price)
+        emit("info", "fill", { side = "buy", qty = book.position.qty, price = book.position.price },
+          "  buy   %.6f at %.2f", book.position.qty, book.position.price)
         journal:event("fill", { side = "buy", qty = book.position.qty, price = book.position.price })
       end
     end
@@ -238,7 +245,9 @@ function M.main(...)
     for t = journaled + 1, #all do fresh[#fresh + 1] = all[t] end
     journaled = #all
     local ok_state, why = journal:candle(inner, book:snapshot(), fresh, state)
-    if not ok_state then say("  error state is not JSON-serialisable (%s): the journal keeps the last good one", why) end
+    if not ok_state then
+      emit("error", "state", { error = why }, "  error state is not JSON-serialisable (%s): the journal keeps the last good one", why)
+    end
   end
 
   -- the strategy's turn on candle k, reported and journaled
@@ -250,7 +259,8 @@ function M.main(...)
       verdicts[51] = nil
     end
     if not ok then
-      say("  error strategy failed in %s: %s (the candle is skipped)", e.phase(), tostring(what))
+      emit("error", "strategy_error", { ["function"] = e.phase(), error = tostring(what) },
+        "  error strategy failed in %s: %s (the candle is skipped)", e.phase(), tostring(what))
       journal:event("error", string.format("strategy failed in %s: %s", e.phase(), tostring(what)))
     elseif what then
       journal:event("decision", { what = what, regime = inner.regime, verdict = type(detail) == "table"
@@ -261,10 +271,14 @@ function M.main(...)
     elseif what == "buy" or what == "sell" or what == "wait" or what == "pass" then
       local v = type(detail) == "table" and string.format(" (tribunal %s: %s %d)", detail.source,
         detail.signal, detail.score) or (detail and " (" .. detail .. ")" or "")
-      say("  %-5s %s%s", what == "buy" and "order" or what, what == "buy" and "market buy at the next open"
+      emit("info", "decision", { outcome = what, regime = inner.regime, verdict = type(detail) == "table"
+        and { signal = detail.signal, score = detail.score, source = detail.source } or nil },
+        "  %-5s %s%s", what == "buy" and "order" or what, what == "buy" and "market buy at the next open"
         or what == "sell" and "sell at the next open" or "no entry", v)
     end
-    say("%s  close %.2f  %-10s %-4s equity %.2f", iso(inner.time), inner.close, tostring(inner.regime),
+    emit("info", "candle", { time = iso(inner.time), close = inner.close, regime = inner.regime,
+      position = book.position and "long" or "flat", equity = inner.equity },
+      "%s  close %.2f  %-10s %-4s equity %.2f", iso(inner.time), inner.close, tostring(inner.regime),
       book.position and "long" or "flat", inner.equity)
   end
 
@@ -283,11 +297,13 @@ function M.main(...)
     journal:note(inner.time, "reload", { ok = new ~= nil, why = why, error = lerr and tostring(lerr) })
     if not new then
       reloads.ok, reloads.error = false, tostring(lerr)
-      say("  error reload (%s) failed, the previous strategy keeps running: %s", why, tostring(lerr))
+      emit("error", "reload", { ok = false, why = why, error = tostring(lerr) },
+        "  error reload (%s) failed, the previous strategy keeps running: %s", why, tostring(lerr))
       return false, tostring(lerr)
     end
     if new.settings.symbol ~= strat.settings.symbol or new.settings.interval ~= strat.settings.interval then
-      say("  error reload (%s) refused: symbol and interval cannot change while running (%s %s)",
+      emit("error", "reload", { ok = false, why = why, error = "symbol or interval changed" },
+        "  error reload (%s) refused: symbol and interval cannot change while running (%s %s)",
         why, strat.settings.symbol, strat.settings.interval)
       return
     end
@@ -300,10 +316,13 @@ function M.main(...)
     for name, series in pairs(nmap) do ivals[name] = series[n] end
     if new.env.on_reload then
       local ok, rerr2 = host.limit(M.CANDLE_BUDGET, new.env.on_reload, state)
-      if not ok then say("  error on_reload(state) failed: %s", tostring(rerr2)) end
+      if not ok then
+        emit("error", "on_reload", { error = tostring(rerr2) }, "  error on_reload(state) failed: %s", tostring(rerr2))
+      end
     end
     reloads.ok, reloads.error = true, nil
-    say("  reload %s (%s): the new strategy decides from the next candle", path, why)
+    emit("info", "reload", { ok = true, why = why, path = path },
+      "  reload %s (%s): the new strategy decides from the next candle", path, why)
     return true
   end
 
@@ -333,8 +352,16 @@ function M.main(...)
         interval = strat.settings.interval, candles = n, feed = { file = opts.replay, total = feed.n },
         paused = e.paused or false, regime = inner.regime, reloads = reloads, tribunal = e.stats }
     end,
-    pause = function() e.paused = true; say("  pause entries paused from the REPL") return "entries paused" end,
-    resume = function() e.paused = false; say("  resume entries resumed from the REPL") return "entries resumed" end,
+    pause = function()
+      e.paused = true
+      emit("warn", "pause", {}, "  pause entries paused from the REPL")
+      return "entries paused"
+    end,
+    resume = function()
+      e.paused = false
+      emit("info", "resume", {}, "  resume entries resumed from the REPL")
+      return "entries resumed"
+    end,
     reload = function()
       if not path then return nil, "the default strategy has no file to reload" end
       return reload("REPL")
@@ -374,7 +401,8 @@ ta, nomade        the indicator library and every nomade module]])
     e.changed()
     trades, journaled = #book.trades, #book.trades
     while next_k <= feed.n and feed.time[next_k] <= resumed.time do next_k = next_k + 1 end
-    say("  resume from %s: %d candles, last %s, %s, equity %.2f", jpath, n, iso(resumed.time),
+    emit("info", "journal_resume", { journal = jpath, candles = n, last = iso(resumed.time) },
+      "  resume from %s: %d candles, last %s, %s, equity %.2f", jpath, n, iso(resumed.time),
       book.position and "a position open" or "flat", book:equity(inner.close))
   else
     -- the replay feed: history at once, then candles on a timer
@@ -401,7 +429,7 @@ ta, nomade        the indicator library and every nomade module]])
   end
   for _, sig in ipairs({ "INT", "TERM" }) do
     watchers[#watchers + 1] = loop.signal(sig, function()
-      say("  stop  SIG%s: stopping after this candle", sig)
+      emit("info", "stop", { signal = "SIG" .. sig }, "  stop  SIG%s: stopping after this candle", sig)
       loop.stop()
     end)
   end
@@ -413,18 +441,23 @@ ta, nomade        the indicator library and every nomade module]])
     io.stderr:write("nomade run: the REPL cannot listen: ", tostring(sockerr), "\n")
     return 1
   end
-  say("nomade run: %s on %s %s, replaying %s (%d candles, %d as history) at %s; tribunal %s%s",
+  emit("info", "start", { strategy = path or "default", symbol = s.symbol, interval = s.interval,
+    feed = opts.replay, tribunal = opts.tribunal or "off" },
+    "nomade run: %s on %s %s, replaying %s (%d candles, %d as history) at %s; tribunal %s%s",
     path or "the default strategy", s.symbol, s.interval, opts.replay, feed.n, history,
     opts.speed == math.huge and "max speed" or ("x" .. pretty.number(opts.speed)),
     opts.tribunal or "off", (opts.tribunal or "off") == "off" and " (every candidate passes as BUY)" or "")
-  if path then say("  edit %s while this runs: it reloads on save", path) end
-  say("  attach: %s repl%s   (in another terminal)", host.argv0(), opts.socket and (" --socket " .. socket) or "")
-  say("  journal %s", jpath)
+  if path then emit("info", "hint", {}, "  edit %s while this runs: it reloads on save", path) end
+  emit("info", "hint", { socket = socket }, "  attach: %s repl%s   (in another terminal)", host.argv0(),
+    opts.socket and (" --socket " .. socket) or "")
+  emit("info", "hint", { journal = jpath }, "  journal %s", jpath)
   loop.run()
   for _, w in ipairs(watchers) do w:stop() end
   server:close()
   journal:close()
-  say("nomade run: %s after %d candles: equity %.2f, %d trades, %s", finished and "replay done" or "stopped",
+  emit("info", "end", { finished = finished, candles = n, equity = book:equity(inner.close or 0),
+    trades = #book.trades }, "nomade run: %s after %d candles: equity %.2f, %d trades, %s",
+    finished and "replay done" or "stopped",
     n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat")
   return 0
 end

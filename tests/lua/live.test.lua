@@ -241,7 +241,33 @@ function exit(m, p) return m.regime == "DOWN" end
   t.eq(rc, 0, "--adopt-journal continues it")
 end
 
--- 7. the command line
+-- 7. logs: json is one object a line with ts, level and event; levels filter
+do
+  local rc, out = t.run("run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+    .. "--speed max --log-format json" .. J())
+  local cjson = require "cjson.safe"
+  local all, events = true, {}
+  for line in out:gmatch("[^\n]+") do
+    local doc = cjson.decode(line)
+    all = all and doc and doc.ts and doc.level and doc.event
+    if doc then events[doc.event] = true end
+  end
+  t.ok(rc == 0 and all and events.start and events["end"], "--log-format json: every line an object with ts, level, event")
+  local s = bt.file([[
+settings = { interval = "1h", history = 3 }
+function regime(m) if m.index == 10 then error("bad") end return "R" end
+function entry() return false end
+function prompt() return "p" end
+]])
+  rc, out = t.run("run " .. s .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+    .. "--speed max --log-level warn" .. J())
+  t.ok(rc == 0 and out:find("error strategy failed", 1, true) and not out:find("close ", 1, true),
+    "--log-level warn keeps errors and drops the candle lines", out)
+  rc = t.run("run lua/strategy.lua --feed replay:x.csv --log-format xml")
+  t.eq(rc, 2, "an unknown log format is a usage error")
+end
+
+-- 8. the command line
 do
   local rc, _, err = t.run("run lua/strategy.lua")
   t.ok(rc == 2 and err:find("--feed replay:FILE is required", 1, true), "no feed: usage")
