@@ -201,7 +201,7 @@ function M.main(...)
   local inner, ivals = e.inner, e.ivals
   local n, trades, journaled = 0, 0, 0
   local verdicts, reloads = {}, { count = 0 }
-  local decide
+  local decide, rewatch
 
   -- one candle: append it, update the indicators, fill, then decide
   local function candle(k)
@@ -321,6 +321,7 @@ function M.main(...)
       end
     end
     reloads.ok, reloads.error = true, nil
+    rewatch()
     emit("info", "reload", { ok = true, why = why, path = path },
       "  reload %s (%s): the new strategy decides from the next candle", path, why)
     return true
@@ -423,8 +424,19 @@ ta, nomade        the indicator library and every nomade module]])
     candle(next_k - 1)
   end)
   local watchers = {}
+  -- the strategy file and the modules it requires: watched, and rewatched
+  -- after each reload (a reload may require other modules)
+  local watched = {}
+  local function watch_files()
+    for _, w in pairs(watched) do w:stop() end
+    watched = {}
+    for _, f in ipairs(strat.files or {}) do
+      watched[f] = loop.watch(f, function(changed) reload(changed == path and "file changed" or (changed .. " changed")) end)
+    end
+  end
+  rewatch = watch_files
   if path then
-    watchers[#watchers + 1] = loop.watch(path, function() reload("file changed") end)
+    watch_files()
     watchers[#watchers + 1] = loop.signal("HUP", function() reload("SIGHUP") end)
   end
   for _, sig in ipairs({ "INT", "TERM" }) do
@@ -453,6 +465,7 @@ ta, nomade        the indicator library and every nomade module]])
   emit("info", "hint", { journal = jpath }, "  journal %s", jpath)
   loop.run()
   for _, w in ipairs(watchers) do w:stop() end
+  for _, w in pairs(watched) do w:stop() end
   server:close()
   journal:close()
   emit("info", "end", { finished = finished, candles = n, equity = book:equity(inner.close or 0),

@@ -37,7 +37,34 @@ local SETTINGS = {
     "false or a fraction > 0" },
 }
 
--- the globals a strategy sees: no io, no os.execute, no load, no require
+-- require for a strategy: modules from its own folder only (a.b is
+-- DIR/a/b.lua), run in the same sandbox, loaded afresh with each (re)load;
+-- every file it reads is listed in files, for the watcher
+local function folder_require(env, dir, files)
+  local loaded = {}
+  return function(name)
+    if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") and not name:match("^[%a_][%w_]*%.[%w_.]*[%w_]$") then
+      error("require: '" .. tostring(name) .. "' is not a module name (letters, digits, _ and dots)", 2)
+    end
+    if loaded[name] ~= nil then return loaded[name] end
+    if not dir then error("require: only a strategy file on disk can require modules from its folder", 2) end
+    local path = dir .. "/" .. name:gsub("%.", "/") .. ".lua"
+    local f = io.open(path, "rb")
+    if not f then error("require: no module '" .. name .. "' (" .. path .. ")", 2) end
+    local src = f:read("a")
+    f:close()
+    files[#files + 1] = path
+    local chunk, err = load(src, "@" .. path, "t", env)
+    if not chunk then error(err, 0) end
+    local mod = chunk(name)
+    if mod == nil then mod = true end
+    loaded[name] = mod
+    return mod
+  end
+end
+
+-- the globals a strategy sees: no io, no os.execute, no load; require
+-- only reaches the strategy's own folder
 local function sandbox(state, log)
   local function copy(t)
     local c = {}
@@ -119,11 +146,16 @@ local function check_indicators(decl, name)
   return out
 end
 
--- M.load(source, chunkname [, state [, log]]) -> strategy or nil, err
+-- M.load(source, chunkname [, state [, log]]) -> strategy or nil, err.
+-- A strategy loaded from a file (chunkname "@path") may require modules
+-- from its folder; s.files lists the file and every module it read.
 function M.load(source, chunkname, state, log)
   local name = chunkname:gsub("^[@=]", "")
   state = state or {}
   local env = sandbox(state, log or function(line) io.stderr:write(name, ": ", line, "\n") end)
+  local files = { chunkname:sub(1, 1) == "@" and name or nil }
+  local dir = chunkname:sub(1, 1) == "@" and (name:match("^(.*)/[^/]*$") or ".") or nil
+  env.require = folder_require(env, dir, files)
   local chunk, err = load(source, chunkname, "t", env)
   if not chunk then return nil, err end
   local ok, rerr = host.limit(M.LOAD_BUDGET, chunk)
@@ -144,14 +176,14 @@ function M.load(source, chunkname, state, log)
   local indicators, ierr = check_indicators(env.indicators, name)
   if not indicators then return nil, ierr end
   return setmetatable({ name = name, env = env, state = state, settings = settings,
-    indicators = indicators }, { __index = M })
+    indicators = indicators, files = files }, { __index = M })
 end
 
 -- M.load_file(path) or, with no path, the bundled default strategy
 function M.load_file(path, state, log)
   if path == nil then
-    local src, chunk = host.embedded("lua/strategy.lua")
-    return M.load(src, chunk, state, log)
+    local src = host.embedded("lua/strategy.lua")
+    return M.load(src, "=lua/strategy.lua (bundled)", state, log)
   end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end

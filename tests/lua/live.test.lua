@@ -86,6 +86,27 @@ function on_reload(st) st.reloads = (st.reloads or 0) + 1 end
   t.ok(not out:find("callback aborted", 1, true), "no handler was aborted")
 end
 
+-- 2b. a module the strategy requires is watched too
+do
+  local dir = os.tmpname() .. ".m"
+  os.execute("mkdir -p " .. dir)
+  write(dir .. "/helper.lua", "local M = {}\nfunction M.tag() return 'H1' end\nreturn M\n")
+  write(dir .. "/s.lua", [[
+settings = { interval = "1h", history = 3 }
+local helper = require "helper"
+function regime(m) return helper.tag() end
+function entry() return false end
+function prompt() return "p" end
+]])
+  local p = start(dir .. "/s.lua --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed 180000" .. J())
+  os.execute("sleep 0.6")
+  write(dir .. "/helper.lua", "local M = {}\nfunction M.tag() return 'H2' end\nreturn M\n")
+  wait(p, 10)
+  local out = slurp(p.out)
+  t.ok(out:find("(" .. dir .. "/helper.lua changed)", 1, true) and out:find(" H2 ", 1, true),
+    "saving a required module reloads the strategy", out:sub(1, 1200))
+end
+
 -- 3. SIGINT finishes the candle, stops, exits 0
 do
   local out, pidf = os.tmpname(), os.tmpname()

@@ -40,13 +40,32 @@ t.ok(select(2, load(GOOD .. "while true do end\n")):find("instruction budget exc
 
 -- the sandbox
 local sb = assert(load(GOOD .. [[
-assert(io == nil and load == nil and require == nil and dofile == nil and debug == nil, "escape")
+assert(io == nil and load == nil and dofile == nil and debug == nil and package == nil, "escape")
 assert(os.execute == nil and os.remove == nil and os.exit == nil, "os")
 assert(getmetatable("") == nil, "string metatable")
 math.floor = nil  -- a copy: the host's math is untouched
 state.loaded = true
 ]]))
-t.ok(sb and math.floor ~= nil and sb.state.loaded, "no io, load, require, debug or os.execute; libraries are copies")
+t.ok(sb and math.floor ~= nil and sb.state.loaded, "no io, load, package, debug or os.execute; libraries are copies")
+
+-- require reaches the strategy's own folder only
+do
+  local dir = os.tmpname() .. ".mods"
+  os.execute("mkdir -p " .. dir .. "/lib")
+  local f = assert(io.open(dir .. "/lib/util.lua", "w"))
+  f:write("local M = {}\nfunction M.two() return 2 end\nreturn M\n")
+  f:close()
+  local src = GOOD .. "local util = require 'lib.util'\nassert(util.two() == 2 and require('lib.util') == util)\n"
+  local mod, err = strategy.load(src, "@" .. dir .. "/s.lua")
+  t.ok(mod and #mod.files == 2 and mod.files[2] == dir .. "/lib/util.lua",
+    "require loads a module from the strategy's folder, once, and lists it for the watcher", err)
+  local _, e1 = strategy.load(GOOD .. "require '../x'\n", "@" .. dir .. "/s.lua")
+  t.ok(e1 and e1:find("is not a module name", 1, true), "require refuses paths", e1)
+  local _, e2 = strategy.load(GOOD .. "require 'missing'\n", "@" .. dir .. "/s.lua")
+  t.ok(e2 and e2:find("no module 'missing' (" .. dir .. "/missing.lua)", 1, true), "a missing module is named", e2)
+  local _, e3 = strategy.load(GOOD .. "require 'x'\n", "=bundled")
+  t.ok(e3 and e3:find("only a strategy file on disk", 1, true), "the bundled strategy has no folder")
+end
 
 -- first-call checks: wrong return types, writing to m
 local data = bt.csv({ { 1, 2, 0.5, 1 }, { 1, 2, 0.5, 1 }, { 1, 2, 0.5, 1 }, { 1, 2, 0.5, 1 }, { 1, 2, 0.5, 1 } })
