@@ -11,14 +11,10 @@ local instruments = require "nomade.instruments"
 local tribunal = require "nomade.tribunal"
 local paper = require "nomade.paper"
 local engine = require "nomade.engine"
+local cli = require "nomade.cli"
 
 local M = {}
 
--- Multi-output indicators appear in m.ind under suffixed names
-local SUFFIXES = {
-  bbands = { "_upper", "_middle", "_lower" },
-  macd = { "", "_signal", "_hist" },
-}
 
 -- the gate lives in the engine; M.gate is the same function
 M.gate = engine.gate
@@ -34,7 +30,7 @@ local function indicator_series(decl, c)
     else
       results = { ta[spec.name](c[d.field], table.unpack(spec.params)) }
     end
-    local suffixes = SUFFIXES[spec.name] or { "" }
+    local suffixes = engine.SUFFIXES[spec.name] or { "" }
     for k, s in ipairs(results) do out[#out + 1] = { name = d.name .. suffixes[k], series = s } end
   end
   return out
@@ -186,35 +182,9 @@ local OPTIONS = { data = true, from = true, to = true, cash = true, fee = true, 
   cache = true, instrument = true, out = true }
 
 local function parse_args(args)
-  local opts = {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local name = a:match("^%-%-(.+)$")
-    if name then
-      if not OPTIONS[name] then return nil, "unknown option '" .. a .. "'" end
-      if args[i + 1] == nil then return nil, a .. " needs a value" end
-      if opts[name] ~= nil then return nil, a .. " given twice" end
-      opts[name] = args[i + 1]
-      i = i + 2
-    elseif opts.strategy == nil then
-      opts.strategy = a
-      i = i + 1
-    else
-      return nil, "unexpected argument '" .. a .. "'"
-    end
-  end
+  local opts, err = cli.parse(args, OPTIONS)
+  if not opts then return nil, err end
   if not opts.data then return nil, "--data FILE is required" end
-  for _, k in ipairs({ "cash", "fee" }) do
-    if opts[k] then
-      local v = tonumber(opts[k])
-      if not v or v ~= v or v < 0 or v == math.huge or (k == "cash" and v == 0) or (k == "fee" and v >= 1) then
-        return nil, string.format("--%s must be a number %s, got '%s'", k,
-          k == "cash" and "> 0" or "in [0, 1)", opts[k])
-      end
-      opts[k] = v + 0.0
-    end
-  end
   for _, k in ipairs({ "from", "to" }) do
     if opts[k] then
       local ms, timed = M.parse_date(opts[k])

@@ -17,6 +17,12 @@ function M.readonly(t, name)
 end
 local readonly = M.readonly
 
+-- multi-output indicators appear in m.ind under suffixed names
+M.SUFFIXES = {
+  bbands = { "_upper", "_middle", "_lower" },
+  macd = { "", "_signal", "_hist" },
+}
+
 -- the shield gate every order intent passes (the Integrity Shield replaces
 -- it); true lets the intent through
 function M.gate(intent, m) return true, intent, m end

@@ -17,6 +17,7 @@ local pretty = require "nomade.pretty"
 local repl = require "nomade.repl"
 local journal_mod = require "nomade.journal"
 local log_mod = require "nomade.log"
+local cli = require "nomade.cli"
 
 local M = {}
 
@@ -56,26 +57,9 @@ local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = tru
   cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true }
 
 local function parse_args(args)
-  local opts = {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local name = a:match("^%-%-(.+)$")
-    if name == "adopt-journal" then
-      opts.adopt = true
-      i = i + 1
-    elseif name then
-      if not OPTIONS[name] then return nil, "unknown option '" .. a .. "'" end
-      if args[i + 1] == nil then return nil, a .. " needs a value" end
-      opts[name] = args[i + 1]
-      i = i + 2
-    elseif opts.strategy == nil then
-      opts.strategy = a
-      i = i + 1
-    else
-      return nil, "unexpected argument '" .. a .. "'"
-    end
-  end
+  local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true })
+  if not opts then return nil, err end
+  opts.adopt = opts["adopt-journal"]
   opts.replay = opts.feed and opts.feed:match("^replay:(.+)$")
   if not opts.replay then return nil, "--feed replay:FILE is required (the only feed so far)" end
   if opts.exec and opts.exec ~= "paper" then return nil, "--exec must be paper (the only execution so far)" end
@@ -87,15 +71,6 @@ local function parse_args(args)
     local v = tonumber(opts.speed)
     if not v or v ~= v or v <= 0 then return nil, "--speed must be a number > 0 or max, got '" .. opts.speed .. "'" end
     opts.speed = v
-  end
-  for _, k in ipairs({ "cash", "fee" }) do
-    if opts[k] then
-      local v = tonumber(opts[k])
-      if not v or v < 0 or v ~= v or v == math.huge or (k == "fee" and v >= 1) or (k == "cash" and v == 0) then
-        return nil, "--" .. k .. " must be a number " .. (k == "cash" and "> 0" or "in [0, 1)")
-      end
-      opts[k] = v + 0.0
-    end
   end
   return opts
 end
@@ -121,7 +96,6 @@ end
 
 -- the live indicators: a stream per declared indicator and a series per
 -- output, fed with the first n candles of `columns`
-local SUFFIXES = { bbands = { "_upper", "_middle", "_lower" }, macd = { "", "_signal", "_hist" } }
 
 local function build_indicators(decl, columns, n)
   local list, map = {}, {}
@@ -129,7 +103,7 @@ local function build_indicators(decl, columns, n)
     local stream = ta[d.spec.name](table.unpack(d.spec.params))
     local inputs = d.spec.inputs == 3 and { "high", "low", "close" } or { d.field }
     local names = {}
-    for k, suffix in ipairs(SUFFIXES[d.spec.name] or { "" }) do
+    for k, suffix in ipairs(engine.SUFFIXES[d.spec.name] or { "" }) do
       names[k] = d.name .. suffix
       map[names[k]] = ta.series()
     end

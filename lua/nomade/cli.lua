@@ -1,0 +1,48 @@
+-- nomade.cli: the command-line parsing that nomade's Lua commands share:
+-- one optional positional argument (a strategy file), --name VALUE
+-- options, flags, and the money options every command checks alike.
+local M = {}
+
+-- cli.parse(args, options, flags) -> opts or nil, err: options and flags
+-- are sets of names (without "--"); opts.strategy is the positional one
+function M.parse(args, options, flags)
+  local opts = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name = a:match("^%-%-(.+)$")
+    if name and flags and flags[name] then
+      opts[name] = true
+      i = i + 1
+    elseif name then
+      if not options[name] then return nil, "unknown option '" .. a .. "'" end
+      if args[i + 1] == nil then return nil, a .. " needs a value" end
+      if opts[name] ~= nil then return nil, a .. " given twice" end
+      opts[name] = args[i + 1]
+      i = i + 2
+    elseif opts.strategy == nil then
+      opts.strategy = a
+      i = i + 1
+    else
+      return nil, "unexpected argument '" .. a .. "'"
+    end
+  end
+  return M.money(opts)
+end
+
+-- --cash N (> 0) and --fee RATE (in [0, 1)) as numbers
+function M.money(opts)
+  for _, k in ipairs({ "cash", "fee" }) do
+    if opts[k] then
+      local v = tonumber(opts[k])
+      if not v or v ~= v or v < 0 or v == math.huge or (k == "cash" and v == 0) or (k == "fee" and v >= 1) then
+        return nil, string.format("--%s must be a number %s, got '%s'", k,
+          k == "cash" and "> 0" or "in [0, 1)", opts[k])
+      end
+      opts[k] = v + 0.0
+    end
+  end
+  return opts
+end
+
+return M
