@@ -9,7 +9,6 @@ local candles_mod = require "nomade.candles"
 local strategy = require "nomade.strategy"
 local instruments = require "nomade.instruments"
 local tribunal = require "nomade.tribunal"
-local paper = require "nomade.paper"
 local engine = require "nomade.engine"
 local cli = require "nomade.cli"
 
@@ -98,10 +97,7 @@ end
 function M.execute(run, progress)
   local c, strat, s = run.c, run.strat, run.strat.settings
   local opts, rules = run.opts, run.rules
-  local book = paper.new { cash = opts.cash or 10000, fee = opts.fee or 0.001,
-    position_size = s.position_size, stop_loss = s.stop_loss, take_profit = s.take_profit,
-    qty_scale = rules.qty_step.scale, tick_scale = rules.tick.scale,
-    min_qty = rules.min_qty, min_amt = rules.min_amt }
+  local book = engine.paper_book(s, rules, opts)
   local indicators = {}
   for _, d in ipairs(indicator_series(strat.indicators, c)) do indicators[d.name] = d.series end
   local first, last = run.first, run.last

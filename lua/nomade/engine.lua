@@ -2,6 +2,7 @@
 -- view m it sees. The backtester and the live runtime both go through
 -- here: regime -> exit or entry -> tribunal -> gate -> order intent.
 local ta = require "nomade.ta"
+local paper = require "nomade.paper"
 
 local M = {}
 
@@ -22,6 +23,15 @@ M.SUFFIXES = {
   bbands = { "_upper", "_middle", "_lower" },
   macd = { "", "_signal", "_hist" },
 }
+
+-- the paper book for a strategy's settings, an instrument's rules and
+-- the command's --cash and --fee
+function M.paper_book(settings, rules, opts)
+  return paper.new { cash = opts.cash or 10000, fee = opts.fee or 0.001,
+    position_size = settings.position_size, stop_loss = settings.stop_loss,
+    take_profit = settings.take_profit, qty_scale = rules.qty_step.scale,
+    tick_scale = rules.tick.scale, min_qty = rules.min_qty, min_amt = rules.min_amt }
+end
 
 -- the shield gate every order intent passes (the Integrity Shield replaces
 -- it); true lets the intent through

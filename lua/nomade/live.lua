@@ -11,7 +11,6 @@ local candles_mod = require "nomade.candles"
 local strategy = require "nomade.strategy"
 local instruments = require "nomade.instruments"
 local tribunal = require "nomade.tribunal"
-local paper = require "nomade.paper"
 local engine = require "nomade.engine"
 local pretty = require "nomade.pretty"
 local repl = require "nomade.repl"
@@ -149,10 +148,7 @@ function M.main(...)
     io.stderr:write("nomade run: ", rerr or jerr, "\n")
     return 1
   end
-  local book = paper.new { cash = opts.cash or 10000, fee = opts.fee or 0.001,
-    position_size = s.position_size, stop_loss = s.stop_loss, take_profit = s.take_profit,
-    qty_scale = rules.qty_step.scale, tick_scale = rules.tick.scale,
-    min_qty = rules.min_qty, min_amt = rules.min_amt }
+  local book = engine.paper_book(s, rules, opts)
 
   local jpath, jperr = opts.journal, nil
   if not jpath then jpath, jperr = default_journal(s) end
