@@ -197,10 +197,7 @@ end
 -- nomade backtest ...: returns the exit code
 function M.main(...)
   local opts, err = parse_args({ ... })
-  if not opts then
-    io.stderr:write("nomade backtest: ", err, "\n", M.USAGE)
-    return 2
-  end
+  if not opts then return cli.refuse("backtest", err, M.USAGE) end
   local run, perr = M.prepare(opts)
   if not run then
     io.stderr:write("nomade backtest: ", perr, "\n")

@@ -4,12 +4,16 @@
 local M = {}
 
 -- cli.parse(args, options, flags) -> opts or nil, err: options and flags
--- are sets of names (without "--"); opts.strategy is the positional one
+-- are sets of names (without "--"); opts.strategy is the positional one.
+-- --help or -h gives nil, M.HELP: the command prints its usage, exit 0.
+M.HELP = {}
+
 function M.parse(args, options, flags)
   local opts = {}
   local i = 1
   while i <= #args do
     local a = args[i]
+    if a == "--help" or a == "-h" then return nil, M.HELP end
     local name = a:match("^%-%-(.+)$")
     if name and flags and flags[name] then
       opts[name] = true
@@ -43,6 +47,16 @@ function M.money(opts)
     end
   end
   return opts
+end
+
+-- a command's answer to a bad command line: the usage, and the exit code
+function M.refuse(command, err, usage)
+  if err == M.HELP then
+    io.stdout:write(usage)
+    return 0
+  end
+  io.stderr:write("nomade ", command, ": ", err, "\n", usage)
+  return 2
 end
 
 return M

@@ -119,10 +119,7 @@ end
 
 function M.main(...)
   local opts, err = parse_args({ ... })
-  if not opts then
-    io.stderr:write("nomade run: ", err, "\n", M.USAGE)
-    return 2
-  end
+  if not opts then return cli.refuse("run", err, M.USAGE) end
   local path = opts.strategy and absolute(opts.strategy)
   local state = {}
   local function log(line) emit("info", "print", { text = line }, "  log   %s", line) end

@@ -191,7 +191,10 @@ function M.main(...)
   local i = 1
   while i <= #args do
     local a = args[i]
-    if (a == "--socket" or a == "-e") and args[i + 1] then
+    if a == "--help" or a == "-h" then
+      io.stdout:write(M.USAGE)
+      return 0
+    elseif (a == "--socket" or a == "-e") and args[i + 1] then
       opts[a] = args[i + 1]
       i = i + 2
     else

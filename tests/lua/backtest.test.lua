@@ -214,6 +214,9 @@ do
   t.ok(rc == 2 and err:find("--data FILE is required", 1, true) and err:find("usage:", 1, true), "no --data: usage, exit 2")
   rc, _, err = t.run("backtest --data x.csv --from 2023-02-30")
   t.ok(rc == 2 and err:find("not a date: '2023-02-30'", 1, true), "an impossible date is refused", err)
+  local help
+  rc, help = t.run("backtest --help")
+  t.ok(rc == 0 and help:find("usage: nomade backtest", 1, true), "--help prints the usage, exit 0")
   rc, _, err = t.run("backtest --data x.csv --bogus 1")
   t.ok(rc == 2 and err:find("unknown option '--bogus'", 1, true), "an unknown option is refused")
   rc, _, err = t.run("backtest --data x.csv --fee 2")
