@@ -20,6 +20,7 @@ static const luaL_Reg c_modules[] = {
 	{"nomade.loop", luaopen_nomade_loop},
 	{"nomade.term", luaopen_nomade_term},
 	{"nomade.store", luaopen_nomade_store},
+	{"nomade.http", luaopen_nomade_http},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}
@@ -51,24 +52,20 @@ int host_pcall(lua_State *L, int nargs, int nresults)
 
 static const char suspended_key = 's';
 
-int host_spawn(lua_State *L, int nargs, const char *what)
+/* after a resume of co (pushed on L's stack at -1): anchor it if it
+   yielded, report it if it failed; pops co */
+static int settle(lua_State *L, lua_State *co, int status, const char *what)
 {
-	lua_State *co = lua_newthread(L);  /* stack: f args... co */
-	int nres, status;
-
-	lua_insert(L, -(nargs + 2));       /* co f args... */
-	lua_xmove(L, co, nargs + 1);
-	status = lua_resume(co, L, nargs, &nres);
-	if (status == LUA_OK) {
-		lua_pop(L, 1);
-		return 0;
-	}
-	if (status == LUA_YIELD) {  /* waiting: keep it alive */
-		lua_rawgetp(L, LUA_REGISTRYINDEX, &suspended_key);
-		lua_pushvalue(L, -2);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &suspended_key);
+	lua_pushvalue(L, -2);
+	if (status == LUA_YIELD)
 		lua_pushboolean(L, 1);
-		lua_rawset(L, -3);
-		lua_pop(L, 2);
+	else
+		lua_pushnil(L);
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
+	if (status == LUA_OK || status == LUA_YIELD) {
+		lua_pop(L, 1);
 		return 0;
 	}
 	luaL_traceback(L, co, lua_tostring(co, -1), 0);
@@ -81,6 +78,30 @@ int host_spawn(lua_State *L, int nargs, const char *what)
 #endif
 	lua_pop(L, 2);
 	return -1;
+}
+
+int host_spawn(lua_State *L, int nargs, const char *what)
+{
+	lua_State *co = lua_newthread(L);  /* stack: f args... co */
+	int nres, status;
+
+	lua_insert(L, -(nargs + 2));       /* co f args... */
+	lua_xmove(L, co, nargs + 1);
+	status = lua_resume(co, L, nargs, &nres);
+	if (status == LUA_OK)
+		lua_settop(co, 0);
+	return settle(L, co, status, what);
+}
+
+int host_resume(lua_State *co, lua_State *from, int nargs, const char *what)
+{
+	int nres, status = lua_resume(co, from, nargs, &nres);
+
+	if (status == LUA_OK || status == LUA_YIELD)
+		lua_pop(co, nres);
+	lua_pushthread(co);
+	lua_xmove(co, from, 1);
+	return settle(from, co, status, what);
 }
 
 void host_report(lua_State *L, const char *where)

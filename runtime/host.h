@@ -35,6 +35,14 @@ int host_pcall(lua_State *L, int nargs, int nresults);
  */
 int host_spawn(lua_State *L, int nargs, const char *what);
 
+/*
+ * Resumes co (suspended in a yield) with the nargs values on its stack, as
+ * an I/O completion does; from is the running thread (the main one in a
+ * libev callback). The same bookkeeping as host_spawn: done or failed,
+ * it is released; yielding again, it stays anchored.
+ */
+int host_resume(lua_State *co, lua_State *from, int nargs, const char *what);
+
 /* prints "nomade: <where>: <error at top>" to stderr and pops it */
 void host_report(lua_State *L, const char *where);
 
@@ -61,5 +69,6 @@ int luaopen_nomade_paper(lua_State *L);
 int luaopen_nomade_loop(lua_State *L);
 int luaopen_nomade_term(lua_State *L);
 int luaopen_nomade_store(lua_State *L);
+int luaopen_nomade_http(lua_State *L);
 
 #endif
