@@ -21,6 +21,7 @@ static const luaL_Reg c_modules[] = {
 	{"nomade.term", luaopen_nomade_term},
 	{"nomade.store", luaopen_nomade_store},
 	{"nomade.http", luaopen_nomade_http},
+	{"nomade._bybit", luaopen_nomade_bybit_core},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}
