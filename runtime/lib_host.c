@@ -115,6 +115,22 @@ static int h_argv0(lua_State *L)
 	return 1;
 }
 
+/* host.file_mode(path): permission bits and whether we own it, or nil, err */
+static int h_file_mode(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: %s", path, strerror(errno));
+		return 2;
+	}
+	lua_pushinteger(L, st.st_mode & 07777);
+	lua_pushboolean(L, st.st_uid == getuid());
+	return 2;
+}
+
 static int h_uid(lua_State *L)
 {
 	lua_pushinteger(L, (lua_Integer)getuid());
@@ -149,6 +165,7 @@ static int h_private_dir(lua_State *L)
 
 static const luaL_Reg funcs[] = {
 	{"uid", h_uid},
+	{"file_mode", h_file_mode},
 	{"argv0", h_argv0},
 	{"private_dir", h_private_dir},
 	{"mkdir", h_mkdir},

@@ -19,6 +19,9 @@
  *                                       a Unix socket server, the socket
  *                                       made 0600; conn:write(s),
  *                                       conn:close(), conn.id
+ *   loop.sleep(s)                       in a handler: yields, and the loop
+ *                                       resumes it s seconds later; elsewhere
+ *                                       it blocks
  *   loop.run()                          until loop.stop() or nothing is left
  *   loop.stop(), loop.now()
  * An active watcher belongs to the loop: its userdata is anchored in the
@@ -32,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <ev.h>
 #include <lauxlib.h>
@@ -256,6 +260,51 @@ static int w_active(lua_State *L)
 {
 	lua_pushboolean(L, ((watcher *)luaL_checkudata(L, 1, WATCH_MT))->active != 0);
 	return 1;
+}
+
+/* a sleeping coroutine: the timer resumes it */
+typedef struct {
+	ev_timer t;
+	lua_State *co, *main;
+	int co_ref;
+} sleeper;
+
+static void on_wake(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	sleeper *z = (sleeper *)t;
+	lua_State *co = z->co, *main = z->main;
+
+	(void)loop, (void)revents;
+	luaL_unref(z->main, LUA_REGISTRYINDEX, z->co_ref);
+	free(z);
+	host_resume(co, main, 0, "sleep");
+}
+
+static int l_sleep(lua_State *L)
+{
+	double s = luaL_checknumber(L, 1);
+	sleeper *z;
+
+	luaL_argcheck(L, s >= 0 && s < 86400, 1, "seconds in 0..86400");
+	if (!lua_isyieldable(L)) {
+		struct timespec ts;
+		ts.tv_sec = (time_t)s;
+		ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		return 0;
+	}
+	if ((z = (sleeper *)calloc(1, sizeof *z)) == NULL)
+		return luaL_error(L, "loop.sleep: out of memory");
+	z->co = L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+	z->main = lua_tothread(L, -1);
+	lua_pop(L, 1);
+	lua_pushthread(L);
+	z->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	ev_timer_init(&z->t, on_wake, s, 0);
+	ev_timer_start(loop_of(), &z->t);
+	return lua_yield(L, 0);
 }
 
 static int l_run(lua_State *L)
@@ -582,6 +631,7 @@ static const luaL_Reg funcs[] = {
 	{"watch", l_watch},
 	{"signal", l_signal},
 	{"listen", l_listen},
+	{"sleep", l_sleep},
 	{"run", l_run},
 	{"stop", l_stop},
 	{"now", l_now},

@@ -23,6 +23,8 @@ static void usage(FILE *f)
 	      "                        the runtime: a feed, paper execution, hot reload\n"
 	      "  repl [--socket PATH] [-e EXPR]\n"
 	      "                        attach to a running runtime (nomade repl --help)\n"
+	      "  bybit candles|balance|orders ...\n"
+	      "                        the Bybit V5 REST client (nomade bybit --help)\n"
 	      "  backtest [STRATEGY] --data FILE [options]\n"
 	      "                        a strategy over historical candles (nomade backtest --help)\n"
 	      "\n"
@@ -173,7 +175,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "script") && strcmp(cmd, "eval") && strcmp(cmd, "version")
 	    && strcmp(cmd, "--version") && strcmp(cmd, "backtest") && strcmp(cmd, "run")
-	    && strcmp(cmd, "repl")) {
+	    && strcmp(cmd, "repl") && strcmp(cmd, "bybit")) {
 		fprintf(stderr, "nomade: unknown command '%s' (see nomade help)\n", cmd);
 		return EXIT_USAGE;
 	}
@@ -192,6 +194,8 @@ int main(int argc, char **argv)
 		rc = run_lua_command(L, "nomade.live", argc - 2, argv + 2);
 	else if (!strcmp(cmd, "repl"))
 		rc = run_lua_command(L, "nomade.repl", argc - 2, argv + 2);
+	else if (!strcmp(cmd, "bybit"))
+		rc = run_lua_command(L, "nomade.bybit", argc - 2, argv + 2);
 	else
 		rc = run_version(L);
 	fflush(stdout);

@@ -1,0 +1,372 @@
+-- nomade.bybit: the Bybit V5 REST client (protocols.md §1 in the shared
+-- notes; README, "Bybit"). Requests are signed in C over exactly the bytes
+-- sent. Failures come back as nil, err where err is a table with kind
+-- (auth, timestamp, rate_limit, invalid_request, insufficient_balance,
+-- not_found, exchange, network, timeout, bad_response), retCode, retMsg,
+-- status and a message (tostring(err) gives it); the secret never appears
+-- in any of them.
+local core = require "nomade._bybit"
+local http = require "nomade.http"
+local loop = require "nomade.loop"
+local cjson = require "cjson.safe"
+
+local M = {}
+
+M.BASES = {
+  mainnet = "https://api.bybit.com",
+  testnet = "https://api-testnet.bybit.com",
+  demo = "https://api-demo.bybit.com",
+}
+
+-- nomade's intervals -> Bybit's
+M.INTERVALS = { ["1m"] = "1", ["3m"] = "3", ["5m"] = "5", ["15m"] = "15", ["30m"] = "30",
+  ["1h"] = "60", ["2h"] = "120", ["4h"] = "240", ["6h"] = "360", ["12h"] = "720", ["1d"] = "D", ["1w"] = "W" }
+local INTERVAL_MS = { ["1m"] = 60e3, ["3m"] = 180e3, ["5m"] = 300e3, ["15m"] = 900e3, ["30m"] = 1800e3,
+  ["1h"] = 3600e3, ["2h"] = 7200e3, ["4h"] = 14400e3, ["6h"] = 21600e3, ["12h"] = 43200e3,
+  ["1d"] = 86400e3, ["1w"] = 604800e3 }
+
+local KINDS = {
+  [10003] = "auth", [10004] = "auth", [10005] = "auth", [10010] = "auth",
+  [10002] = "timestamp", [10006] = "rate_limit",
+  [10001] = "invalid_request", [10017] = "invalid_request", [10029] = "invalid_request",
+  [170121] = "invalid_request", [170130] = "invalid_request", [170136] = "invalid_request",
+  [170137] = "invalid_request", [170140] = "invalid_request", [170148] = "invalid_request",
+  [170132] = "invalid_request", [170133] = "invalid_request", [170134] = "invalid_request",
+  [170371] = "invalid_request", [170372] = "invalid_request",
+  [110007] = "insufficient_balance", [170131] = "insufficient_balance",
+  [110001] = "not_found", [170213] = "not_found", [170143] = "not_found",
+  [110072] = "duplicate", [170141] = "duplicate",
+}
+
+local ERR = { __tostring = function(e) return e.message end }
+
+local function failure(kind, message, extra)
+  local e = extra or {}
+  e.kind, e.message = kind, message
+  return setmetatable(e, ERR)
+end
+M.failure = failure
+
+local function now_ms() return math.floor(loop.now() * 1000) end
+
+-- query strings: keys sorted, values percent-encoded; what is signed is
+-- this very string
+local function encode(v)
+  return (tostring(v):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+function M.query(params)
+  local keys = {}
+  for k in pairs(params or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = encode(k) .. "=" .. encode(params[k]) end
+  return table.concat(parts, "&")
+end
+
+local C = {}
+C.__index = C
+
+-- bybit.new{base = "mainnet"|"testnet"|"demo"|URL, key =, secret =,
+--           recv_window = 5000, timeout = 10, max_wait = 10}
+function M.new(o)
+  o = o or {}
+  local base = M.BASES[o.base or "mainnet"] or o.base
+  if type(base) ~= "string" or not base:match("^https?://[^/]+$") then
+    error("bybit.new: base must be mainnet, testnet, demo or an http(s)://host[:port] URL", 2)
+  end
+  return setmetatable({ base = base, key = o.key, secret = o.secret, recv_window = o.recv_window or 5000,
+    timeout = o.timeout or 10, max_wait = o.max_wait or 10, offset = nil, rtt = 0, limits = {} }, C)
+end
+
+-- the server clock: offset = server - local, measured at mid-flight
+function C:sync_time()
+  local t0 = now_ms()
+  local res, err = self:call("GET", "/v5/market/time", nil, false)
+  if not res then return nil, err end
+  local t1 = now_ms()
+  local server = tonumber(res.timeNano) and math.floor(tonumber(res.timeNano) / 1e6)
+    or (tonumber(res.timeSecond) or 0) * 1000
+  self.offset, self.rtt, self.synced = server - (t0 + t1) // 2, t1 - t0, t1
+  return self.offset
+end
+
+-- never ahead of the server: its rule refuses timestamp >= server + 1000,
+-- and half a round trip is the uncertainty of the offset
+function C:timestamp()
+  if not self.offset or now_ms() - (self.synced or 0) > 600000 then
+    local ok, err = self:sync_time()
+    if not ok then return nil, err end
+  end
+  return now_ms() + self.offset - self.rtt // 2 - 50
+end
+
+-- the wait a rate limit asks for, in seconds, bounded
+local function reset_wait(self, headers)
+  local reset = tonumber(headers and headers["x-bapi-limit-reset-timestamp"])
+  local wait = reset and (reset - (now_ms() + (self.offset or 0))) / 1000 or 1
+  return math.max(0.05, math.min(wait, self.max_wait))
+end
+
+-- one HTTP exchange: result, envelope or nil, err
+function C:exchange(method, path, params, signed)
+  local url, body, headers = self.base .. path, nil, { ["User-Agent"] = "nomade" }
+  local payload
+  if method == "GET" then
+    payload = M.query(params)
+    if payload ~= "" then url = url .. "?" .. payload end
+  else
+    body = cjson.encode(params or {})
+    payload = body
+    headers["Content-Type"] = "application/json"
+  end
+  if signed then
+    if not self.key or not self.secret then
+      return nil, failure("auth", "bybit: this endpoint needs BYBIT_API_KEY and BYBIT_API_SECRET")
+    end
+    local ts, terr = self:timestamp()
+    if not ts then return nil, terr end
+    ts = string.format("%d", ts)
+    local rw = string.format("%d", self.recv_window)
+    headers["X-BAPI-API-KEY"] = self.key
+    headers["X-BAPI-TIMESTAMP"] = ts
+    headers["X-BAPI-RECV-WINDOW"] = rw
+    headers["X-BAPI-SIGN"] = core.sign(self.secret, ts, self.key, rw, payload)
+    headers["X-BAPI-SIGN-TYPE"] = "2"
+  end
+  local status, rh, text = http.request { method = method, url = url, headers = headers, body = body,
+    timeout = self.timeout }
+  if not status then
+    return nil, failure(rh == "timeout" and "timeout" or "network", "bybit " .. path .. ": " .. tostring(rh))
+  end
+  self.limits[path] = { limit = tonumber(rh["x-bapi-limit"]), remaining = tonumber(rh["x-bapi-limit-status"]),
+    reset = tonumber(rh["x-bapi-limit-reset-timestamp"]) }
+  if status == 429 or (status == 403 and text:lower():find("too frequent", 1, true)) then
+    return nil, failure("rate_limit", string.format("bybit %s: HTTP %d, rate limited", path, status),
+      { status = status, wait = reset_wait(self, rh) })
+  end
+  local doc = cjson.decode(text)
+  if type(doc) ~= "table" or math.type(math.tointeger(doc.retCode)) ~= "integer" then
+    return nil, failure(status >= 500 and "exchange" or "bad_response",
+      string.format("bybit %s: HTTP %d, not a V5 response", path, status), { status = status })
+  end
+  local code = math.tointeger(doc.retCode)
+  if code ~= 0 then
+    return nil, failure(KINDS[code] or "exchange", string.format("bybit %s: %d %s", path, code, tostring(doc.retMsg)),
+      { retCode = code, retMsg = doc.retMsg, status = status, wait = code == 10006 and reset_wait(self, rh) or nil })
+  end
+  return type(doc.result) == "table" and doc.result or {}, doc
+end
+
+-- C:call(method, path, params, signed [, once]): exchange with the rules:
+-- a 10002 resyncs the clock and retries once; a rate limit waits for the
+-- reset and retries; GETs retry network trouble with backoff. once: no
+-- retry at all but the rate limit's, which the server refused explicitly
+function C:call(method, path, params, signed, once)
+  local resynced, backoff, last = false, 0.2, nil
+  for attempt = 1, 5 do
+    local res, err = self:exchange(method, path, params, signed)
+    if res then return res, err end
+    last = err
+    err.attempts = attempt
+    if err.kind == "timestamp" and not resynced then
+      resynced = true
+      self.offset = nil
+    elseif err.kind == "rate_limit" then
+      loop.sleep(err.wait or 1)
+    elseif not once and method == "GET" and (err.kind == "network" or err.kind == "timeout"
+        or (err.kind == "exchange" and (err.status or 0) >= 500)) then
+      loop.sleep(backoff)
+      backoff = backoff * 2
+    else
+      return nil, err
+    end
+  end
+  last.message = last.message .. string.format(" (%d attempts)", last.attempts)
+  return nil, last
+end
+
+function C:server_time() return self:sync_time() end
+function C:instruments(symbol) return self:call("GET", "/v5/market/instruments-info", { category = "spot", symbol = symbol }) end
+function C:tickers(symbol) return self:call("GET", "/v5/market/tickers", { category = "spot", symbol = symbol }) end
+
+-- C:candles(symbol, interval, n [, end_ms]) -> {time, open, ..., volume
+-- (ascending arrays of numbers), open_candle = the still-open one or nil}
+-- Fetches n confirmed candles, 1000 a page, newest pages first.
+function C:candles(symbol, interval, n, end_ms)
+  local code, step = M.INTERVALS[interval], INTERVAL_MS[interval]
+  if not code then error("bybit.candles: unknown interval '" .. tostring(interval) .. "'", 2) end
+  if not self.offset then
+    local ok, err = self:sync_time()
+    if not ok then return nil, err end
+  end
+  local server_now = now_ms() + self.offset
+  local rows, seen, open_row = {}, {}, nil
+  local upto = end_ms
+  while #rows < n do
+    local res, err = self:call("GET", "/v5/market/kline", { category = "spot", symbol = symbol, interval = code,
+      limit = math.min(1000, n - #rows + 1), ["end"] = upto })
+    if not res then return nil, err end
+    local list = res.list
+    if type(list) ~= "table" or #list == 0 then break end
+    local oldest
+    for _, r in ipairs(list) do
+      local t = math.tointeger(tonumber(r[1]))
+      if not t or #r < 6 then return nil, failure("bad_response", "bybit kline: a row is not 6+ strings") end
+      if t + step > server_now then
+        open_row = open_row or r  -- still open: not a confirmed candle
+      elseif not seen[t] then
+        seen[t] = true
+        rows[#rows + 1] = r
+      end
+      oldest = (not oldest or t < oldest) and t or oldest
+    end
+    if #list < 2 then break end
+    upto = oldest - 1
+  end
+  table.sort(rows, function(a, b) return tonumber(a[1]) < tonumber(b[1]) end)
+  while #rows > n do table.remove(rows, 1) end
+  local out = { time = {}, open = {}, high = {}, low = {}, close = {}, volume = {}, n = #rows }
+  for k, r in ipairs(rows) do
+    out.time[k] = math.tointeger(tonumber(r[1]))
+    for c, col in ipairs({ "open", "high", "low", "close", "volume" }) do out[col][k] = tonumber(r[c + 1]) end
+  end
+  out.open_candle = open_row and { time = math.tointeger(tonumber(open_row[1])), close = tonumber(open_row[5]) }
+  return out
+end
+
+function C:wallet(coin)
+  return self:call("GET", "/v5/account/wallet-balance", { accountType = "UNIFIED", coin = coin }, true)
+end
+
+function C:open_orders(symbol, link_id)
+  return self:call("GET", "/v5/order/realtime", { category = "spot", symbol = symbol, orderLinkId = link_id }, true)
+end
+
+function C:executions(symbol, link_id)
+  return self:call("GET", "/v5/execution/list", { category = "spot", symbol = symbol, orderLinkId = link_id }, true)
+end
+
+function C:cancel(symbol, link_id)
+  return self:call("POST", "/v5/order/cancel", { category = "spot", symbol = symbol, orderLinkId = link_id }, true, true)
+end
+
+local link_counter = 0
+function M.link_id()
+  link_counter = link_counter + 1
+  return string.format("nmd-%d-%d", now_ms(), link_counter)
+end
+
+-- C:create_order{symbol, side = "Buy"|"Sell", type = "Market"|"Limit",
+-- qty = "string", price =, market_unit = "quoteCoin"|"baseCoin",
+-- time_in_force =, link_id =} -> {orderId, orderLinkId, recovered?} or nil, err.
+-- Never sent twice: after a lost answer the order is looked up by its
+-- orderLinkId, and what the exchange holds is the answer.
+function C:create_order(o)
+  local link = o.link_id or M.link_id()
+  local body = { category = "spot", symbol = o.symbol, side = o.side, orderType = o.type, qty = o.qty,
+    price = o.price, marketUnit = o.market_unit, timeInForce = o.time_in_force, orderLinkId = link }
+  local res, err = self:call("POST", "/v5/order/create", body, true, true)
+  if res then return res end
+  if err.kind == "duplicate" or err.kind == "network" or err.kind == "timeout" or err.kind == "bad_response"
+      or (err.kind == "exchange" and (err.status or 0) >= 500) then
+    local found, ferr = self:open_orders(o.symbol, link)
+    if not found then
+      return nil, failure("network", "bybit order " .. link .. ": the answer was lost and the lookup failed: "
+        .. tostring(ferr), { orderLinkId = link, unknown = true })
+    end
+    local order = found.list and found.list[1]
+    if order then
+      return { orderId = order.orderId, orderLinkId = link, recovered = true, status = order.orderStatus }
+    end
+    return nil, failure(err.kind, "bybit order " .. link .. ": not placed (" .. err.message .. ")",
+      { orderLinkId = link, placed = false, retCode = err.retCode })
+  end
+  return nil, err
+end
+
+-- keys: BYBIT_API_KEY / BYBIT_API_SECRET from the environment, else from
+-- the file NOMADE_SECRETS (NAME=value lines) if it is ours and 0600
+function M.keys()
+  local key, secret = os.getenv("BYBIT_API_KEY"), os.getenv("BYBIT_API_SECRET")
+  if key and secret then return key, secret end
+  local path = os.getenv("NOMADE_SECRETS")
+  if not path then return nil, nil end
+  local mode, ours = require("nomade.host").file_mode(path)
+  if not mode then return nil, nil, mode == nil and ours end
+  if mode & 0077 ~= 0 or not ours then
+    return nil, nil, string.format("%s: must be ours and 0600 (it is %o); keys are not read from it", path, mode)
+  end
+  local f = io.open(path)
+  if not f then return nil, nil, path .. ": unreadable" end
+  local vals = {}
+  for line in f:lines() do
+    local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
+    if k then vals[k] = v end
+  end
+  f:close()
+  return vals.BYBIT_API_KEY, vals.BYBIT_API_SECRET
+end
+
+M.USAGE = [[
+usage: nomade bybit candles SYMBOL INTERVAL [--limit N] [--base-url URL]
+       nomade bybit balance [--base-url URL]
+       nomade bybit orders SYMBOL [--base-url URL]
+  candles  prints confirmed candles as CSV in data/'s format (the still-open
+           one left out), paginating past 1000
+  balance, orders need BYBIT_API_KEY and BYBIT_API_SECRET in the environment,
+           or in the file named by NOMADE_SECRETS (0600)
+  --base-url mainnet (default), testnet, demo or http(s)://host:port
+]]
+
+function M.main(cmd, ...)
+  local args, opts = { ... }, {}
+  local pos = {}
+  local i = 1
+  while i <= #args do
+    if args[i] == "--limit" or args[i] == "--base-url" then
+      if not args[i + 1] then return require("nomade.cli").refuse("bybit", args[i] .. " needs a value", M.USAGE) end
+      opts[args[i]] = args[i + 1]
+      i = i + 2
+    else
+      pos[#pos + 1] = args[i]
+      i = i + 1
+    end
+  end
+  if cmd == nil or cmd == "--help" or cmd == "-h" then
+    io.stdout:write(M.USAGE)
+    return cmd == nil and 2 or 0
+  end
+  local key, secret, kerr = M.keys()
+  if kerr then io.stderr:write("nomade bybit: ", kerr, "\n") return 1 end
+  local ok, client = pcall(M.new, { base = opts["--base-url"], key = key, secret = secret })
+  if not ok then return require("nomade.cli").refuse("bybit", tostring(client):gsub("^.-: ", ""), M.USAGE) end
+  if cmd == "candles" then
+    local limit = math.tointeger(tonumber(opts["--limit"] or "200"))
+    if #pos ~= 2 or not M.INTERVALS[pos[2]] or not limit or limit < 1 then
+      return require("nomade.cli").refuse("bybit", "candles needs SYMBOL INTERVAL (1m .. 1w) and --limit N >= 1", M.USAGE)
+    end
+    local c, err = client:candles(pos[1], pos[2], limit)
+    if not c then io.stderr:write("nomade bybit: ", tostring(err), "\n") return 1 end
+    local pretty = require "nomade.pretty"
+    io.stdout:write("open_time_ms,open,high,low,close,volume\n")
+    for k = 1, c.n do
+      io.stdout:write(string.format("%d,%s,%s,%s,%s,%s\n", c.time[k], pretty.number(c.open[k]),
+        pretty.number(c.high[k]), pretty.number(c.low[k]), pretty.number(c.close[k]), pretty.number(c.volume[k])))
+    end
+    return 0
+  end
+  local res, err
+  if cmd == "balance" then
+    res, err = client:wallet()
+  elseif cmd == "orders" and pos[1] then
+    res, err = client:open_orders(pos[1])
+  else
+    return require("nomade.cli").refuse("bybit", "unknown command '" .. tostring(cmd) .. "'", M.USAGE)
+  end
+  if not res then io.stderr:write("nomade bybit: ", tostring(err), "\n") return 1 end
+  io.stdout:write(cjson.encode(res), "\n")
+  return 0
+end
+
+return M
