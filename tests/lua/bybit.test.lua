@@ -8,18 +8,9 @@ local http = require "nomade.http"
 local cjson = require "cjson"
 local _
 
-local portf = os.tmpname()
-os.execute("/usr/bin/python3 tests/stand-ins/bybit/server.py --port 0 > " .. portf .. " 2>&1 & echo $! > " .. portf .. ".pid")
-local port
-for _ = 1, 100 do
-  local f = io.open(portf)
-  port = f and f:read("a"):match("LISTENING (%d+)")
-  if f then f:close() end
-  if port then break end
-  os.execute("sleep 0.05")
-end
-t.ok(port, "the stand-in started")
-local base = "http://127.0.0.1:" .. tostring(port)
+local base, stop = t.serve("tests/stand-ins/bybit/server.py")
+t.ok(base, "the stand-in started")
+
 local function control(doc)
   local s, _, b = http.request { url = base .. "/__control", method = doc and "POST" or "GET",
     body = doc and cjson.encode(doc), headers = { "Content-Type: application/json" } }
@@ -91,5 +82,5 @@ local rc, out = t.run("bybit candles BTCUSDT 1h --limit 3 --base-url " .. base)
 t.ok(rc == 0 and out:match("^open_time_ms,open,high,low,close,volume\n%d+,") and select(2, out:gsub("\n", "")) == 4,
   "nomade bybit candles prints CSV in data/'s format", out)
 
-os.execute("kill $(cat " .. portf .. ".pid)")
+stop()
 t.done()

@@ -7,18 +7,9 @@ local http = require "nomade.http"
 local loop = require "nomade.loop"
 local cjson = require "cjson"
 
-local portf = os.tmpname()
-os.execute("/usr/bin/python3 tests/stand-ins/http_echo.py --port 0 > " .. portf .. " 2>&1 & echo $! > " .. portf .. ".pid")
-local port
-for _ = 1, 100 do
-  local f = io.open(portf)
-  port = f and f:read("a"):match("LISTENING (%d+)")
-  if f then f:close() end
-  if port then break end
-  os.execute("sleep 0.05")
-end
-t.ok(port, "the test server started")
-local base = "http://127.0.0.1:" .. tostring(port)
+local base, stop = t.serve("tests/stand-ins/http_echo.py")
+t.ok(base, "the test server started")
+
 
 local s, h, b = http.request { url = base .. "/echo?a=1&b=2", method = "POST", body = '{"x":1}',
   headers = { "Content-Type: application/json", ["X-Api-Key"] = "k" } }
@@ -63,5 +54,5 @@ end)
 loop.run()
 t.ok(after, "a timeout on the loop resumes with nil, timeout")
 
-os.execute("kill $(cat " .. portf .. ".pid)")
+stop()
 t.done()

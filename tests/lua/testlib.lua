@@ -70,6 +70,23 @@ function M.run(args)
   return (ok and 0 or code), slurp(out), slurp(errf)
 end
 
+-- starts a stand-in server script (it prints "LISTENING <port>"); returns
+-- its base URL and a function that stops it, or nil when it did not start
+function M.serve(script)
+  local out = os.tmpname()
+  os.execute("/usr/bin/python3 " .. script .. " --port 0 > " .. out .. " 2>&1 & echo $! > " .. out .. ".pid")
+  for _ = 1, 100 do
+    local f = io.open(out)
+    local port = f and f:read("a"):match("LISTENING (%d+)")
+    if f then f:close() end
+    if port then
+      return "http://127.0.0.1:" .. port, function() os.execute("kill $(cat " .. out .. ".pid)") end
+    end
+    os.execute("sleep 0.05")
+  end
+  return nil
+end
+
 -- shell-quotes a string
 function M.q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 

@@ -6,7 +6,7 @@
 #
 # Prints exactly one line "LISTENING <port>" on stdout once ready, then serves
 # until killed. Wire format, headers, signature rule, timestamp rule, envelope and
-# retCodes follow /work/shared/protocols.md section 1; payload shapes come from the
+# retCodes follow Bybit's V5 REST documentation (as summarised in the project's protocol notes); payload shapes come from the
 # fixtures in tests/fixtures/bybit/ (copied from Bybit's docs). A control endpoint
 # that is not part of Bybit's API, /__control, injects faults and exposes state.
 # See README.md next to this file.
