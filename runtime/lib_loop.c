@@ -23,7 +23,9 @@
  *                                       resumes it s seconds later; elsewhere
  *                                       it blocks
  *   loop.run()                          until loop.stop() or nothing is left
- *   loop.stop(), loop.now()
+ *   loop.stop(), loop.now()                the loop's time (cached per iteration)
+ *   loop.time()                         the wall clock now, for exchange
+ *                                       timestamps that must not lag
  * An active watcher belongs to the loop: its userdata is anchored in the
  * registry until it stops, so Lua's GC cannot free it under libev.
  */
@@ -324,6 +326,12 @@ static int l_stop(lua_State *L)
 static int l_now(lua_State *L)
 {
 	lua_pushnumber(L, ev_now(loop_of()));
+	return 1;
+}
+
+static int l_time(lua_State *L)
+{
+	lua_pushnumber(L, ev_time());
 	return 1;
 }
 
@@ -635,6 +643,7 @@ static const luaL_Reg funcs[] = {
 	{"run", l_run},
 	{"stop", l_stop},
 	{"now", l_now},
+	{"time", l_time},
 	{NULL, NULL}
 };
 

@@ -21,9 +21,9 @@ M.BASES = {
 -- nomade's intervals -> Bybit's
 M.INTERVALS = { ["1m"] = "1", ["3m"] = "3", ["5m"] = "5", ["15m"] = "15", ["30m"] = "30",
   ["1h"] = "60", ["2h"] = "120", ["4h"] = "240", ["6h"] = "360", ["12h"] = "720", ["1d"] = "D", ["1w"] = "W" }
-local INTERVAL_MS = { ["1m"] = 60e3, ["3m"] = 180e3, ["5m"] = 300e3, ["15m"] = 900e3, ["30m"] = 1800e3,
-  ["1h"] = 3600e3, ["2h"] = 7200e3, ["4h"] = 14400e3, ["6h"] = 21600e3, ["12h"] = 43200e3,
-  ["1d"] = 86400e3, ["1w"] = 604800e3 }
+local INTERVAL_MS = { ["1m"] = 60000, ["3m"] = 180000, ["5m"] = 300000, ["15m"] = 900000, ["30m"] = 1800000,
+  ["1h"] = 3600000, ["2h"] = 7200000, ["4h"] = 14400000, ["6h"] = 21600000, ["12h"] = 43200000,
+  ["1d"] = 86400000, ["1w"] = 604800000 }
 
 local KINDS = {
   [10003] = "auth", [10004] = "auth", [10005] = "auth", [10010] = "auth",
@@ -47,11 +47,16 @@ local function failure(kind, message, extra)
 end
 M.failure = failure
 
-local function now_ms() return math.floor(loop.now() * 1000) end
+-- the wall clock, not the loop's cached time: a timestamp must not lag
+local function now_ms() return math.floor(loop.time() * 1000) end
+
+local function int(v) return math.tointeger(tonumber(v)) end
 
 -- query strings: keys sorted, values percent-encoded; what is signed is
--- this very string
+-- this very string. A value {raw = s} is sent as it is: a cursor comes
+-- percent-encoded already, and pybit sends it back untouched
 local function encode(v)
+  if type(v) == "table" then return v.raw end
   return (tostring(v):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
@@ -101,11 +106,63 @@ function C:timestamp()
   return now_ms() + self.offset - self.rtt // 2 - 50
 end
 
--- the wait a rate limit asks for, in seconds, bounded
-local function reset_wait(self, headers)
-  local reset = tonumber(headers and headers["x-bapi-limit-reset-timestamp"])
-  local wait = reset and (reset - (now_ms() + (self.offset or 0))) / 1000 or 1
+-- M.parse_response(path, status, headers, text) -> result, envelope or
+-- nil, err; plus the rate-limit headers as {limit, remaining, reset} (each
+-- nil when missing or not an integer). Pure, and never raises whatever the
+-- bytes: tests/fuzz/fuzz_bybit.c holds it to that.
+function M.parse_response(path, status, headers, text)
+  local limits = { limit = int(headers["x-bapi-limit"]), remaining = int(headers["x-bapi-limit-status"]),
+    reset = int(headers["x-bapi-limit-reset-timestamp"]) }
+  if status == 429 or (status == 403 and text:lower():find("too frequent", 1, true)) then
+    return nil, failure("rate_limit", string.format("bybit %s: HTTP %d, rate limited%s", path, status,
+      status == 403 and " (the IP limit: every request stops for 10 minutes)" or ""),
+      { status = status, reset = limits.reset, ip_ban = status == 403 }), limits
+  end
+  local doc = cjson.decode(text)
+  local code = type(doc) == "table" and int(doc.retCode)
+  if not code or (doc.retMsg ~= nil and type(doc.retMsg) ~= "string") then
+    return nil, failure(status >= 500 and "exchange" or "bad_response",
+      string.format("bybit %s: HTTP %d, not a V5 response", path, status), { status = status }), limits
+  end
+  if code ~= 0 then
+    return nil, failure(KINDS[code] or "exchange", string.format("bybit %s: %d %s", path, code, doc.retMsg or ""),
+      { retCode = code, retMsg = doc.retMsg, status = status, reset = code == 10006 and limits.reset or nil }), limits
+  end
+  if status ~= 200 then
+    return nil, failure("bad_response", string.format("bybit %s: HTTP %d with retCode 0", path, status),
+      { status = status }), limits
+  end
+  if doc.result ~= nil and type(doc.result) ~= "table" then
+    return nil, failure("bad_response", "bybit " .. path .. ": result is not an object", { status = status }), limits
+  end
+  return doc.result or {}, doc, limits
+end
+
+-- the server's clock as we know it
+function C:server_now() return now_ms() + (self.offset or 0) end
+
+-- seconds to wait for a rate limit to reset: until its reset timestamp,
+-- and at least until the rolling one-second window has moved on; bounded
+function C:limit_wait(reset, seen)
+  local wait = math.max((reset or 0) - self:server_now(), (seen or 0) + 1000 - now_ms()) / 1000
   return math.max(0.05, math.min(wait, self.max_wait))
+end
+
+-- the endpoint's budget, from the headers of its last answer: spent, we
+-- wait for the window rather than earn a 10006; banned (HTTP 403 for the
+-- IP), every request fails at once until the ban is over
+function C:banned() return self.banned_until ~= nil and now_ms() < self.banned_until end
+
+function C:budget(path)
+  if self:banned() then
+    return failure("rate_limit", string.format("bybit %s: the IP is rate limited for %d s more", path,
+      (self.banned_until - now_ms()) // 1000 + 1), { status = 403 })
+  end
+  local l = self.limits[path]
+  if l and l.remaining and l.remaining <= 0 then
+    l.remaining = nil
+    loop.sleep(self:limit_wait(l.reset, l.seen))
+  end
 end
 
 -- one HTTP exchange: result, envelope or nil, err
@@ -120,10 +177,12 @@ function C:exchange(method, path, params, signed)
     payload = body
     headers["Content-Type"] = "application/json"
   end
+  if signed and (not self.key or not self.secret) then
+    return nil, failure("auth", "bybit: this endpoint needs BYBIT_API_KEY and BYBIT_API_SECRET")
+  end
+  local banned = self:budget(path)
+  if banned then return nil, banned end
   if signed then
-    if not self.key or not self.secret then
-      return nil, failure("auth", "bybit: this endpoint needs BYBIT_API_KEY and BYBIT_API_SECRET")
-    end
     local ts, terr = self:timestamp()
     if not ts then return nil, terr end
     ts = string.format("%d", ts)
@@ -139,23 +198,14 @@ function C:exchange(method, path, params, signed)
   if not status then
     return nil, failure(rh == "timeout" and "timeout" or "network", "bybit " .. path .. ": " .. tostring(rh))
   end
-  self.limits[path] = { limit = tonumber(rh["x-bapi-limit"]), remaining = tonumber(rh["x-bapi-limit-status"]),
-    reset = tonumber(rh["x-bapi-limit-reset-timestamp"]) }
-  if status == 429 or (status == 403 and text:lower():find("too frequent", 1, true)) then
-    return nil, failure("rate_limit", string.format("bybit %s: HTTP %d, rate limited", path, status),
-      { status = status, wait = reset_wait(self, rh) })
+  local res, doc, limits = M.parse_response(path, status, rh, text)
+  limits.seen = now_ms()
+  self.limits[path] = limits
+  if not res and doc.kind == "rate_limit" then
+    if doc.ip_ban then self.banned_until = now_ms() + 600000 end
+    doc.wait = self:limit_wait(doc.reset, limits.seen)
   end
-  local doc = cjson.decode(text)
-  if type(doc) ~= "table" or math.type(math.tointeger(doc.retCode)) ~= "integer" then
-    return nil, failure(status >= 500 and "exchange" or "bad_response",
-      string.format("bybit %s: HTTP %d, not a V5 response", path, status), { status = status })
-  end
-  local code = math.tointeger(doc.retCode)
-  if code ~= 0 then
-    return nil, failure(KINDS[code] or "exchange", string.format("bybit %s: %d %s", path, code, tostring(doc.retMsg)),
-      { retCode = code, retMsg = doc.retMsg, status = status, wait = code == 10006 and reset_wait(self, rh) or nil })
-  end
-  return type(doc.result) == "table" and doc.result or {}, doc
+  return res, doc
 end
 
 -- C:call(method, path, params, signed [, once]): exchange with the rules:
@@ -172,7 +222,7 @@ function C:call(method, path, params, signed, once)
     if err.kind == "timestamp" and not resynced then
       resynced = true
       self.offset = nil
-    elseif err.kind == "rate_limit" then
+    elseif err.kind == "rate_limit" and not self:banned() then
       loop.sleep(err.wait or 1)
     elseif not once and method == "GET" and (err.kind == "network" or err.kind == "timeout"
         or (err.kind == "exchange" and (err.status or 0) >= 500)) then
@@ -190,48 +240,82 @@ function C:server_time() return self:sync_time() end
 function C:instruments(symbol) return self:call("GET", "/v5/market/instruments-info", { category = "spot", symbol = symbol }) end
 function C:tickers(symbol) return self:call("GET", "/v5/market/tickers", { category = "spot", symbol = symbol }) end
 
--- C:candles(symbol, interval, n [, end_ms]) -> {time, open, ..., volume
--- (ascending arrays of numbers), open_candle = the still-open one or nil}
--- Fetches n confirmed candles, 1000 a page, newest pages first.
-function C:candles(symbol, interval, n, end_ms)
+-- M.kline_rows(list) -> rows {time, open, high, low, close, volume} as
+-- numbers (time an integer, prices finite), in the order given; or nil, why.
+-- Pure, never raises (fuzzed with parse_response).
+function M.kline_rows(list)
+  if type(list) ~= "table" then return nil, "result.list is not an array" end
+  local rows = {}
+  for k, r in ipairs(list) do
+    if type(r) ~= "table" or #r < 6 then return nil, string.format("row %d is not 6+ strings", k) end
+    local row = { int(r[1]) }
+    for c = 2, 6 do
+      local v = type(r[c]) == "string" and tonumber(r[c])
+      if not v or v ~= v or v == math.huge or v == -math.huge then
+        return nil, string.format("row %d, field %d is not a finite number", k, c)
+      end
+      row[c] = v
+    end
+    if not row[1] or type(r[1]) ~= "string" then return nil, string.format("row %d: the time is not an integer", k) end
+    rows[k] = row
+  end
+  return rows
+end
+
+-- C:candles(symbol, interval, n [, {since =, ["end"] =}]) -> {time, open,
+-- high, low, close, volume (ascending arrays of numbers), n, open_candle =
+-- {time, close} or nil}. The n newest confirmed candles up to `end` (ms,
+-- default now), or with n nil every one after `since` (ms, exclusive).
+-- Pages of 1000, newest first, sending only `end`: each page is then the
+-- newest candles before it, which is documented, where start+end is not.
+function C:candles(symbol, interval, n, o)
+  o = o or {}
   local code, step = M.INTERVALS[interval], INTERVAL_MS[interval]
   if not code then error("bybit.candles: unknown interval '" .. tostring(interval) .. "'", 2) end
+  if not n and not o.since then error("bybit.candles: give n or since", 2) end
   if not self.offset then
     local ok, err = self:sync_time()
     if not ok then return nil, err end
   end
-  local server_now = now_ms() + self.offset
+  local server_now = self:server_now()
+  local since = o.since or math.mininteger
   local rows, seen, open_row = {}, {}, nil
-  local upto = end_ms
-  while #rows < n do
+  local upto = o["end"]
+  while true do
+    local want = n and n - #rows or ((upto or server_now) - since) // step
+    if want <= 0 then break end
+    local limit = math.min(1000, want + 1)
     local res, err = self:call("GET", "/v5/market/kline", { category = "spot", symbol = symbol, interval = code,
-      limit = math.min(1000, n - #rows + 1), ["end"] = upto })
+      limit = limit, ["end"] = upto })
     if not res then return nil, err end
-    local list = res.list
-    if type(list) ~= "table" or #list == 0 then break end
+    local page, why = M.kline_rows(res.list)
+    if not page then return nil, failure("bad_response", "bybit kline: " .. why) end
     local oldest
-    for _, r in ipairs(list) do
-      local t = math.tointeger(tonumber(r[1]))
-      if not t or #r < 6 then return nil, failure("bad_response", "bybit kline: a row is not 6+ strings") end
+    for _, r in ipairs(page) do
+      local t = r[1]
       if t + step > server_now then
         open_row = open_row or r  -- still open: not a confirmed candle
-      elseif not seen[t] then
+      elseif t > since and not seen[t] then
         seen[t] = true
         rows[#rows + 1] = r
       end
-      oldest = (not oldest or t < oldest) and t or oldest
+      oldest = math.min(oldest or t, t)
     end
-    if #list < 2 then break end
+    if upto and oldest and oldest > upto then
+      return nil, failure("bad_response", "bybit kline: a page newer than the end asked for")
+    end
+    if #page < limit or oldest <= since then break end
     upto = oldest - 1
   end
-  table.sort(rows, function(a, b) return tonumber(a[1]) < tonumber(b[1]) end)
-  while #rows > n do table.remove(rows, 1) end
+  table.sort(rows, function(a, b) return a[1] < b[1] end)
+  if n then
+    while #rows > n do table.remove(rows, 1) end
+  end
   local out = { time = {}, open = {}, high = {}, low = {}, close = {}, volume = {}, n = #rows }
   for k, r in ipairs(rows) do
-    out.time[k] = math.tointeger(tonumber(r[1]))
-    for c, col in ipairs({ "open", "high", "low", "close", "volume" }) do out[col][k] = tonumber(r[c + 1]) end
+    for c, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do out[col][k] = r[c] end
   end
-  out.open_candle = open_row and { time = math.tointeger(tonumber(open_row[1])), close = tonumber(open_row[5]) }
+  out.open_candle = open_row and { time = open_row[1], close = open_row[5] }
   return out
 end
 
@@ -239,12 +323,38 @@ function C:wallet(coin)
   return self:call("GET", "/v5/account/wallet-balance", { accountType = "UNIFIED", coin = coin }, true)
 end
 
-function C:open_orders(symbol, link_id)
-  return self:call("GET", "/v5/order/realtime", { category = "spot", symbol = symbol, orderLinkId = link_id }, true)
+-- a list endpoint, all its pages: nextPageCursor followed, 20 pages at most
+function C:pages(path, params)
+  local all, cursor = {}, nil
+  for _ = 1, 20 do
+    params.cursor = cursor and { raw = cursor }
+    local res, err = self:call("GET", path, params, true)
+    if not res then return nil, err end
+    if type(res.list) ~= "table" then return nil, failure("bad_response", "bybit " .. path .. ": no result.list") end
+    table.move(res.list, 1, #res.list, #all + 1, all)
+    cursor = res.nextPageCursor
+    if cursor == nil or cursor == "" or cursor == cjson.null then
+      res.list, res.nextPageCursor = all, nil
+      return res
+    end
+    if type(cursor) ~= "string" or not cursor:match("^[%w%%%-%._~]+$") then
+      return nil, failure("bad_response", "bybit " .. path .. ": a nextPageCursor that is not URL-safe")
+    end
+  end
+  return nil, failure("bad_response", "bybit " .. path .. ": more than 20 pages")
 end
 
+-- open orders of a symbol (or the one with that orderLinkId, open or
+-- recently closed)
+function C:open_orders(symbol, link_id)
+  return self:pages("/v5/order/realtime", { category = "spot", symbol = symbol, orderLinkId = link_id,
+    limit = 50 })
+end
+
+-- executions of the last 7 days, newest first; of one order with link_id
 function C:executions(symbol, link_id)
-  return self:call("GET", "/v5/execution/list", { category = "spot", symbol = symbol, orderLinkId = link_id }, true)
+  return self:pages("/v5/execution/list", { category = "spot", symbol = symbol, orderLinkId = link_id,
+    limit = 100 })
 end
 
 function C:cancel(symbol, link_id)

@@ -78,6 +78,118 @@ _, err = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty
 t.ok(err and err.kind == "insufficient_balance", "too big an order: insufficient_balance", tostring(err))
 t.ok(not tostring(err):find("test-secret", 1, true), "the secret is in no message")
 
+-- every fault mode on a GET and on the order path
+local function count(method, path)
+  local st, c2 = control(), 0
+  for _, r in ipairs(st and st.log or {}) do
+    if r.method == method and r.path == path then c2 = c2 + 1 end
+  end
+  return c2
+end
+local function codes(code)
+  local st, c2 = control(), 0
+  for _, r in ipairs(st and st.log or {}) do if r.retCode == code then c2 = c2 + 1 end end
+  return c2
+end
+local quick = bybit.new { base = base, key = "test-key", secret = "test-secret-0123456789", timeout = 1, max_wait = 3 }
+for _, f in ipairs({ "truncated", "reset", "no_answer" }) do
+  control { reset = true }
+  control { fault = f, path = "/v5/market/tickers", hold_ms = 3000 }
+  res, err = quick:tickers("BTCUSDT")
+  t.ok(res and res.list and faulted() and count("GET", "/v5/market/tickers") == 2,
+    "a GET survives " .. f .. " by one retry", tostring(err))
+end
+control { reset = true }
+control { fault = "reset", path = "/v5/market/tickers", count = 10 }
+_, err = quick:tickers("BTCUSDT")
+t.ok(err and err.kind == "network" and err.attempts == 5, "a GET gives up after 5 attempts, a network error",
+  tostring(err))
+control { reset = true }
+control { fault = "no_answer", path = "/v5/market/tickers", count = 10, hold_ms = 3000 }
+_, err = quick:tickers("BTCUSDT")
+t.ok(err and err.kind == "timeout", "no answer at all is a timeout", tostring(err))
+control { reset = true }
+control { fault = "latency", path = "/v5/market/tickers", ms = 300 }
+local t0 = require("nomade.loop").time()
+res = c:tickers("BTCUSDT")
+t.ok(res and require("nomade.loop").time() - t0 >= 0.3 and count("GET", "/v5/market/tickers") == 1,
+  "a slow answer inside the timeout is just slow")
+
+for _, f in ipairs({ "truncated", "no_answer" }) do
+  control { reset = true }
+  control { fault = f, path = "/v5/order/create", apply = true, hold_ms = 3000 }
+  o, err = quick:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
+  t.ok(o and o.recovered and count("POST", "/v5/order/create") == 1,
+    "an order placed whose answer is " .. f .. ": found by orderLinkId, sent once", tostring(err))
+end
+control { reset = true }
+control { fault = "reset", path = "/v5/order/create" }
+o, err = quick:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
+t.ok(not o and err.placed == false and count("POST", "/v5/order/create") == 1
+  and count("GET", "/v5/order/realtime") == 1,
+  "a connection reset before the order was taken: looked up, reported not placed, not resent", tostring(err))
+control { reset = true }
+control { fault = "http5xx", path = "/v5/order/create", status = 503 }
+o, err = quick:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
+t.ok(not o and err.placed == false and count("POST", "/v5/order/create") == 1,
+  "a 503 on create: looked up, not placed, not resent", tostring(err))
+
+-- rate limits: HTTP 429 waits and retries; HTTP 403 (the IP limit) stops
+-- every request of the client at once; a spent budget waits for its window
+control { reset = true }
+control { fault = "rate_limit", variant = "http429", path = "/v5/market/tickers", reset_ms = 200 }
+res, err = c:tickers("BTCUSDT")
+t.ok(res and count("GET", "/v5/market/tickers") == 2, "HTTP 429: waited, retried", tostring(err))
+control { reset = true }
+control { fault = "rate_limit", variant = "http403", path = "/v5/market/tickers" }
+local banned = bybit.new { base = base }
+_, err = banned:tickers("BTCUSDT")
+local _, err2 = banned:instruments("BTCUSDT")
+t.ok(err and err.kind == "rate_limit" and err.status == 403 and err2 and err2.kind == "rate_limit"
+  and count("GET", "/v5/market/tickers") == 1 and count("GET", "/v5/market/instruments-info") == 0,
+  "HTTP 403 'access too frequent': no retry, and the client stops sending", tostring(err2))
+control { reset = true }
+local placed = 0
+for i = 1, 25 do
+  o = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Limit", qty = "0.001", price = "10000",
+    link_id = "budget-" .. i }
+  if o then placed = placed + 1 end
+end
+t.ok(placed == 25 and codes(10006) == 0, "25 orders against a 20/s budget: all placed, not one 10006 earned",
+  "placed " .. placed .. ", 10006 x" .. codes(10006))
+
+-- pagination of list endpoints, executions
+res, err = c:open_orders("BTCUSDT")
+t.ok(res and #res.list == 25, "open orders: 25 over two pages of 20 (cursor followed)", tostring(err)
+  .. " " .. tostring(res and #res.list))
+control { reset = true }
+o = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "100", link_id = "t-exec-1" }
+res, err = c:executions("BTCUSDT", "t-exec-1")
+local ex = res and res.list[1]
+t.ok(ex and ex.orderLinkId == "t-exec-1" and tonumber(ex.execQty) > 0 and tonumber(ex.execPrice) > 0,
+  "the execution list has the market order's fill", tostring(err))
+
+-- candles after a time: what the live feed polls
+local since = k.time[k.n - 5]
+local later = c:candles("BTCUSDT", "1h", nil, { since = since })
+t.ok(later and later.n == 5 and later.time[1] == k.time[k.n - 4] and later.close[5] == k.close[k.n],
+  "candles since a time: exactly the ones after it", later and later.n)
+local gap = c:candles("BTCUSDT", "1h", nil, { since = k.time[1] - 3600000 })
+t.ok(gap and gap.n == 2500 and gap.time[1] == k.time[1], "since 2500 candles ago: paged back to it", gap and gap.n)
+
+-- the parser alone: whatever the bytes, nil, err and never a raise
+local function parse(status, headers, text) return bybit.parse_response("/p", status, headers, text) end
+_, err = parse(200, {}, '{"retCode":0,"retMsg":"OK","result":"x"}')
+t.ok(err and err.kind == "bad_response", "a result that is not an object is bad_response")
+_, err = parse(500, {}, "<html>")
+t.ok(err and err.kind == "exchange" and err.status == 500, "an HTML 500 is an exchange error")
+local _, _, lim = parse(200, { ["x-bapi-limit"] = "10", ["x-bapi-limit-status"] = "x" }, '{"retCode":0}')
+t.ok(lim.limit == 10 and lim.remaining == nil and lim.reset == nil, "rate-limit headers missing or garbled: nil")
+_, err = parse(403, {}, "<p>access too frequent</p>")
+t.ok(err and err.kind == "rate_limit" and err.ip_ban, "a 403 'access too frequent' is the IP limit")
+local rows, why = bybit.kline_rows({ { "1", "2", "3", "1e999", "4", "5" } })
+t.ok(not rows and why:find("finite"), "a kline price of 1e999 is refused", why)
+
 local rc, out = t.run("bybit candles BTCUSDT 1h --limit 3 --base-url " .. base)
 t.ok(rc == 0 and out:match("^open_time_ms,open,high,low,close,volume\n%d+,") and select(2, out:gsub("\n", "")) == 4,
   "nomade bybit candles prints CSV in data/'s format", out)
