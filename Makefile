@@ -115,6 +115,12 @@ $(BUILD)/fuzz/fuzz_ta: tests/fuzz/fuzz_ta.c $(TA_SRC) $(HEADERS) | deps
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_ta.c $(TA_SRC) -lm
 
+# the Lua parsers run in the real host: every runtime file, built for fuzzing
+$(BUILD)/fuzz/fuzz_bybit: tests/fuzz/fuzz_bybit.c $(CORE_SRC) $(BUILD)/embed_lua.c $(HEADERS) | deps
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -I$(BUILD) $(PKG_CFLAGS) -o $@ tests/fuzz/fuzz_bybit.c $(CORE_SRC) \
+		$(BUILD)/embed_lua.c $(LIBS)
+
 fuzz: $(FUZZ_TARGETS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
