@@ -163,7 +163,8 @@ res, err = c:open_orders("BTCUSDT")
 t.ok(res and #res.list == 25, "open orders: 25 over two pages of 20 (cursor followed)", tostring(err)
   .. " " .. tostring(res and #res.list))
 control { reset = true }
-o = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "100", link_id = "t-exec-1" }
+o, err = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "100", link_id = "t-exec-1" }
+t.ok(o, "a market order", tostring(err))
 res, err = c:executions("BTCUSDT", "t-exec-1")
 local ex = res and res.list[1]
 t.ok(ex and ex.orderLinkId == "t-exec-1" and tonumber(ex.execQty) > 0 and tonumber(ex.execPrice) > 0,
