@@ -21,9 +21,6 @@ M.BASES = {
 -- nomade's intervals -> Bybit's
 M.INTERVALS = { ["1m"] = "1", ["3m"] = "3", ["5m"] = "5", ["15m"] = "15", ["30m"] = "30",
   ["1h"] = "60", ["2h"] = "120", ["4h"] = "240", ["6h"] = "360", ["12h"] = "720", ["1d"] = "D", ["1w"] = "W" }
-local INTERVAL_MS = { ["1m"] = 60000, ["3m"] = 180000, ["5m"] = 300000, ["15m"] = 900000, ["30m"] = 1800000,
-  ["1h"] = 3600000, ["2h"] = 7200000, ["4h"] = 14400000, ["6h"] = 21600000, ["12h"] = 43200000,
-  ["1d"] = 86400000, ["1w"] = 604800000 }
 
 local KINDS = {
   [10003] = "auth", [10004] = "auth", [10005] = "auth", [10010] = "auth",
@@ -99,11 +96,15 @@ end
 -- never ahead of the server: its rule refuses timestamp >= server + 1000,
 -- and half a round trip is the uncertainty of the offset
 function C:timestamp()
-  if not self.offset or now_ms() - (self.synced or 0) > 600000 then
-    local ok, err = self:sync_time()
-    if not ok then return nil, err end
-  end
+  local ok, err = self:fresh_offset()
+  if not ok then return nil, err end
   return now_ms() + self.offset - self.rtt // 2 - 50
+end
+
+-- the offset, measured again when it is ten minutes old (clocks drift)
+function C:fresh_offset()
+  if not self.offset or now_ms() - (self.synced or 0) > 600000 then return self:sync_time() end
+  return self.offset
 end
 
 -- M.parse_response(path, status, headers, text) -> result, envelope or
@@ -270,13 +271,12 @@ end
 -- newest candles before it, which is documented, where start+end is not.
 function C:candles(symbol, interval, n, o)
   o = o or {}
-  local code, step = M.INTERVALS[interval], INTERVAL_MS[interval]
+  local code = M.INTERVALS[interval]
   if not code then error("bybit.candles: unknown interval '" .. tostring(interval) .. "'", 2) end
   if not n and not o.since then error("bybit.candles: give n or since", 2) end
-  if not self.offset then
-    local ok, err = self:sync_time()
-    if not ok then return nil, err end
-  end
+  local step = require("nomade.strategy").INTERVALS[interval] * 1000
+  local synced, serr = self:fresh_offset()
+  if not synced then return nil, serr end
   local server_now = self:server_now()
   local since = o.since or math.mininteger
   local rows, seen, open_row = {}, {}, nil

@@ -71,10 +71,14 @@ end
 function M.parse(text, symbol)
   local doc, err = cjson.decode(text)
   if not doc then return nil, "instruments: not JSON (" .. tostring(err) .. ")" end
-  local list = type(doc) == "table" and type(doc.result) == "table" and doc.result.list
+  return M.from_list(type(doc) == "table" and type(doc.result) == "table" and doc.result.list, symbol)
+end
+
+-- the rules of `symbol` from an instruments-info result.list
+function M.from_list(list, symbol)
   if type(list) ~= "table" then return nil, "instruments: no result.list" end
   for _, r in ipairs(list) do
-    if r.symbol == symbol then
+    if type(r) == "table" and r.symbol == symbol then
       local lot, price = r.lotSizeFilter or {}, r.priceFilter or {}
       local qty, e1 = step(lot.basePrecision, "lotSizeFilter.basePrecision", symbol)
       local tick, e2 = step(price.tickSize, "priceFilter.tickSize", symbol)

@@ -2,17 +2,16 @@
 -- candles on the event loop; each candle runs in its own coroutine through
 -- the same engine as the backtester (nomade.engine) with paper execution;
 -- the strategy file is watched and reloaded in place, keeping `state` and
--- the book. The replay feed is the only feed so far: it plays a candle
--- file X times faster than real time.
+-- the book. Feeds (nomade.feed): a replay of a candle file X times faster
+-- than real time, or Bybit's REST klines polled after each close.
 local ta = require "nomade.ta"
 local loop = require "nomade.loop"
 local host = require "nomade.host"
-local candles_mod = require "nomade.candles"
+local feeds = require "nomade.feed"
 local strategy = require "nomade.strategy"
 local instruments = require "nomade.instruments"
 local tribunal = require "nomade.tribunal"
 local engine = require "nomade.engine"
-local pretty = require "nomade.pretty"
 local repl = require "nomade.repl"
 local journal_mod = require "nomade.journal"
 local log_mod = require "nomade.log"
@@ -24,14 +23,19 @@ local M = {}
 M.CANDLE_BUDGET = 50000000
 
 M.USAGE = [[
-usage: nomade run [STRATEGY.lua] --feed replay:FILE [options]
+usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
   STRATEGY.lua       the strategy file, watched and reloaded when it changes
                      (default: the bundled default strategy, not watched)
   --feed replay:FILE play a candle file (CSV or Bybit kline JSON): the first
                      `history` candles at once, then one candle per
                      interval / speed seconds
-  --speed X          how much faster than real time (default 3600: a 1h
-                     candle a second); max: as fast as possible
+  --feed bybit       Bybit spot klines of the strategy's symbol and interval:
+                     max(1000, history) candles at start, then each candle
+                     polled right after it closes; no keys needed
+  --base-url URL     for --feed bybit: mainnet (default), testnet, demo or
+                     http(s)://host:port
+  --speed X          replay: how much faster than real time (default 3600: a
+                     1h candle a second); max: as fast as possible
   --exec paper       execution (paper is the only one so far)
   --socket PATH      the REPL's socket (default $XDG_RUNTIME_DIR/nomade/nomade.sock,
                      else /tmp/nomade-$UID/nomade.sock)
@@ -42,7 +46,8 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE [options]
   --log-format F     text (default: lines for a person) or json (an object a line)
   --log-level L      debug, info (default: a line per candle), warn or error
   --cash N, --fee RATE, --tribunal off|cache, --cache FILE, --instrument FILE
-                     as for nomade backtest
+                     as for nomade backtest (with --feed bybit the instrument
+                     rules come from the exchange unless --instrument is given)
 ]]
 
 local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
@@ -53,14 +58,17 @@ local function emit(level, event, fields, fmt, ...)
 end
 
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
-  cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true }
+  cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
+  ["base-url"] = true }
 
 local function parse_args(args)
   local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true })
   if not opts then return nil, err end
   opts.adopt = opts["adopt-journal"]
-  opts.replay = opts.feed and opts.feed:match("^replay:(.+)$")
-  if not opts.replay then return nil, "--feed replay:FILE is required (the only feed so far)" end
+  if opts.feed ~= "bybit" and not (opts.feed or ""):match("^replay:.") then
+    return nil, "--feed replay:FILE or --feed bybit is required"
+  end
+  if opts["base-url"] and opts.feed ~= "bybit" then return nil, "--base-url goes with --feed bybit" end
   if opts.exec and opts.exec ~= "paper" then return nil, "--exec must be paper (the only execution so far)" end
   local logged, lerr = log_mod.configure(opts["log-format"] or "text", opts["log-level"] or "info")
   if not logged then return nil, lerr end
@@ -128,25 +136,7 @@ function M.main(...)
     io.stderr:write("nomade run: ", serr, "\n")
     return 1
   end
-  local feed, ferr = candles_mod.load(opts.replay)
-  if not feed then
-    io.stderr:write("nomade run: ", ferr, "\n")
-    return 1
-  end
   local s = strat.settings
-  local spaced, serr2 = require("nomade.backtest").check_interval(feed, s.interval)
-  if not spaced then
-    io.stderr:write("nomade run: ", serr2, "\n")
-    return 1
-  end
-  local rules, rerr = instruments.load(opts.instrument, s.symbol)
-  local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
-  if not rules or not judge then
-    io.stderr:write("nomade run: ", rerr or jerr, "\n")
-    return 1
-  end
-  local book = engine.paper_book(s, rules, opts)
-
   local jpath, jperr = opts.journal, nil
   if not jpath then jpath, jperr = default_journal(s) end
   local journal
@@ -158,6 +148,22 @@ function M.main(...)
     io.stderr:write("nomade run: ", tostring(jperr), "\n")
     return 1
   end
+  -- a journal to resume: the feed goes on after its last candle
+  local resumed = journal:resume()
+  local feed, ferr = feeds.open(opts, s, resumed and resumed.time)
+  local rules, rerr
+  if feed and not opts.instrument and feed.rules then
+    rules, rerr = feed.rules()
+  elseif feed then
+    rules, rerr = instruments.load(opts.instrument, s.symbol)
+  end
+  local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
+  if not feed or not rules or not judge then
+    journal:close()
+    io.stderr:write("nomade run: ", tostring(ferr or rerr or jerr), "\n")
+    return 1
+  end
+  local book = engine.paper_book(s, rules, opts)
 
   -- the candles seen so far, growing as the feed delivers them
   local columns = {}
@@ -170,11 +176,12 @@ function M.main(...)
   local verdicts, reloads = {}, { count = 0 }
   local decide, rewatch
 
-  -- one candle: append it, update the indicators, fill, then decide
-  local function candle(k)
+  -- candle k of the feed: append it, update the indicators, fill, then
+  -- decide (when live: it has just closed)
+  local function candle(k, live)
     n = n + 1
     for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do
-      local v = feed[col][k]
+      local v = feed.cols[col][k]
       columns[col]:push(v)
       inner[col] = v
     end
@@ -206,7 +213,7 @@ function M.main(...)
       end
     end
     inner.equity = book:equity(inner.close)
-    if n >= strat.settings.history then decide(n) end
+    if live and n >= strat.settings.history then decide(n) end
     local all = book.trades
     local fresh = {}
     for t = journaled + 1, #all do fresh[#fresh + 1] = all[t] end
@@ -317,7 +324,7 @@ function M.main(...)
     end,
     status = function()
       return { strategy = path or "the default strategy", symbol = strat.settings.symbol,
-        interval = strat.settings.interval, candles = n, feed = { file = opts.replay, total = feed.n },
+        interval = strat.settings.interval, candles = n, feed = feed.status(),
         paused = e.paused or false, regime = inner.regime, reloads = reloads, tribunal = e.stats }
     end,
     pause = function()
@@ -349,10 +356,7 @@ ta, nomade        the indicator library and every nomade module]])
   }
   env = setmetatable({}, { __index = function(_, k) if api[k] ~= nil then return api[k] end return _G[k] end })
 
-  -- a journal to resume: its candles, book and state, then the feed goes
-  -- on after its last candle
-  local resumed = journal:resume()
-  local history, next_k = 0, 1
+  -- a resumed journal: its candles, book and state
   if resumed then
     for _, row in ipairs(resumed.candles) do
       n = n + 1
@@ -368,27 +372,14 @@ ta, nomade        the indicator library and every nomade module]])
     inner.index = n
     e.changed()
     trades, journaled = #book.trades, #book.trades
-    while next_k <= feed.n and feed.time[next_k] <= resumed.time do next_k = next_k + 1 end
     emit("info", "journal_resume", { journal = jpath, candles = n, last = iso(resumed.time) },
       "  resume from %s: %d candles, last %s, %s, equity %.2f", jpath, n, iso(resumed.time),
       book.position and "a position open" or "flat", book:equity(inner.close))
-  else
-    -- the replay feed: history at once, then candles on a timer
-    history = math.min(feed.n, s.history - 1)
-    for k = 1, history do candle(k) end
-    next_k = history + 1
   end
-  local period = strategy.INTERVALS[s.interval] / opts.speed
   local finished = false
-  loop.timer(0, math.max(period, 1e-9), function(t)
-    if next_k > feed.n then
-      t:stop()
-      finished = true
-      loop.stop()
-      return
-    end
-    next_k = next_k + 1
-    candle(next_k - 1)
+  feed.start(resumed and resumed.time, candle, function()
+    finished = true
+    loop.stop()
   end)
   local watchers = {}
   -- the strategy file and the modules it requires: watched, and rewatched
@@ -421,16 +412,16 @@ ta, nomade        the indicator library and every nomade module]])
     return 1
   end
   emit("info", "start", { strategy = path or "default", symbol = s.symbol, interval = s.interval,
-    feed = opts.replay, tribunal = opts.tribunal or "off" },
-    "nomade run: %s on %s %s, replaying %s (%d candles, %d as history) at %s; tribunal %s%s",
-    path or "the default strategy", s.symbol, s.interval, opts.replay, feed.n, history,
-    opts.speed == math.huge and "max speed" or ("x" .. pretty.number(opts.speed)),
-    opts.tribunal or "off", (opts.tribunal or "off") == "off" and " (every candidate passes as BUY)" or "")
+    feed = feed.name, history = feed.history, tribunal = opts.tribunal or "off" },
+    "nomade run: %s on %s %s, %s; tribunal %s%s", path or "the default strategy", s.symbol, s.interval,
+    feed.describe(), opts.tribunal or "off",
+    (opts.tribunal or "off") == "off" and " (every candidate passes as BUY)" or "")
   if path then emit("info", "hint", {}, "  edit %s while this runs: it reloads on save", path) end
   emit("info", "hint", { socket = socket }, "  attach: %s repl%s   (in another terminal)", host.argv0(),
     opts.socket and (" --socket " .. socket) or "")
   emit("info", "hint", { journal = jpath }, "  journal %s", jpath)
   loop.run()
+  feed.stop()
   for _, w in ipairs(watchers) do w:stop() end
   for _, w in pairs(watched) do w:stop() end
   server:close()

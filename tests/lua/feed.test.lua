@@ -1,0 +1,146 @@
+-- nomade run --feed bybit against the stand-in, whose clock is set a few
+-- seconds before a minute closes: 1000 candles of history at start, the
+-- closing candle polled right after its close and decided on, the requests
+-- as the protocol wants them; a restart with the journal after five
+-- missed minutes catches up on them without deciding; a dead exchange at
+-- start is a clear error.
+local t = require "testlib"
+local http = require "nomade.http"
+local loop = require "nomade.loop"
+local cjson = require "cjson"
+
+local function slurp(p)
+  local f = assert(io.open(p)); local s = f:read("a"); f:close(); return s
+end
+
+local base, stop = t.serve("tests/stand-ins/bybit/server.py")
+t.ok(base, "the stand-in started")
+local function control(doc)
+  local s, _, b = http.request { url = base .. "/__control", method = doc and "POST" or "GET",
+    body = doc and cjson.encode(doc), headers = { "Content-Type: application/json" } }
+  return s == 200 and cjson.decode(b)
+end
+
+local dir = os.tmpname() .. ".d"
+os.execute("mkdir -p " .. dir)
+local strat = dir .. "/s.lua"
+local f = assert(io.open(strat, "w"))
+f:write([[
+settings = { symbol = "BTCUSDT", interval = "1m", history = 50 }
+indicators = { ema20 = ta.ema(20) }
+function regime(m) return m.close > m.ind.ema20 and "up" or "down" end
+function entry(m, r, v) return false end
+function prompt() return "p" end
+]])
+f:close()
+local journal = dir .. "/j.journal"
+
+-- the stand-in's clock: `lead` seconds before the close of a minute
+local function before_close(lead, extra)
+  local now = math.floor(loop.time() * 1000)
+  local close = (now // 60000 + 2) * 60000
+  control { clock_offset_ms = close - lead * 1000 - now + (extra or 0) }
+  return close
+end
+
+local function start()
+  local out = os.tmpname()
+  os.execute(string.format("%s run %s --feed bybit --base-url %s --journal %s --socket %s/sock --log-format json"
+    .. " > %s 2>&1 & echo $! > %s.pid", t.bin, strat, base, journal, dir, out, out))
+  return { out = out, pid = slurp(out .. ".pid"):match("%d+") }
+end
+
+local function events(p)
+  local list = {}
+  for line in slurp(p.out):gmatch("[^\n]+") do
+    local ok, doc = pcall(cjson.decode, line)
+    if ok and type(doc) == "table" then list[#list + 1] = doc end
+  end
+  return list
+end
+
+local function find(p, event, pred)
+  for _, e in ipairs(events(p)) do
+    if e.event == event and (not pred or pred(e)) then return e end
+  end
+end
+
+local function wait_for(p, seconds, event, pred)
+  for _ = 1, seconds * 20 do
+    local e = find(p, event, pred)
+    if e then return e end
+    os.execute("sleep 0.05")
+  end
+end
+
+local function stop_run(p)
+  os.execute("kill -TERM " .. p.pid)
+  for _ = 1, 100 do
+    if not os.execute("kill -0 " .. p.pid .. " 2>/dev/null") then return true end
+    os.execute("sleep 0.05")
+  end
+  os.execute("kill -9 " .. p.pid)
+  return false
+end
+
+local function kline_log()
+  local st, out = control(), {}
+  for _, r in ipairs(st and st.log or {}) do
+    if r.path == "/v5/market/kline" then out[#out + 1] = r end
+  end
+  return out
+end
+
+-- 1. a fresh start: history, then the next close
+local close = before_close(3)
+local p = start()
+local s = wait_for(p, 10, "start")
+local history_requests = #kline_log()
+t.ok(s and s.feed == "bybit" and s.history == 1000, "1000 candles of history at start", slurp(p.out):sub(1, 600))
+local iso = os.date("!%Y-%m-%d %H:%M", (close - 60000) // 1000)
+local c = wait_for(p, 10, "candle", function(e) return e.time == iso end)
+t.ok(c and (c.regime == "up" or c.regime == "down"), "the candle that closed at " .. os.date("!%H:%M", close // 1000)
+  .. " is polled and decided on", slurp(p.out):sub(-800))
+local polls = kline_log()
+local first, last = polls[1], polls[#polls]
+t.ok(first and first.query:find("limit=1000", 1, true) and not first.query:find("start=", 1, true),
+  "history: pages of 1000 asked by end only", first and first.query)
+t.ok(last and last.time >= close and last.time < close + 5000 and last.query:find("category=spot", 1, true),
+  "the poll comes right after the close (" .. tostring(last and last.time - close) .. " ms)", last and last.query)
+local early = 0
+for k = history_requests + 1, #polls do
+  if polls[k].time < close then early = early + 1 end
+end
+t.ok(#polls > history_requests and early == 0, "and not before it: no busy polling",
+  string.format("%d requests, %d for history, %d early", #polls, history_requests, early))
+t.ok(stop_run(p), "SIGTERM stops it")
+
+-- 2. a restart five minutes later: catch-up without decisions, then live
+before_close(3, 5 * 60000)
+p = start()
+s = wait_for(p, 10, "start")
+local resumed = find(p, "journal_resume")
+t.ok(resumed and s and s.history >= 4 and s.history <= 6,
+  "a restart with the journal catches up the missed candles (" .. tostring(s and s.history) .. ")",
+  slurp(p.out):sub(1, 800))
+local decided = 0
+for _, e in ipairs(events(p)) do if e.event == "candle" then decided = decided + 1 end end
+t.eq(decided, 0, "and does not decide on candles that closed while it was down")
+local live = wait_for(p, 10, "candle")
+t.ok(live, "then the next close is decided on")
+local rc, out = t.run("repl --socket " .. dir .. "/sock -e 'status().feed'")
+t.ok(rc == 0 and out:find('"source":"bybit"', 1, true) and out:find('"polls":1', 1, true),
+  "the REPL's status() shows the feed", out)
+stop_run(p)
+
+-- 3. nothing to talk to: a clear error at start
+local _, err
+rc, _, err = t.run("run " .. strat .. " --feed bybit --base-url http://127.0.0.1:1 --journal " .. dir .. "/j2")
+t.ok(rc == 1 and err:find("bybit /v5/market/time", 1, true) and err:find("attempts", 1, true),
+  "an unreachable exchange at start: exit 1 and why", err)
+rc, _, err = t.run("run " .. strat .. " --feed replay:data/x.csv --base-url testnet")
+t.ok(rc == 2 and err:find("--base-url goes with --feed bybit", 1, true), "--base-url without the bybit feed", err)
+
+stop()
+os.execute("rm -rf " .. dir)
+t.done()
