@@ -424,8 +424,10 @@ usage: nomade bybit candles SYMBOL INTERVAL [--limit N] [--base-url URL]
        nomade bybit orders SYMBOL [--base-url URL]
   candles  prints confirmed candles as CSV in data/'s format (the still-open
            one left out), paginating past 1000
-  balance, orders need BYBIT_API_KEY and BYBIT_API_SECRET in the environment,
-           or in the file named by NOMADE_SECRETS (0600)
+  balance  prints the UNIFIED account's coins as CSV
+  orders   prints the symbol's open orders as CSV
+  balance and orders need BYBIT_API_KEY and BYBIT_API_SECRET in the
+           environment, or in the file named by NOMADE_SECRETS (0600)
   --base-url mainnet (default), testnet, demo or http(s)://host:port
 ]]
 
@@ -466,16 +468,25 @@ function M.main(cmd, ...)
     end
     return 0
   end
-  local res, err
+  local res, err, rows, fields
   if cmd == "balance" then
     res, err = client:wallet()
+    local account = res and type(res.list) == "table" and res.list[1] or {}
+    rows, fields = account.coin, { "coin", "walletBalance", "locked", "usdValue" }
   elseif cmd == "orders" and pos[1] then
     res, err = client:open_orders(pos[1])
+    rows, fields = res and res.list, { "orderId", "orderLinkId", "side", "orderType", "price", "qty", "cumExecQty",
+      "orderStatus", "createdTime" }
   else
     return require("nomade.cli").refuse("bybit", "unknown command '" .. tostring(cmd) .. "'", M.USAGE)
   end
   if not res then io.stderr:write("nomade bybit: ", tostring(err), "\n") return 1 end
-  io.stdout:write(cjson.encode(res), "\n")
+  io.stdout:write(table.concat(fields, ","), "\n")
+  for _, r in ipairs(type(rows) == "table" and rows or {}) do
+    local line = {}
+    for k, name in ipairs(fields) do line[k] = type(r[name]) == "string" and r[name] or "" end
+    io.stdout:write(table.concat(line, ","), "\n")
+  end
   return 0
 end
 

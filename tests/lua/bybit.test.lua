@@ -195,5 +195,35 @@ local rc, out = t.run("bybit candles BTCUSDT 1h --limit 3 --base-url " .. base)
 t.ok(rc == 0 and out:match("^open_time_ms,open,high,low,close,volume\n%d+,") and select(2, out:gsub("\n", "")) == 4,
   "nomade bybit candles prints CSV in data/'s format", out)
 
+-- the CLI with keys from the environment, from a 0600 file, and refused
+-- from a file others can read; the secret printed nowhere
+local env = "BYBIT_API_KEY=test-key BYBIT_API_SECRET=test-secret-0123456789"
+local err_out
+rc, out, err_out = t.run("bybit balance --base-url " .. base, env)
+t.ok(rc == 0 and out:find("^coin,walletBalance,locked,usdValue\nUSDT,%d") and not (out .. err_out):find("test-secret", 1, true),
+  "nomade bybit balance with keys from the environment", out .. err_out)
+local secrets = os.tmpname()
+local sf = assert(io.open(secrets, "w"))
+sf:write("BYBIT_API_KEY=test-key\nBYBIT_API_SECRET = test-secret-0123456789\n")
+sf:close()
+os.execute("chmod 600 " .. secrets)
+c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Limit", qty = "0.001", price = "10000", link_id = "cli-1" }
+rc, out, err_out = t.run("bybit orders BTCUSDT --base-url " .. base, "NOMADE_SECRETS=" .. secrets)
+t.ok(rc == 0 and out:find("^orderId,orderLinkId,side,orderType,price,qty,cumExecQty,orderStatus,createdTime\n%d+,cli%-1,Buy,Limit,10000")
+  and not (out .. err_out):find("test-secret", 1, true),
+  "nomade bybit orders with keys from a 0600 NOMADE_SECRETS file", out .. err_out)
+os.execute("chmod 644 " .. secrets)
+rc, out, err_out = t.run("bybit balance --base-url " .. base, "NOMADE_SECRETS=" .. secrets)
+t.ok(rc == 1 and err_out:find("must be ours and 0600 (it is 644)", 1, true)
+  and not (out .. err_out):find("test-secret", 1, true), "a secrets file others can read is refused", err_out)
+os.remove(secrets)
+rc, _, err_out = t.run("bybit balance --base-url " .. base)
+t.ok(rc == 1 and err_out:find("needs BYBIT_API_KEY and BYBIT_API_SECRET", 1, true), "no keys: says which are needed",
+  err_out)
+res, err = c:instruments("BTCUSDT")
+local rules = res and require("nomade.instruments").from_list(res.list, "BTCUSDT")
+t.ok(rules and rules.qty_step.value > 0 and rules.tick.value > 0 and rules.min_amt > 0,
+  "instruments-info gives the symbol's steps and minimums", tostring(err))
+
 stop()
 t.done()

@@ -59,10 +59,11 @@ end
 -- the nomade binary running this test (tests/run sets it)
 M.bin = os.getenv("NOMADE_TEST_BIN") or "build/nomade"
 
--- runs the nomade binary; returns exit code, stdout, stderr
-function M.run(args)
+-- runs the nomade binary (env: "NAME=value ..." for its environment);
+-- returns exit code, stdout, stderr
+function M.run(args, env)
   local out, errf = os.tmpname(), os.tmpname()
-  local ok, how, code = os.execute(M.bin .. " " .. args .. " >" .. out .. " 2>" .. errf)
+  local ok, how, code = os.execute((env and env .. " " or "") .. M.bin .. " " .. args .. " >" .. out .. " 2>" .. errf)
   local function slurp(p)
     local f = assert(io.open(p)); local s = f:read("a"); f:close(); os.remove(p); return s
   end
