@@ -36,6 +36,7 @@ CORE_SRC = runtime/host.c runtime/series.c runtime/csv.c \
            runtime/lib_host.c runtime/lib_ta.c runtime/lib_candles.c \
            runtime/lib_crypto.c runtime/lib_paper.c runtime/lib_loop.c runtime/lib_term.c \
            runtime/lib_store.c runtime/lib_http.c runtime/lib_bybit.c \
+           runtime/shield.c runtime/lib_shield.c \
                      $(TA_SRC)
 LUA_SRC = $(shell find lua/nomade -name '*.lua' | LC_ALL=C sort) lua/strategy.lua
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embed_lua.o

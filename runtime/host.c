@@ -22,6 +22,7 @@ static const luaL_Reg c_modules[] = {
 	{"nomade.store", luaopen_nomade_store},
 	{"nomade.http", luaopen_nomade_http},
 	{"nomade._bybit", luaopen_nomade_bybit_core},
+	{"nomade._shield", luaopen_nomade_shield_core},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}

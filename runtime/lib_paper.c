@@ -15,17 +15,30 @@
  *
  *   paper.new{cash, fee, position_size, stop_loss, take_profit,
  *             qty_scale, tick_scale, min_qty, min_amt} -> book
- *   book:buy{type = "market"|"limit", price, ttl}, book:sell(reason)
+ *   book:buy({type = "market"|"limit", price, ttl}, index),
+ *   book:sell(reason, index)          -> true, or false and the shield's
+ *                                        state when the gate refuses
+ *   book:gate(entry) -> allowed, state  the gate alone (a refusal counts)
+ *   book:guard(shield)                the live shield whose state the gate
+ *                                     reads (the backtest's run passes a
+ *                                     state per candle instead)
  *   book:open_candle(index, time, open, high, low)
  *   book:run{...}                     the backtest loop (see b_run)
  *   book.quote, .base, .fees, .refused, .cancelled, .orders, .held,
- *   .position (nil or a table), .pending (boolean), .trades (a table)
+ *   .position (nil or a table), .pending (boolean), .trades (a table),
+ *   .blocked_entries, .blocked_exits, .shield (the state the gate reads)
+ *
+ * The gate: every order goes through gate() here, in C, so nothing in Lua
+ * can send one the Integrity Shield forbids: GREEN lets all through, AMBER
+ * exits only, RED nothing. Stops and takes already resting are not new
+ * orders and still fill.
  */
 #include <math.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "host.h"
 #include "series.h"
+#include "shield.h"
 
 #define BOOK_MT "nomade.paper.book"
 
@@ -42,9 +55,12 @@ typedef struct {
 	lua_Integer pos_index;
 	double fees;
 	lua_Integer refused, cancelled, orders, held, current;
+	const shield *guard;  /* the live shield, or NULL: then gate_state */
+	int gate_state;
+	lua_Integer blocked_entries, blocked_exits;
 } book;
 
-/* user values: 1 the trades table, 2 the pending sell's reason */
+/* user values: 1 the trades table, 2 the pending sell's reason, 3 the shield */
 
 /* floor(x * scale + 1e-9) / scale: see README for the 1e-9 */
 static double floor_step(double x, double scale)
@@ -84,7 +100,7 @@ static int p_new(lua_State *L)
 	book *b;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
-	b = (book *)lua_newuserdatauv(L, sizeof *b, 2);
+	b = (book *)lua_newuserdatauv(L, sizeof *b, 3);
 	memset(b, 0, sizeof *b);
 	b->quote = field(L, 1, "cash", 10000);
 	b->fee = field(L, 1, "fee", 0.001);
@@ -212,6 +228,47 @@ static int b_open_candle(lua_State *L)
 	return 1;
 }
 
+static int book_state(const book *b)
+{
+	return b->guard ? b->guard->state : b->gate_state;
+}
+
+/* the Integrity Shield's gate; a refusal is counted */
+static int gate(book *b, int entry)
+{
+	if (shield_allows(book_state(b), entry))
+		return 1;
+	if (entry)
+		b->blocked_entries++;
+	else
+		b->blocked_exits++;
+	return 0;
+}
+
+static int refuse(lua_State *L, const book *b)
+{
+	lua_pushboolean(L, 0);
+	lua_pushstring(L, shield_state_name(book_state(b)));
+	return 2;
+}
+
+static int b_gate(lua_State *L)
+{
+	book *b = check_book(L);
+	lua_pushboolean(L, gate(b, lua_toboolean(L, 2)));
+	lua_pushstring(L, shield_state_name(book_state(b)));
+	return 2;
+}
+
+static int b_guard(lua_State *L)
+{
+	book *b = check_book(L);
+	b->guard = (const shield *)luaL_checkudata(L, 2, SHIELD_MT);
+	lua_pushvalue(L, 2);
+	lua_setiuservalue(L, 1, 3);
+	return 0;
+}
+
 /* book:buy({type = "market"} or {type = "limit", price = p, ttl = n}, index) */
 static int b_buy(lua_State *L)
 {
@@ -222,6 +279,8 @@ static int b_buy(lua_State *L)
 	luaL_checktype(L, 2, LUA_TTABLE);
 	if (b->has_pos || b->pending != NONE)
 		return luaL_error(L, "paper: a buy while a position or an order is open");
+	if (!gate(b, 1))
+		return refuse(L, b);
 	lua_getfield(L, 2, "type");
 	type = lua_tostring(L, -1);
 	if (type && !strcmp(type, "market")) {
@@ -237,7 +296,8 @@ static int b_buy(lua_State *L)
 	}
 	b->p_index = index;
 	b->orders++;
-	return 0;
+	lua_pushboolean(L, 1);
+	return 1;
 }
 
 /* book:sell(reason, index): the whole position, at the next open */
@@ -249,11 +309,14 @@ static int b_sell(lua_State *L)
 	luaL_checkinteger(L, 3);
 	if (!b->has_pos || b->pending != NONE)
 		return luaL_error(L, "paper: a sell without a position, or with an order open");
+	if (!gate(b, 0))
+		return refuse(L, b);
 	lua_pushvalue(L, 2);
 	lua_setiuservalue(L, 1, 2);
 	b->pending = MARKET_SELL;
 	b->orders++;
-	return 0;
+	lua_pushboolean(L, 1);
+	return 1;
 }
 
 /* book:configure{position_size, stop_loss, take_profit}: a reloaded
@@ -396,6 +459,9 @@ static int b_index(lua_State *L)
 	else if (!strcmp(k, "orders")) lua_pushinteger(L, b->orders);
 	else if (!strcmp(k, "held")) lua_pushinteger(L, b->held);
 	else if (!strcmp(k, "current")) lua_pushinteger(L, b->current);
+	else if (!strcmp(k, "blocked_entries")) lua_pushinteger(L, b->blocked_entries);
+	else if (!strcmp(k, "blocked_exits")) lua_pushinteger(L, b->blocked_exits);
+	else if (!strcmp(k, "shield")) lua_pushstring(L, shield_state_name(book_state(b)));
 	else if (!strcmp(k, "pending")) lua_pushboolean(L, b->pending != NONE);
 	else if (!strcmp(k, "position")) push_position(L, b);
 	else if (!strcmp(k, "trades")) lua_getiuservalue(L, 1, 1);
@@ -425,9 +491,11 @@ static const char *const columns[] = {"time", "open", "high", "low", "close", "v
 /*
  * book:run{first =, last =, candles = {time, open, ..}, view = m's table,
  *          ind = m.ind's table, indicators = {name = series}, cursor =,
- *          equity = series, decide = function(i), changed = function()}
- * For each candle i in first..last: move the cursor, copy the candle and
- * the indicator values into view and ind, fill (steps 1-3), call changed()
+ *          equity = series, decide = function(i), changed = function(),
+ *          state = series or nil}
+ * For each candle i in first..last: move the cursor, copy the candle, the
+ * shield's state (state[i], from its scan) and the indicator values into
+ * view and ind, fill (steps 1-3), call changed()
  * if an order filled or was cancelled, record the equity at the close,
  * and, unless i is the last, call decide(i). book.current says where an
  * error happened.
@@ -435,7 +503,7 @@ static const char *const columns[] = {"time", "open", "high", "low", "close", "v
 static int b_run(lua_State *L)
 {
 	book *b = check_book(L);
-	const series *col[6], **ind;
+	const series *col[6], **ind, *st;
 	int k, nind = 0, view, indt, keys, decide, filled;
 	lua_Integer i, first, last;
 	series *eq;
@@ -487,6 +555,10 @@ static int b_run(lua_State *L)
 		if (ind[k]->len < (size_t)last)
 			return luaL_error(L, "book:run: indicator too short");
 	}
+	lua_getfield(L, 2, "state");  /* 15 */
+	st = series_test(L, 15);
+	if (st != NULL && st->len < (size_t)last)
+		return luaL_error(L, "book:run: state too short");
 	for (i = first; i <= last; i++) {
 		double close = col[4]->v[i - 1];
 		b->current = i;
@@ -497,6 +569,12 @@ static int b_run(lua_State *L)
 		}
 		lua_pushinteger(L, i);
 		lua_setfield(L, view, "index");
+		if (st != NULL) {
+			double g = st->v[i - 1];  /* anything but 0 or 1 is RED: fail closed */
+			b->gate_state = g == 0 ? SHIELD_GREEN : g == 1 ? SHIELD_AMBER : SHIELD_RED;
+			lua_pushstring(L, shield_state_name(b->gate_state));
+			lua_setfield(L, view, "shield");
+		}
 		for (k = 0; k < nind; k++) {
 			lua_rawgeti(L, keys, k + 1);
 			lua_pushnumber(L, ind[k]->v[i - 1]);
@@ -530,6 +608,8 @@ static const luaL_Reg methods[] = {
 	{"snapshot", b_snapshot},
 	{"restore", b_restore},
 	{"run", b_run},
+	{"gate", b_gate},
+	{"guard", b_guard},
 	{NULL, NULL}
 };
 

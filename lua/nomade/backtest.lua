@@ -1,7 +1,9 @@
 -- nomade.backtest: runs a strategy over historical candles through the
--- same path the live runtime takes: candles -> (shield gate) ->
--- indicators -> regime -> entry -> tribunal -> order intent -> paper
--- execution. Decisions are taken on a candle's close and can only fill on
+-- same path the live runtime takes: candles -> Integrity Shield ->
+-- indicators -> regime -> entry -> tribunal -> order intent -> the gate ->
+-- paper execution. Every input of a backtest's shield is a candle, so it
+-- scans them all first: the candles it refuses never reach the indicators,
+-- and each candle carries the state the gate reads on it. Decisions are taken on a candle's close and can only fill on
 -- later candles (see nomade.paper), and the strategy sees the candles up
 -- to the current one and nothing after: its views stop at a cursor.
 local ta = require "nomade.ta"
@@ -10,13 +12,10 @@ local strategy = require "nomade.strategy"
 local instruments = require "nomade.instruments"
 local tribunal = require "nomade.tribunal"
 local engine = require "nomade.engine"
+local shield = require "nomade.shield"
 local cli = require "nomade.cli"
 
 local M = {}
-
-
--- the gate lives in the engine; M.gate is the same function
-M.gate = engine.gate
 
 -- the indicators the strategy declared, computed in batch over all candles
 -- (the same C code as the streams; tests hold the two forms equal)
@@ -71,7 +70,7 @@ end
 
 -- M.prepare(opts) -> run state, or nil, err. opts: strategy (path or nil
 -- for the default), data, from, to (ms), cash, fee, tribunal, cache,
--- instrument
+-- instrument, shield (--shield thresholds)
 function M.prepare(opts)
   local c = opts.candles
   if not c then
@@ -84,13 +83,18 @@ function M.prepare(opts)
   local s = strat.settings
   local ok, ierr = M.check_interval(c, s.interval)
   if not ok then return nil, ierr end
+  local sh, sherr = shield.new(strat, opts.shield)
+  if not sh then return nil, sherr end
+  local scan = sh:scan(c)
+  scan.path = c.path
+  c = scan
   local rules, rerr = instruments.load(opts.instrument, s.symbol)
   if not rules then return nil, rerr end
   local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
   if not judge then return nil, jerr end
   local first, last = span(c, s, opts)
   if not first then return nil, last end
-  return { c = c, strat = strat, rules = rules, judge = judge, first = first, last = last, opts = opts }
+  return { c = c, strat = strat, rules = rules, judge = judge, first = first, last = last, opts = opts, shield = sh }
 end
 
 -- runs the strategy over the span; returns the result for nomade.report
@@ -112,7 +116,7 @@ function M.execute(run, progress)
   local gc = collectgarbage("generational")
   local ok, err = pcall(book.run, book, { first = first, last = last, candles = c, view = e.inner,
     ind = e.ivals, indicators = indicators, cursor = e.cursor, equity = equity, decide = e.decide,
-    changed = e.changed })
+    changed = e.changed, state = c.state })
   collectgarbage(gc)
   if not ok then
     error(string.format("strategy failed in %s on the candle of %s: %s", e.phase(), M.iso(c.time[book.current]),
@@ -120,7 +124,20 @@ function M.execute(run, progress)
   end
   return { c = c, first = first, last = last, equity = equity, held = book.held, book = book,
     tribunal = e.stats, strategy = strat, rules = rules, cash = opts.cash or 10000,
-    fee = opts.fee or 0.001 }
+    fee = opts.fee or 0.001, shield = M.shield_summary(run, book) }
+end
+
+-- the shield over the span: candles in each state, what the gate refused,
+-- the transitions and refused candles (a backtest cannot backfill a gap)
+function M.shield_summary(run, book)
+  local states, c = { GREEN = 0, AMBER = 0, RED = 0 }, run.c
+  local names = { [0] = "GREEN", "AMBER", "RED" }
+  for i = run.first, run.last do
+    local k = names[c.state[i]]
+    states[k] = states[k] + 1
+  end
+  return { candles = states, blocked_entries = book.blocked_entries, blocked_exits = book.blocked_exits,
+    transitions = c.transitions, refused = c.refused, gaps_unfilled = run.shield:stats().gaps }
 end
 
 -- UTC time in ms -> "2023-03-24 12:00"
@@ -171,11 +188,13 @@ usage: nomade backtest [STRATEGY.lua] --data FILE [options]
   --cache FILE       recorded verdicts for --tribunal cache (JSON lines)
   --instrument FILE  a Bybit instruments-info response with the symbol's rules
                      (default: Bybit's documented BTCUSDT record)
+  --shield K=V,...   Integrity Shield thresholds (grace, jump_atr, jump_pct,
+                     zero_volume_run, flat_run, atr_period, recovery, ...; README)
   --out DIR          also write trades.csv, equity.csv, report.json, report.html
 ]]
 
 local OPTIONS = { data = true, from = true, to = true, cash = true, fee = true, tribunal = true,
-  cache = true, instrument = true, out = true }
+  cache = true, instrument = true, out = true, shield = true }
 
 local function parse_args(args)
   local opts, err = cli.parse(args, OPTIONS)

@@ -1,6 +1,7 @@
 -- nomade.engine: a strategy's turn on a candle, and the read-only market
 -- view m it sees. The backtester and the live runtime both go through
--- here: regime -> exit or entry -> tribunal -> gate -> order intent.
+-- here: regime -> exit or entry -> tribunal -> order intent -> the book,
+-- whose gate (in C) refuses what the Integrity Shield forbids.
 local ta = require "nomade.ta"
 local paper = require "nomade.paper"
 
@@ -32,10 +33,6 @@ function M.paper_book(settings, rules, opts)
     take_profit = settings.take_profit, qty_scale = rules.qty_step.scale,
     tick_scale = rules.tick.scale, min_qty = rules.min_qty, min_amt = rules.min_amt }
 end
-
--- the shield gate every order intent passes (the Integrity Shield replaces
--- it); true lets the intent through
-function M.gate(intent, m) return true, intent, m end
 
 -- engine.new{strategy =, book =, judge =, columns = {time = series, ...},
 --            indicators = {name = series}, mode = tribunal mode, progress = fn(i)}
@@ -92,7 +89,8 @@ function M.new(o)
 
   local progress = o.progress
   -- the strategy's turn on the close of candle i; returns what it did:
-  -- nil, "buy" or "sell" (and the verdict, for a candidate)
+  -- nil, "buy" or "sell" (and the verdict, for a candidate), or "blocked"
+  -- and the shield's state when the gate refused the order
   function e.decide(i)
     if progress then progress(i) end
     phase = "regime(m)"
@@ -104,12 +102,14 @@ function M.new(o)
       if not exit_fn then return end
       phase = "exit(m, position)"
       local reason = strat:exit(m, inner.position)
-      if reason and M.gate({ side = "sell", reason = reason }, m) then
-        book:sell(reason, i)
-        inner.pending = true
-        return "sell", reason
+      if not reason then return end
+      local sent, state = book:sell(reason, i)
+      if not sent then
+        stats.blocked = stats.blocked + 1
+        return "blocked", state
       end
-      return
+      inner.pending = true
+      return "sell", reason
     end
     if e.paused then return end  -- entries paused (from the REPL); exits go on
     phase = "entry(m, regime, nil)"
@@ -119,6 +119,12 @@ function M.new(o)
       strat:candidate(m, reg)  -- raises, naming the wrong type
     end
     stats.candidates = stats.candidates + 1
+    -- shut for entries: refused here, before the tribunal is paid for
+    local open, state = book:gate(true)
+    if not open then
+      stats.blocked = stats.blocked + 1
+      return "blocked", state
+    end
     phase = "prompt(m, regime)"
     local verdict = judge(strat:prompt(m, reg))
     stats.calls = stats.calls + 1
@@ -129,11 +135,11 @@ function M.new(o)
     phase = "entry(m, regime, verdict)"
     local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
     if not intent then return "pass", verdict end
-    if not M.gate(intent, m) then
+    local sent, now_state = book:buy(intent, i)
+    if not sent then
       stats.blocked = stats.blocked + 1
-      return "blocked", verdict
+      return "blocked", now_state
     end
-    book:buy(intent, i)
     inner.pending = true
     return "buy", verdict
   end

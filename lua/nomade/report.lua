@@ -67,7 +67,24 @@ function M.figures(r)
     orders = book.orders, refused = book.refused, cancelled = book.cancelled,
     open_position = p and { qty = p.qty, price = p.price, time = iso(p.time) } or false,
     tribunal = r.tribunal,
+    shield = r.shield and {
+      candles = r.shield.candles, blocked_entries = r.shield.blocked_entries,
+      blocked_exits = r.shield.blocked_exits, gaps_unfilled = r.shield.gaps_unfilled,
+      refused = #r.shield.refused, transitions = #r.shield.transitions,
+      history = M.shield_history(r.shield),
+    },
   }
+end
+
+-- the transitions and refusals, in time order, as strings a person reads
+function M.shield_history(sh)
+  local out = setmetatable({}, M.ARRAY)
+  for _, t in ipairs(sh.transitions) do
+    out[#out + 1] = string.format("%s %s -> %s %s: %s", iso(t.time), t.from, t.to, t.check, t.detail)
+  end
+  for _, r in ipairs(sh.refused) do out[#out + 1] = string.format("%s refused: %s", iso(r.time), r.detail) end
+  table.sort(out)
+  return out
 end
 
 local function json_string(v)
@@ -132,6 +149,14 @@ function M.summary(f)
       tr.mode, tr.candidates, tr.calls, tr.buy, tr.wait, tr.below_min, tr.misses,
       tr.mode == "off" and "  (OFF: every candidate passed as BUY)" or ""),
   }
+  local sh = f.shield
+  if sh then
+    local n = sh.candles.GREEN + sh.candles.AMBER + sh.candles.RED
+    lines[#lines + 1] = string.format("shield    GREEN %s  AMBER %s  RED %s of the candles; %d entries and %d exits "
+      .. "blocked; %d transitions, %d candle(s) refused, %d gap(s) (a backtest cannot backfill them)",
+      pct(sh.candles.GREEN / n), pct(sh.candles.AMBER / n), pct(sh.candles.RED / n), sh.blocked_entries,
+      sh.blocked_exits, sh.transitions, sh.refused, sh.gaps_unfilled)
+  end
   if f.open_position then
     lines[#lines + 1] = string.format("open      %.6f at %.2f since %s (valued at the last close)",
       f.open_position.qty, f.open_position.price, f.open_position.time)

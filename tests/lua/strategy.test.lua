@@ -68,7 +68,8 @@ do
 end
 
 -- first-call checks: wrong return types, writing to m
-local data = bt.csv({ { 1, 2, 0.5, 1 }, { 1, 2, 0.5, 1 }, { 1, 2, 0.5, 1 }, { 1, 2, 0.5, 1 }, { 1, 2, 0.5, 1 } })
+local data = bt.csv({ { 100, 101, 99.5, 100 }, { 100, 101, 99.5, 100 }, { 100, 101, 99.5, 100 },
+  { 100, 101, 99.5, 100 }, { 100, 101, 99.5, 100 } })
 local function fails(src, want, name)
   local r, err = bt.run { strategy = bt.file(src), data = data }
   t.ok(r == nil and tostring(err):find(want, 1, true), name, err)

@@ -1,0 +1,307 @@
+/*
+ * lib_shield.c: nomade._shield, the Integrity Shield (shield.c) for Lua.
+ * nomade.shield wraps it; the order gate itself is in lib_paper.c, which
+ * reads the state in C, so no Lua code can talk an order past it.
+ *
+ *   _shield.new{interval = s, grace = s, heartbeat = s, jump_atr =,
+ *               jump_pct =, max_skew = s, zero_volume_run =, flat_run =,
+ *               atr_period =, warmup =, api_errors =, recovery =} -> sh
+ *   sh:candle(t, o, h, l, c, v)   "accepted", "refused" or "repeat"
+ *   sh:tick(now_ms), sh:heartbeat(now_ms), sh:api(ok, what, now_ms),
+ *   sh:skew(ms, now_ms), sh:signal("disconnected"|"tribunal", on, detail, now_ms)
+ *   sh:state() -> "GREEN"|"AMBER"|"RED"; sh:allows(entry) -> may it go out
+ *                                 (the gate that counts is the book's)
+ *   sh:reasons() -> {{check, severity, detail, since}...}
+ *   sh:transitions([after_seq]) -> {{seq, time, from, to, check, detail}...}
+ *   sh:stats() -> {GREEN, AMBER, RED (candles closed in each), refused,
+ *                  repeats, gaps, transitions, candles}
+ *   sh:scan{time =, open =, ...} -> {columns of the accepted candles,
+ *                  state = series (0 GREEN, 1 AMBER, 2 RED), n,
+ *                  transitions = {...}, refused = {{time, detail}...}}
+ *                  the backtest's pass: every input of its shield is a candle
+ */
+#include <math.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "host.h"
+#include "series.h"
+#include "shield.h"
+
+static shield *shield_check_ud(lua_State *L, int arg)
+{
+	return (shield *)luaL_checkudata(L, arg, SHIELD_MT);
+}
+
+static double num_field(lua_State *L, const char *k, double def, double lo, double hi)
+{
+	double v;
+	int isnum;
+
+	lua_getfield(L, 1, k);
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		return def;
+	}
+	v = lua_tonumberx(L, -1, &isnum);
+	if (!isnum || !(v >= lo && v <= hi))
+		luaL_error(L, "shield.new: %s must be a number in [%g, %g]", k, lo, hi);
+	lua_pop(L, 1);
+	return v;
+}
+
+static int s_new(lua_State *L)
+{
+	shield_config c;
+	shield *s;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	shield_defaults(&c, 1000 * num_field(L, "interval", 3600, 1, 31 * 86400));
+	c.grace_ms = 1000 * num_field(L, "grace", c.grace_ms / 1000, 0, 86400);
+	c.heartbeat_ms = 1000 * num_field(L, "heartbeat", 0, 0, 86400);
+	c.jump_atr = num_field(L, "jump_atr", c.jump_atr, 0.5, 1000);
+	c.jump_pct = num_field(L, "jump_pct", c.jump_pct, 0.001, 100);
+	c.max_skew_ms = 1000 * num_field(L, "max_skew", c.max_skew_ms / 1000, 0.1, 3600);
+	c.zero_volume_run = (int)num_field(L, "zero_volume_run", c.zero_volume_run, 1, 100000);
+	c.flat_run = (int)num_field(L, "flat_run", c.flat_run, 1, 100000);
+	c.atr_period = (int)num_field(L, "atr_period", c.atr_period, 1, 10000);
+	c.warmup = (int)num_field(L, "warmup", 0, 0, 1e8);
+	c.api_errors = (int)num_field(L, "api_errors", c.api_errors, 1, 10000);
+	c.recovery = (int)num_field(L, "recovery", c.recovery, 1, 100000);
+	s = (shield *)lua_newuserdatauv(L, sizeof *s, 0);
+	shield_init(s, &c);
+	luaL_setmetatable(L, SHIELD_MT);
+	return 1;
+}
+
+static const char *const results[] = {"accepted", "refused", "repeat"};
+
+static int s_candle(lua_State *L)
+{
+	shield *s = shield_check_ud(L, 1);
+	int r = shield_candle(s, luaL_checknumber(L, 2), luaL_checknumber(L, 3), luaL_checknumber(L, 4),
+	                      luaL_checknumber(L, 5), luaL_checknumber(L, 6), luaL_checknumber(L, 7));
+	lua_pushstring(L, results[r]);
+	return 1;
+}
+
+static int s_tick(lua_State *L)
+{
+	shield_tick(shield_check_ud(L, 1), luaL_checknumber(L, 2));
+	return 0;
+}
+
+static int s_heartbeat(lua_State *L)
+{
+	shield_heartbeat(shield_check_ud(L, 1), luaL_checknumber(L, 2));
+	return 0;
+}
+
+static int s_api(lua_State *L)
+{
+	shield *s = shield_check_ud(L, 1);
+	shield_api(s, lua_toboolean(L, 2), luaL_checknumber(L, 4), luaL_optstring(L, 3, "?"));
+	return 0;
+}
+
+static int s_skew(lua_State *L)
+{
+	shield *s = shield_check_ud(L, 1);
+	shield_skew(s, luaL_checknumber(L, 2), luaL_checknumber(L, 3));
+	return 0;
+}
+
+/* only the reasons an outside event decides; the rest are the shield's own */
+static int s_signal(lua_State *L)
+{
+	static const char *const names[] = {"disconnected", "tribunal", NULL};
+	static const int ids[] = {SH_DISCONNECTED, SH_TRIBUNAL};
+	shield *s = shield_check_ud(L, 1);
+	int which = luaL_checkoption(L, 2, NULL, names);
+
+	shield_signal(s, ids[which], lua_toboolean(L, 3), luaL_checknumber(L, 5), luaL_optstring(L, 4, ""));
+	return 0;
+}
+
+static int s_state(lua_State *L)
+{
+	lua_pushstring(L, shield_state_name(shield_check_ud(L, 1)->state));
+	return 1;
+}
+
+static int s_allows(lua_State *L)
+{
+	shield *s = shield_check_ud(L, 1);
+	lua_pushboolean(L, shield_allows(s->state, lua_toboolean(L, 2)));
+	return 1;
+}
+
+static int s_reasons(lua_State *L)
+{
+	shield *s = shield_check_ud(L, 1);
+	int k, n = 0;
+
+	lua_newtable(L);
+	for (k = 0; k < SH_NCHECKS; k++) {
+		if (!s->reason[k].active)
+			continue;
+		lua_createtable(L, 0, 4);
+		lua_pushstring(L, shield_check_name(k));
+		lua_setfield(L, -2, "check");
+		lua_pushstring(L, shield_state_name(shield_check_severity(k)));
+		lua_setfield(L, -2, "severity");
+		lua_pushstring(L, s->reason[k].detail);
+		lua_setfield(L, -2, "detail");
+		lua_pushinteger(L, (lua_Integer)s->reason[k].since);
+		lua_setfield(L, -2, "since");
+		lua_rawseti(L, -2, ++n);
+	}
+	return 1;
+}
+
+static void push_transition(lua_State *L, const struct shield_transition *t)
+{
+	lua_createtable(L, 0, 6);
+	lua_pushinteger(L, t->seq);
+	lua_setfield(L, -2, "seq");
+	lua_pushinteger(L, (lua_Integer)t->time);
+	lua_setfield(L, -2, "time");
+	lua_pushstring(L, shield_state_name(t->from));
+	lua_setfield(L, -2, "from");
+	lua_pushstring(L, shield_state_name(t->to));
+	lua_setfield(L, -2, "to");
+	lua_pushstring(L, t->check >= 0 ? shield_check_name(t->check) : "clean");
+	lua_setfield(L, -2, "check");
+	lua_pushstring(L, t->detail);
+	lua_setfield(L, -2, "detail");
+}
+
+/* the transitions after seq `after` that the ring still holds, oldest first */
+static int s_transitions(lua_State *L)
+{
+	shield *s = shield_check_ud(L, 1);
+	long long after = (long long)luaL_optinteger(L, 2, 0), q;
+	int n = 0;
+
+	if (after < s->ntrans - SHIELD_HISTORY)
+		after = s->ntrans - SHIELD_HISTORY;
+	lua_newtable(L);
+	for (q = after + 1; q <= s->ntrans; q++) {
+		push_transition(L, &s->trans[(q - 1) % SHIELD_HISTORY]);
+		lua_rawseti(L, -2, ++n);
+	}
+	return 1;
+}
+
+static void set_int(lua_State *L, const char *k, long long v)
+{
+	lua_pushinteger(L, (lua_Integer)v);
+	lua_setfield(L, -2, k);
+}
+
+static int s_stats(lua_State *L)
+{
+	shield *s = shield_check_ud(L, 1);
+	int k;
+
+	lua_newtable(L);
+	for (k = 0; k < 3; k++)
+		set_int(L, shield_state_name(k), s->in_state[k]);
+	set_int(L, "refused", s->refused);
+	set_int(L, "repeats", s->repeats);
+	set_int(L, "gaps", s->gaps);
+	set_int(L, "transitions", s->ntrans);
+	set_int(L, "candles", s->candles);
+	return 1;
+}
+
+static const char *const columns[] = {"time", "open", "high", "low", "close", "volume"};
+
+static int s_scan(lua_State *L)
+{
+	shield *s = shield_check_ud(L, 1);
+	const series *in[6];
+	series *out[6], *st;
+	size_t i, n = (size_t)-1;
+	int k, res, ntrans = 0, nref = 0;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
+	for (k = 0; k < 6; k++) {
+		lua_getfield(L, 2, columns[k]);  /* 3..8 */
+		in[k] = series_test(L, -1);
+		if (in[k] == NULL)
+			return luaL_error(L, "shield:scan: %s must be a series", columns[k]);
+		if (in[k]->len < n)
+			n = in[k]->len;
+	}
+	lua_createtable(L, 0, 10);  /* 9: the result */
+	for (k = 0; k < 6; k++) {
+		out[k] = series_new(L, n);
+		lua_setfield(L, 9, columns[k]);
+	}
+	st = series_new(L, n);
+	lua_setfield(L, 9, "state");
+	lua_newtable(L);  /* 10: transitions */
+	lua_newtable(L);  /* 11: refused */
+	for (i = 0; i < n; i++) {
+		long long before = s->ntrans, q;
+		res = shield_candle(s, in[0]->v[i], in[1]->v[i], in[2]->v[i], in[3]->v[i], in[4]->v[i], in[5]->v[i]);
+		for (q = before + 1; q <= s->ntrans; q++) {
+			push_transition(L, &s->trans[(q - 1) % SHIELD_HISTORY]);
+			lua_rawseti(L, 10, ++ntrans);
+		}
+		if (res == SHIELD_ACCEPTED) {
+			for (k = 0; k < 6; k++)
+				series_push(L, out[k], in[k]->v[i]);
+			series_push(L, st, s->state);
+		} else {
+			lua_createtable(L, 0, 2);
+			lua_pushnumber(L, in[0]->v[i]);
+			lua_setfield(L, -2, "time");
+			lua_pushstring(L, res == SHIELD_REPEAT ? "a repeat of the candle before, dropped" : s->refusal);
+			lua_setfield(L, -2, "detail");
+			lua_rawseti(L, 11, ++nref);
+		}
+	}
+	lua_pushvalue(L, 10);
+	lua_setfield(L, 9, "transitions");
+	lua_pushvalue(L, 11);
+	lua_setfield(L, 9, "refused");
+	lua_pushinteger(L, (lua_Integer)st->len);
+	lua_setfield(L, 9, "n");
+	lua_pushvalue(L, 9);
+	return 1;
+}
+
+static const luaL_Reg methods[] = {
+	{"candle", s_candle},
+	{"tick", s_tick},
+	{"heartbeat", s_heartbeat},
+	{"api", s_api},
+	{"skew", s_skew},
+	{"signal", s_signal},
+	{"state", s_state},
+	{"allows", s_allows},
+	{"reasons", s_reasons},
+	{"transitions", s_transitions},
+	{"stats", s_stats},
+	{"scan", s_scan},
+	{NULL, NULL}
+};
+
+static const luaL_Reg funcs[] = {
+	{"new", s_new},
+	{NULL, NULL}
+};
+
+int luaopen_nomade_shield_core(lua_State *L)
+{
+	series_open(L);
+	if (luaL_newmetatable(L, SHIELD_MT)) {
+		luaL_newlib(L, methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+	luaL_newlib(L, funcs);
+	return 1;
+}
