@@ -44,7 +44,7 @@ static double num_field(lua_State *L, const char *k, double def, double lo, doub
 	}
 	v = lua_tonumberx(L, -1, &isnum);
 	if (!isnum || !(v >= lo && v <= hi))
-		luaL_error(L, "shield.new: %s must be a number in [%g, %g]", k, lo, hi);
+		luaL_error(L, "shield.new: %s must be a number in [%f, %f]", k, lo, hi);
 	lua_pop(L, 1);
 	return v;
 }

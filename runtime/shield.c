@@ -3,7 +3,10 @@
  * check raises or clears one reason; the state is the most severe reason
  * active, reached at once when it gets worse and left only after
  * `recovery` clean candles (hysteresis), so a flickering feed cannot
- * flicker the gate. A few tens of ns per candle: no allocation, no Lua.
+ * flicker the gate: RED steps down to AMBER after that many candles with
+ * no RED reason, to GREEN after that many with none at all. A new shield
+ * is AMBER until its first candles (warm-up). Tens of ns per candle: no
+ * allocation, no Lua, text formatted only when a reason is raised.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -33,9 +36,20 @@ static const struct {
 
 static const char *const state_names[] = {"GREEN", "AMBER", "RED"};
 
-const char *shield_state_name(int state) { return state_names[state]; }
-const char *shield_check_name(int check) { return checks[check].name; }
-int shield_check_severity(int check) { return checks[check].severity; }
+const char *shield_state_name(int state)
+{
+	return state >= SHIELD_GREEN && state <= SHIELD_RED ? state_names[state] : "RED";
+}
+
+const char *shield_check_name(int check)
+{
+	return check >= 0 && check < SH_NCHECKS ? checks[check].name : "?";
+}
+
+int shield_check_severity(int check)
+{
+	return check >= 0 && check < SH_NCHECKS ? checks[check].severity : SHIELD_RED;
+}
 
 void shield_defaults(shield_config *c, double interval_ms)
 {
@@ -54,11 +68,25 @@ void shield_defaults(shield_config *c, double interval_ms)
 	c->recovery = 3;
 }
 
+static int at_least(int v, int lo) { return v > lo ? v : lo; }
+
 void shield_init(shield *s, const shield_config *c)
 {
 	memset(s, 0, sizeof *s);
 	s->cfg = *c;
-	s->clean = c->recovery;  /* nothing to recover from: a warm-up ends at once */
+	/* no setting can switch a check off: runs and periods are >= 1, and a
+	   shield with no candle yet has nothing to trade on */
+	s->cfg.zero_volume_run = at_least(c->zero_volume_run, 1);
+	s->cfg.flat_run = at_least(c->flat_run, 1);
+	s->cfg.atr_period = at_least(c->atr_period, 1);
+	s->cfg.api_errors = at_least(c->api_errors, 1);
+	s->cfg.recovery = at_least(c->recovery, 1);
+	s->cfg.warmup = at_least(c->warmup, 1);
+	s->clean[0] = s->clean[1] = s->cfg.recovery;  /* a warm-up ends at once */
+	s->state = SHIELD_AMBER;
+	s->reason[SH_WARMUP].active = 1;
+	snprintf(s->reason[SH_WARMUP].detail, sizeof s->reason[SH_WARMUP].detail,
+	         "0 of the %d candles the indicators need", s->cfg.warmup);
 }
 
 /* "2023-03-24 12:00" */
@@ -103,13 +131,14 @@ int shield_chief(const shield *s)
 	return best;
 }
 
-/* is any reason but the warm-up active? (the warm-up is no fault of the data) */
-static int faulty(const shield *s)
+/* is a reason of at least this severity active? the warm-up is no fault
+   of the data, and does not count */
+static int faulty(const shield *s, int severity)
 {
 	int k;
 
 	for (k = 0; k < SH_NCHECKS; k++)
-		if (k != SH_WARMUP && s->reason[k].active)
+		if (k != SH_WARMUP && s->reason[k].active && checks[k].severity >= severity)
 			return 1;
 	return 0;
 }
@@ -137,9 +166,11 @@ static void settle(shield *s, double now)
 	int chief = shield_chief(s);
 	int want = chief < 0 ? SHIELD_GREEN : checks[chief].severity;
 
-	if (faulty(s))
-		s->clean = 0;
-	if (want > s->state || (want < s->state && s->clean >= s->cfg.recovery))
+	if (faulty(s, SHIELD_AMBER))
+		s->clean[0] = 0;
+	if (faulty(s, SHIELD_RED))
+		s->clean[1] = 0;
+	if (want > s->state || (want < s->state && s->clean[want] >= s->cfg.recovery))
 		transition(s, now, want);
 }
 
@@ -161,45 +192,51 @@ static int valid(double o, double h, double l, double c, double v, char *why, si
 /* the candle-borne checks on an accepted candle */
 static void check_candle(shield *s, double t, double o, double h, double l, double c, double v)
 {
-	double close_t = t + s->cfg.interval_ms;
+	double close_t = t + s->cfg.interval_ms, *r;
 	char a[32], b[32];
 
 	clear_reason(s, SH_BAD_CANDLE);
 	clear_reason(s, SH_OUT_OF_ORDER);
 	clear_reason(s, SH_STALE);
 	if (s->candles > 0 && t - s->last_t > s->cfg.interval_ms) {
-		double missing = floor((t - s->last_t) / s->cfg.interval_ms) - 1;
+		double missing = floor((t - s->last_t) / s->cfg.interval_ms - 0.5);
+		s->gaps++;
 		iso(s->last_t + s->cfg.interval_ms, a, sizeof a);
 		iso(t - s->cfg.interval_ms, b, sizeof b);
-		s->gaps++;
 		raise_reason(s, SH_GAP, close_t, "%.0f candle(s) missing, %s to %s", missing > 0 ? missing : 1, a, b);
 	} else {
 		clear_reason(s, SH_GAP);
 	}
 	s->zero_run = v == 0 ? s->zero_run + 1 : 0;
-	iso(t, a, sizeof a);
-	if (s->zero_run >= s->cfg.zero_volume_run)
+	if (s->zero_run >= s->cfg.zero_volume_run) {
+		iso(t, a, sizeof a);
 		raise_reason(s, SH_ZERO_VOLUME, close_t, "%d candle(s) with zero volume, the last %s", s->zero_run, a);
-	else
+	} else {
 		clear_reason(s, SH_ZERO_VOLUME);
+	}
 	s->flat_run = (o == h && h == l && l == c) ? s->flat_run + 1 : 0;
-	if (s->flat_run >= s->cfg.flat_run)
+	if (s->flat_run >= s->cfg.flat_run) {
+		iso(t, a, sizeof a);
 		raise_reason(s, SH_FLAT, close_t, "%d flat candle(s) (open = high = low = close), the last %s",
 		             s->flat_run, a);
-	else
+	} else {
 		clear_reason(s, SH_FLAT);
+	}
 	if (s->candles > 0) {
 		double pc = s->last_c;
 		double move = fmax(h - pc, pc - l);
-		int atr_ready = s->candles >= s->cfg.atr_period;
 		double tr = fmax(h - l, move);
-		if (move > s->cfg.jump_pct * pc && (!atr_ready || move > s->cfg.jump_atr * s->atr))
+		int p = s->cfg.atr_period;
+		int atr_ready = s->candles > p;  /* p true ranges seen */
+		if (move > s->cfg.jump_pct * pc && (!atr_ready || move > s->cfg.jump_atr * s->atr)) {
+			iso(t, a, sizeof a);
 			raise_reason(s, SH_JUMP, close_t, "%s moved %.1f%% (%.1f ATR) from the last close %.10g",
 			             a, 100 * move / pc, s->atr > 0 ? move / s->atr : 0, pc);
-		else
+		} else {
 			clear_reason(s, SH_JUMP);
+		}
 		if (atr_ready) {
-			s->atr = (s->atr * (s->cfg.atr_period - 1) + tr) / s->cfg.atr_period;
+			s->atr = (s->atr * (p - 1) + tr) / p;
 		} else {
 			s->tr_sum += tr;
 			s->atr = s->tr_sum / (double)s->candles;
@@ -211,40 +248,60 @@ static void check_candle(shield *s, double t, double o, double h, double l, doub
 		             s->cfg.warmup);
 	else
 		clear_reason(s, SH_WARMUP);
-	s->last_t = t, s->last_o = o, s->last_h = h, s->last_l = l, s->last_c = c, s->last_v = v;
+	s->last_t = t, s->last_c = c;
+	r = s->recent[s->candles % SHIELD_RECENT];
+	r[0] = t, r[1] = o, r[2] = h, r[3] = l, r[4] = c, r[5] = v;
+}
+
+/* one of the last candles again, value for value? */
+static int repeat(const shield *s, double t, double o, double h, double l, double c, double v)
+{
+	int k;
+
+	for (k = 0; k < SHIELD_RECENT && k < s->candles; k++) {
+		const double *r = s->recent[k];
+		if (r[0] == t)
+			return r[1] == o && r[2] == h && r[3] == l && r[4] == c && r[5] == v;
+	}
+	return 0;
+}
+
+static int refuse(shield *s, int check, double when)
+{
+	s->refused++;
+	memcpy(s->refusal, s->reason[check].detail, sizeof s->refusal);
+	settle(s, when);
+	return SHIELD_REFUSED;
 }
 
 int shield_candle(shield *s, double t, double o, double h, double l, double c, double v)
 {
 	char why[96], a[32], b[32];
+	double when = s->candles > 0 ? s->last_t + s->cfg.interval_ms : 0;
 
 	if (!isfinite(t) || !valid(o, h, l, c, v, why, sizeof why)) {
 		iso(t, a, sizeof a);
-		s->refused++;
-		raise_reason(s, SH_BAD_CANDLE, isfinite(t) ? t + s->cfg.interval_ms : s->last_t, "candle of %s refused: %s",
+		raise_reason(s, SH_BAD_CANDLE, isfinite(t) ? t + s->cfg.interval_ms : when, "candle of %s refused: %s",
 		             a, isfinite(t) ? why : "its time is not finite");
-		memcpy(s->refusal, s->reason[SH_BAD_CANDLE].detail, sizeof s->refusal);
-		settle(s, isfinite(t) ? t + s->cfg.interval_ms : s->last_t);
-		return SHIELD_REFUSED;
+		return refuse(s, SH_BAD_CANDLE, isfinite(t) ? t + s->cfg.interval_ms : when);
 	}
-	if (s->candles > 0 && t <= s->last_t) {
-		if (t == s->last_t && o == s->last_o && h == s->last_h && l == s->last_l && c == s->last_c
-		    && v == s->last_v) {
+	if (s->candles > 0 && t < s->last_t + s->cfg.interval_ms) {
+		if (repeat(s, t, o, h, l, c, v)) {
 			s->repeats++;
 			return SHIELD_REPEAT;
 		}
 		iso(t, a, sizeof a);
 		iso(s->last_t, b, sizeof b);
-		s->refused++;
-		raise_reason(s, SH_OUT_OF_ORDER, s->last_t + s->cfg.interval_ms, "candle of %s refused: %s the one of %s",
-		             a, t == s->last_t ? "it contradicts" : "it comes after", b);
-		memcpy(s->refusal, s->reason[SH_OUT_OF_ORDER].detail, sizeof s->refusal);
-		settle(s, s->last_t + s->cfg.interval_ms);
-		return SHIELD_REFUSED;
+		raise_reason(s, SH_OUT_OF_ORDER, when, "candle of %s refused: %s the one of %s", a,
+		             t == s->last_t ? "it contradicts" : t < s->last_t ? "it comes after" : "it is less than an interval after",
+		             b);
+		return refuse(s, SH_OUT_OF_ORDER, when);
 	}
 	check_candle(s, t, o, h, l, c, v);
-	if (!faulty(s))
-		s->clean++;
+	if (!faulty(s, SHIELD_AMBER))
+		s->clean[0]++;
+	if (!faulty(s, SHIELD_RED))
+		s->clean[1]++;
 	settle(s, t + s->cfg.interval_ms);
 	s->in_state[s->state]++;
 	return SHIELD_ACCEPTED;
@@ -254,6 +311,8 @@ void shield_tick(shield *s, double now)
 {
 	char a[32];
 
+	if (!isfinite(now))
+		return;  /* no clock, no judgement: nothing raised, nothing cleared */
 	if (s->candles > 0) {
 		double due = s->last_t + 2 * s->cfg.interval_ms;  /* the next candle's close */
 		if (now > due + s->cfg.grace_ms) {
@@ -273,6 +332,8 @@ void shield_tick(shield *s, double now)
 
 void shield_heartbeat(shield *s, double now)
 {
+	if (!isfinite(now))
+		return;
 	s->last_beat = now;
 	clear_reason(s, SH_SILENT);
 	settle(s, now);
@@ -280,6 +341,8 @@ void shield_heartbeat(shield *s, double now)
 
 void shield_signal(shield *s, int check, int on, double now, const char *detail)
 {
+	if (check < 0 || check >= SH_NCHECKS)
+		return;
 	if (on)
 		raise_reason(s, check, now, "%s", detail ? detail : "");
 	else
@@ -289,6 +352,8 @@ void shield_signal(shield *s, int check, int on, double now, const char *detail)
 
 void shield_api(shield *s, int ok, double now, const char *what)
 {
+	if (!isfinite(now))
+		return;
 	if (ok) {
 		s->api_fail = 0;
 		clear_reason(s, SH_API_ERRORS);
@@ -301,7 +366,11 @@ void shield_api(shield *s, int ok, double now, const char *what)
 
 void shield_skew(shield *s, double skew, double now)
 {
-	if (fabs(skew) > s->cfg.max_skew_ms)
+	if (!isfinite(now))
+		return;
+	if (!isfinite(skew))
+		raise_reason(s, SH_CLOCK_SKEW, now, "the clock offset to the exchange is unknown");
+	else if (fabs(skew) > s->cfg.max_skew_ms)
 		raise_reason(s, SH_CLOCK_SKEW, now, "the local clock is %.0f ms %s the exchange's", fabs(skew),
 		             skew > 0 ? "behind" : "ahead of");
 	else

@@ -54,6 +54,7 @@ struct shield_transition {
 };
 
 #define SHIELD_HISTORY 64
+#define SHIELD_RECENT 16
 
 typedef struct {
 	shield_config cfg;
@@ -61,10 +62,13 @@ typedef struct {
 	struct shield_reason reason[SH_NCHECKS];
 	/* the candle series as seen so far */
 	long long candles;   /* accepted */
-	double last_t, last_o, last_h, last_l, last_c, last_v;
+	double last_t, last_c;
+	double recent[SHIELD_RECENT][6];  /* the last candles, to know a repeat */
 	double atr, tr_sum;
 	int zero_run, flat_run;
-	int clean;           /* accepted candles in a row with no fault */
+	/* accepted candles in a row with no fault [0] / no RED fault [1]:
+	   stepping down to GREEN needs the first, to AMBER the second */
+	int clean[2];
 	int api_fail;
 	double last_beat;    /* ms, 0: none yet */
 	/* what happened */

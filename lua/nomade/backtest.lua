@@ -209,6 +209,8 @@ local function parse_args(args)
     end
   end
   if opts.from and opts.to and opts.from >= opts.to then return nil, "--from must be before --to" end
+  local shielded, sherr = shield.check(opts.shield)
+  if not shielded then return nil, sherr end
   opts.tribunal = opts.tribunal or "off"
   return opts
 end

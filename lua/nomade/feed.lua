@@ -2,7 +2,9 @@
 -- candles so far (cols: time, open, high, low, close, volume arrays and n,
 -- growing) and, once started, hands each new one to deliver(k, live): live
 -- false for a candle that closed before it could be acted on (history,
--- catch-up), which the strategy sees but does not decide on.
+-- catch-up), which the strategy sees but does not decide on. A live feed
+-- also has clock() (the exchange's time, ms), backfill(from, to) and calls
+-- on_poll(ok, err, clock_offset) after each request, for the shield.
 --   replay:FILE  a candle file played `speed` times faster than real time
 --   bybit        Bybit V5 REST klines, polled right after each close
 local loop = require "nomade.loop"
@@ -134,7 +136,25 @@ function M.bybit(opts, s, after)
       end
       f.open_candle = got.open_candle
     end
+    if f.on_poll then f.on_poll(got ~= nil, perr, client.offset) end
     timer = loop.timer(next_poll(), 0, poll)
+  end
+
+  -- the exchange's clock (ms), for the shield's staleness check
+  function f.clock() return client:server_now() end
+
+  -- the candles from `from` to `to` (ms, both included) the exchange has,
+  -- as rows {time, open, ...}; or nil, why
+  function f.backfill(from, to)
+    local got, berr = client:candles(s.symbol, s.interval, nil, { since = from - 1, ["end"] = to })
+    if not got then return nil, tostring(berr) end
+    local rows = {}
+    for k = 1, got.n do
+      local row = {}
+      for _, col in ipairs(COLUMNS) do row[col] = got[col][k] end
+      rows[k] = row
+    end
+    return rows, got.n == 0 and "the exchange has no candles there (a halt?)" or nil
   end
 
   function f.start(_, fn)

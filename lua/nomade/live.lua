@@ -12,6 +12,7 @@ local strategy = require "nomade.strategy"
 local instruments = require "nomade.instruments"
 local tribunal = require "nomade.tribunal"
 local engine = require "nomade.engine"
+local shield_mod = require "nomade.shield"
 local repl = require "nomade.repl"
 local journal_mod = require "nomade.journal"
 local log_mod = require "nomade.log"
@@ -45,6 +46,7 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
   --adopt-journal    continue a journal written for another strategy or symbol
   --log-format F     text (default: lines for a person) or json (an object a line)
   --log-level L      debug, info (default: a line per candle), warn or error
+  --shield K=V,...   Integrity Shield thresholds (nomade backtest --help, README)
   --cash N, --fee RATE, --tribunal off|cache, --cache FILE, --instrument FILE
                      as for nomade backtest (with --feed bybit the instrument
                      rules come from the exchange unless --instrument is given)
@@ -59,7 +61,7 @@ end
 
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
   cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
-  ["base-url"] = true }
+  ["base-url"] = true, shield = true }
 
 local function parse_args(args)
   local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true })
@@ -70,6 +72,8 @@ local function parse_args(args)
   end
   if opts["base-url"] and opts.feed ~= "bybit" then return nil, "--base-url goes with --feed bybit" end
   if opts.exec and opts.exec ~= "paper" then return nil, "--exec must be paper (the only execution so far)" end
+  local shielded, sherr = shield_mod.check(opts.shield)
+  if not shielded then return nil, sherr end
   local logged, lerr = log_mod.configure(opts["log-format"] or "text", opts["log-level"] or "info")
   if not logged then return nil, lerr end
   if opts.speed == nil or opts.speed == "max" then
@@ -137,6 +141,7 @@ function M.main(...)
     return 1
   end
   local s = strat.settings
+  local sh = assert(shield_mod.new(strat, opts.shield))  -- --shield was checked
   local jpath, jperr = opts.journal, nil
   if not jpath then jpath, jperr = default_journal(s) end
   local journal
@@ -164,6 +169,7 @@ function M.main(...)
     return 1
   end
   local book = engine.paper_book(s, rules, opts)
+  book:guard(sh)  -- every order of this run passes the shield's gate, in C
 
   -- the candles seen so far, growing as the feed delivers them
   local columns = {}
@@ -176,12 +182,57 @@ function M.main(...)
   local verdicts, reloads = {}, { count = 0 }
   local decide, rewatch
 
-  -- candle k of the feed: append it, update the indicators, fill, then
-  -- decide (when live: it has just closed)
+  -- the shield's transitions since the last look: logged and journaled
+  local seen_seq = 0
+  local LEVEL = { GREEN = "info", AMBER = "warn", RED = "error" }
+  local function report_shield()
+    inner.shield = sh:state()
+    for _, tr in ipairs(sh:transitions(seen_seq)) do
+      seen_seq = tr.seq
+      emit(LEVEL[tr.to], "shield", tr, "  shield %s -> %s  %s: %s", tr.from, tr.to, tr.check, tr.detail)
+      journal:event("shield", tr)
+    end
+  end
+
+  local step = strategy.INTERVALS[s.interval] * 1000
+  local ingest
+  -- candle k of the feed, through the shield first: a gap is backfilled
+  -- when the feed can; a candle it refuses goes no further
   local function candle(k, live)
+    local row = {}
+    for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do row[col] = feed.cols[col][k] end
+    if n > 0 and row.time > inner.time + step then
+      local from, to = inner.time + step, row.time - step
+      local rows, why
+      if feed.backfill then rows, why = feed.backfill(from, to) else why = "a replay cannot backfill" end
+      for _, r in ipairs(rows or {}) do
+        if r.time > inner.time and r.time < row.time then ingest(r, false) end
+      end
+      if row.time > inner.time + step then
+        emit("warn", "gap", { from = iso(from), to = iso(to), why = why },
+          "  gap   candles %s .. %s missing: %s", iso(from), iso(to), why or "the exchange has none")
+      end
+    end
+    ingest(row, live)
+  end
+
+  -- a candle: the shield, then append it, update the indicators, fill,
+  -- then decide (when live: it has just closed)
+  function ingest(row, live)
+    local verdict = sh:candle(row.time, row.open, row.high, row.low, row.close, row.volume)
+    if verdict ~= "accepted" then
+      if verdict == "refused" then
+        emit("error", "refused", { time = iso(row.time) }, "  error the shield refused a candle: %s", sh:reasons()[1]
+          and sh:reasons()[1].detail or "?")
+        journal:event("refused", { time = row.time, reasons = sh:reasons() })
+      end
+      report_shield()
+      return
+    end
+    report_shield()
     n = n + 1
     for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do
-      local v = feed.cols[col][k]
+      local v = row[col]
       columns[col]:push(v)
       inner[col] = v
     end
@@ -242,6 +293,11 @@ function M.main(...)
     end
     if not ok then
       return
+    elseif what == "blocked" then
+      local why = shield_mod.why(sh)
+      emit("warn", "blocked", { shield = detail, why = why }, "  block %s refused by the shield: %s",
+        inner.position and "the exit" or "the entry", why)
+      journal:event("blocked", { shield = detail, why = why })
     elseif what == "buy" or what == "sell" or what == "wait" or what == "pass" then
       local v = type(detail) == "table" and string.format(" (tribunal %s: %s %d)", detail.source,
         detail.signal, detail.score) or (detail and " (" .. detail .. ")" or "")
@@ -251,9 +307,9 @@ function M.main(...)
         or what == "sell" and "sell at the next open" or "no entry", v)
     end
     emit("info", "candle", { time = iso(inner.time), close = inner.close, regime = inner.regime,
-      position = book.position and "long" or "flat", equity = inner.equity },
-      "%s  close %.2f  %-10s %-4s equity %.2f", iso(inner.time), inner.close, tostring(inner.regime),
-      book.position and "long" or "flat", inner.equity)
+      position = book.position and "long" or "flat", equity = inner.equity, shield = inner.shield },
+      "%s  close %.2f  %-10s %-4s equity %.2f%s", iso(inner.time), inner.close, tostring(inner.regime),
+      book.position and "long" or "flat", inner.equity, inner.shield == "GREEN" and "" or "  shield " .. inner.shield)
   end
 
   -- a reload is a transaction: load and check the new file, or keep the old
@@ -322,9 +378,13 @@ function M.main(...)
       for t = 1, math.min(k or 10, #verdicts) do out[t] = verdicts[t] end
       return out
     end,
+    shield = {
+      status = function() return { state = sh:state(), reasons = sh:reasons(), stats = sh:stats() } end,
+      explain = function(k) env.print(shield_mod.explain(sh, k)) end,
+    },
     status = function()
       return { strategy = path or "the default strategy", symbol = strat.settings.symbol,
-        interval = strat.settings.interval, candles = n, feed = feed.status(),
+        interval = strat.settings.interval, candles = n, feed = feed.status(), shield = sh:state(),
         paused = e.paused or false, regime = inner.regime, reloads = reloads, tribunal = e.stats }
     end,
     pause = function()
@@ -348,7 +408,9 @@ candles()         the candle series so far (m.candles); ind(): indicator values
 state             the strategy's persistent state table
 book()            balances, equity, position, pending order, counts
 trades(n)         the last n closed trades; verdicts(n): the last n tribunal verdicts
-status()          strategy, feed progress, paused, reloads, tribunal counts
+status()          strategy, feed progress, shield state, paused, reloads, tribunal counts
+shield.status()   the Integrity Shield: state, reasons, counts
+shield.explain()  its reasons and last transitions, in words
 pause(), resume() stop / restart new entries (exits go on)
 reload()          reload the strategy file now
 ta, nomade        the indicator library and every nomade module]])
@@ -361,7 +423,10 @@ ta, nomade        the indicator library and every nomade module]])
     for _, row in ipairs(resumed.candles) do
       n = n + 1
       for c, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do columns[col]:push(row[c]) end
+      sh:candle(table.unpack(row, 1, 6))
     end
+    seen_seq = sh:stats().transitions  -- journaled when they happened
+    inner.shield = sh:state()
     for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do inner[col] = columns[col][n] end
     book:restore(resumed.book)
     for k, v in pairs(resumed.state) do state[k] = v end
@@ -375,6 +440,20 @@ ta, nomade        the indicator library and every nomade module]])
     emit("info", "journal_resume", { journal = jpath, candles = n, last = iso(resumed.time) },
       "  resume from %s: %d candles, last %s, %s, equity %.2f", jpath, n, iso(resumed.time),
       book.position and "a position open" or "flat", book:equity(inner.close))
+  end
+  -- a live feed: the shield watches its clock and its requests
+  local ticker
+  if feed.clock then
+    feed.on_poll = function(ok, why, offset)
+      local now = feed.clock()
+      sh:api(ok, why and tostring(why) or nil, now)
+      sh:skew(offset or 0, now)
+      report_shield()
+    end
+    ticker = loop.timer(5, 5, function()
+      sh:tick(feed.clock())
+      report_shield()
+    end)
   end
   local finished = false
   feed.start(resumed and resumed.time, candle, function()
@@ -422,6 +501,7 @@ ta, nomade        the indicator library and every nomade module]])
   emit("info", "hint", { journal = jpath }, "  journal %s", jpath)
   loop.run()
   feed.stop()
+  if ticker then ticker:stop() end
   for _, w in ipairs(watchers) do w:stop() end
   for _, w in pairs(watched) do w:stop() end
   server:close()

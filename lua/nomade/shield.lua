@@ -49,16 +49,25 @@ function M.parse(text)
   return out
 end
 
--- M.new(strategy, text) -> a shield for the strategy's interval and
--- indicators, with --shield's thresholds, or nil, err
-function M.new(strat, text)
+local function build(text, interval, warmup)
   local cfg, err = M.parse(text)
   if not cfg then return nil, err end
-  cfg.interval = require("nomade.strategy").INTERVALS[strat.settings.interval]
-  cfg.warmup = M.warmup(strat.indicators)
+  cfg.interval, cfg.warmup = interval, warmup
   local ok, sh = pcall(core.new, cfg)
   if not ok then return nil, "--shield: " .. tostring(sh):gsub("^.-shield%.new: ", "") end
   return sh
+end
+
+-- M.new(strategy, text) -> a shield for the strategy's interval and
+-- indicators, with --shield's thresholds, or nil, err
+function M.new(strat, text)
+  return build(text, require("nomade.strategy").INTERVALS[strat.settings.interval], M.warmup(strat.indicators))
+end
+
+-- M.check(text) -> true or nil, err: --shield as the command line gives it
+function M.check(text)
+  local ok, err = build(text, 3600, 0)
+  return ok and true, err
 end
 
 local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
