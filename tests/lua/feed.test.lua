@@ -43,10 +43,10 @@ local function before_close(lead, extra)
   return close
 end
 
-local function start()
+local function start(extra)
   local out = os.tmpname()
-  os.execute(string.format("%s run %s --feed bybit --base-url %s --journal %s --socket %s/sock --log-format json"
-    .. " > %s 2>&1 & echo $! > %s.pid", t.bin, strat, base, journal, dir, out, out))
+  os.execute(string.format("%s run %s --feed bybit --base-url %s --journal %s --socket %s/sock --log-format json %s"
+    .. " > %s 2>&1 & echo $! > %s.pid", t.bin, strat, base, journal, dir, extra or "", out, out))
   return { out = out, pid = slurp(out .. ".pid"):match("%d+") }
 end
 
@@ -133,7 +133,24 @@ t.ok(rc == 0 and out:find('"source":"bybit"', 1, true) and out:find('"polls":1',
   "the REPL's status() shows the feed", out)
 stop_run(p)
 
--- 3. nothing to talk to: a clear error at start
+-- 3. the exchange stops answering: the shield goes RED for stale data
+-- once the next close is grace seconds overdue, and nothing is decided
+os.execute("rm -f " .. journal)
+control { reset = true }
+before_close(4)
+p = start("--shield grace=2")
+s = wait_for(p, 10, "start")
+control { fault = "http5xx", path = "/v5/market/kline", count = 1000 }
+local red = wait_for(p, 25, "shield", function(e) return e.to == "RED" and e.check == "stale" end)
+t.ok(s and red, "no candle 2 s past its close: RED, stale", slurp(p.out):sub(-1500))
+local failed = wait_for(p, 15, "feed_error")
+local decided = false
+for _, e in ipairs(events(p)) do if e.event == "candle" and e.shield ~= "RED" and failed then decided = true end end
+t.ok(failed and failed.kind == "exchange" and not decided, "the failed polls are logged, and no candle decided",
+  slurp(p.out):sub(-1500))
+stop_run(p)
+
+-- 4. nothing to talk to: a clear error at start
 local _, err
 rc, _, err = t.run("run " .. strat .. " --feed bybit --base-url http://127.0.0.1:1 --journal " .. dir .. "/j2")
 t.ok(rc == 1 and err:find("bybit /v5/market/time", 1, true) and err:find("attempts", 1, true),
