@@ -93,10 +93,14 @@ run: $(NOMADE)
 $(BUILD)/bench_ta: tests/bench/bench_ta.c tests/bench/walk.h $(TA_SRC:%.c=$(BUILD)/%.o) | deps
 	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) -lm
 
+$(BUILD)/bench_shield: tests/bench/bench_shield.c $(BUILD)/runtime/shield.o | deps
+	$(CC) $(CFLAGS_ALL) -o $@ $^ -lm
+
 # TA-Lib's own C, built from the npm package in vendor/ (needs the npm
 # registry the first time); the bench still runs without it
-bench: $(NOMADE) $(BUILD)/bench_ta
+bench: $(NOMADE) $(BUILD)/bench_ta $(BUILD)/bench_shield
 	@$(BUILD)/bench_ta
+	@$(BUILD)/bench_shield
 	@if tests/bench/talib/build.sh $(BUILD)/bench_talib >$(BUILD)/bench_talib.log 2>&1; \
 	then echo "TA-Lib 0.6 C, same data and method:"; $(BUILD)/bench_talib; \
 	else echo "talib: not built (see $(BUILD)/bench_talib.log)"; fi

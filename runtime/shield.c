@@ -72,6 +72,8 @@ static int at_least(int v, int lo) { return v > lo ? v : lo; }
 
 void shield_init(shield *s, const shield_config *c)
 {
+	int k, sev;
+
 	memset(s, 0, sizeof *s);
 	s->cfg = *c;
 	/* no setting can switch a check off: runs and periods are >= 1, and a
@@ -83,8 +85,13 @@ void shield_init(shield *s, const shield_config *c)
 	s->cfg.recovery = at_least(c->recovery, 1);
 	s->cfg.warmup = at_least(c->warmup, 1);
 	s->clean[0] = s->clean[1] = s->cfg.recovery;  /* a warm-up ends at once */
+	for (k = 0; k < SH_NCHECKS; k++)
+		for (sev = SHIELD_GREEN; sev <= checks[k].severity; sev++)
+			if (k != SH_WARMUP)
+				s->fault_mask[sev] |= 1u << k;
 	s->state = SHIELD_AMBER;
 	s->reason[SH_WARMUP].active = 1;
+	s->active = 1u << SH_WARMUP;
 	snprintf(s->reason[SH_WARMUP].detail, sizeof s->reason[SH_WARMUP].detail,
 	         "0 of the %d candles the indicators need", s->cfg.warmup);
 }
@@ -110,6 +117,7 @@ static void raise_reason(shield *s, int k, double now, const char *fmt, ...)
 	if (!r->active) {
 		r->active = 1;
 		r->since = now;
+		s->active |= 1u << k;
 	}
 	va_start(ap, fmt);
 	vsnprintf(r->detail, sizeof r->detail, fmt, ap);
@@ -119,12 +127,15 @@ static void raise_reason(shield *s, int k, double now, const char *fmt, ...)
 static void clear_reason(shield *s, int k)
 {
 	s->reason[k].active = 0;
+	s->active &= ~(1u << k);
 }
 
 int shield_chief(const shield *s)
 {
 	int k, best = -1;
 
+	if (s->active == 0)
+		return -1;
 	for (k = 0; k < SH_NCHECKS; k++)
 		if (s->reason[k].active && (best < 0 || checks[k].severity > checks[best].severity))
 			best = k;
@@ -135,12 +146,7 @@ int shield_chief(const shield *s)
    of the data, and does not count */
 static int faulty(const shield *s, int severity)
 {
-	int k;
-
-	for (k = 0; k < SH_NCHECKS; k++)
-		if (k != SH_WARMUP && s->reason[k].active && checks[k].severity >= severity)
-			return 1;
-	return 0;
+	return (s->active & s->fault_mask[severity]) != 0;
 }
 
 static void transition(shield *s, double now, int to)

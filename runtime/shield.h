@@ -60,6 +60,8 @@ typedef struct {
 	shield_config cfg;
 	int state;
 	struct shield_reason reason[SH_NCHECKS];
+	unsigned active;          /* bit k: reason[k].active, for speed */
+	unsigned fault_mask[3];   /* [severity]: the faults of at least it */
 	/* the candle series as seen so far */
 	long long candles;   /* accepted */
 	double last_t, last_c;
