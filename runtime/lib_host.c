@@ -13,12 +13,25 @@
 #include <sqlite3.h>
 #include "host.h"
 
+/* after the budgeted call, returned or resumed from a yield: drop the
+   budget, and answer ok, results... or false, error */
+static int limit_done(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)ctx;
+	host_set_budget(L, 0);
+	lua_pushboolean(L, status == LUA_OK || status == LUA_YIELD);
+	lua_insert(L, 2);  /* n, status, results or error */
+	return lua_gettop(L) - 1;
+}
+
 /* host.limit(n, f, ...): like pcall(f, ...), but f may run only about n VM
-   instructions; exceeding them fails with "instruction budget exceeded" */
+   instructions; exceeding them fails with "instruction budget exceeded".
+   f may yield (a tribunal's HTTP request inside a strategy's turn):
+   lua_pcallk picks up where it left off when the coroutine is resumed. */
 static int h_limit(lua_State *L)
 {
 	lua_Integer n = luaL_checkinteger(L, 1);
-	int status, top;
+	int top;
 
 	luaL_argcheck(L, n > 0, 1, "budget must be > 0");
 	luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -26,11 +39,7 @@ static int h_limit(lua_State *L)
 		return luaL_error(L, "host.limit: a budget is already running");
 	top = lua_gettop(L);
 	host_set_budget(L, (long)n);
-	status = lua_pcall(L, top - 2, LUA_MULTRET, 0);
-	host_set_budget(L, 0);
-	lua_pushboolean(L, status == LUA_OK);
-	lua_insert(L, 2);  /* n, status, results or error */
-	return lua_gettop(L) - 1;
+	return limit_done(L, lua_pcallk(L, top - 2, LUA_MULTRET, 0, 0, limit_done), 0);
 }
 
 static int h_versions(lua_State *L)

@@ -43,13 +43,19 @@ function M.replay(path, s, speed)
       k = f.history + 1
     end
     local period = require("nomade.strategy").INTERVALS[s.interval] / speed
+    -- one candle at a time: a candle whose turn waits (on the tribunal)
+    -- holds the next ones back
+    local busy = false
     timer = loop.timer(0, math.max(period, 1e-9), function(t)
+      if busy then return end
       if k > cols.n then
         t:stop()
         return finish()
       end
       k = k + 1
+      busy = true
       deliver(k - 1, true)
+      busy = false
     end)
   end
   function f.stop() if timer then timer:stop() end end

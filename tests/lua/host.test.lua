@@ -81,6 +81,24 @@ for _ = 1, 1000 do n = n + 1 end
 t.eq(n, 1000, "no budget left behind after limit returns")
 t.raises(function() host.limit(0, print) end, "bad argument #1 to 'limit' (budget must be > 0)", "budget must be > 0")
 
+-- a budgeted call may yield (an HTTP request in a handler) and go on
+do
+  local loop = require "nomade.loop"
+  local got = {}
+  loop.timer(0, 0, function()
+    got[1] = { host.limit(1000000, function(x) loop.sleep(0.02); return x + 1, "y" end, 41) }
+    got[2] = { host.limit(1000000, function() loop.sleep(0.01); error("boom", 0) end) }
+    got[3] = { host.limit(1000, function() loop.sleep(0.01); while true do end end) }
+    got[4] = { host.limit(1000, function() return 1 end) }
+  end)
+  loop.run()
+  t.ok(got[1] and got[1][1] == true and got[1][2] == 42 and got[1][3] == "y", "limit: results across a yield")
+  t.ok(got[2] and got[2][1] == false and got[2][2] == "boom", "limit: an error after a yield")
+  t.ok(got[3] and got[3][1] == false and tostring(got[3][2]):find("instruction budget exceeded", 1, true),
+    "limit: the budget still holds after a yield")
+  t.ok(got[4] and got[4][1] == true, "limit: and is gone once the call is over")
+end
+
 -- pretty
 local pretty = require "nomade.pretty"
 t.eq(pretty.format({ 1, "a", { x = true }, [10] = 0.1 }), '{1, "a", {x = true}, [10] = 0.1}', "pretty: tables")
