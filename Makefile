@@ -36,7 +36,7 @@ CORE_SRC = runtime/host.c runtime/series.c runtime/csv.c \
            runtime/lib_host.c runtime/lib_ta.c runtime/lib_candles.c \
            runtime/lib_crypto.c runtime/lib_paper.c runtime/lib_loop.c runtime/lib_term.c \
            runtime/lib_store.c runtime/lib_http.c runtime/lib_bybit.c \
-           runtime/shield.c runtime/lib_shield.c \
+           runtime/shield.c runtime/lib_shield.c runtime/verdict.c runtime/lib_gemini.c \
                      $(TA_SRC)
 LUA_SRC = $(shell find lua/nomade -name '*.lua' | LC_ALL=C sort) lua/strategy.lua
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embed_lua.o
@@ -119,6 +119,10 @@ $(BUILD)/fuzz/fuzz_csv: tests/fuzz/fuzz_csv.c runtime/csv.c runtime/csv.h | deps
 $(BUILD)/fuzz/fuzz_ta: tests/fuzz/fuzz_ta.c $(TA_SRC) $(HEADERS) | deps
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_ta.c $(TA_SRC) -lm
+
+$(BUILD)/fuzz/fuzz_verdict: tests/fuzz/fuzz_verdict.c runtime/verdict.c runtime/verdict.h | deps
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_verdict.c runtime/verdict.c
 
 # the Lua parsers run in the real host: every runtime file, built for fuzzing
 $(BUILD)/fuzz/fuzz_bybit: tests/fuzz/fuzz_bybit.c $(CORE_SRC) $(BUILD)/embed_lua.c $(HEADERS) | deps

@@ -23,6 +23,7 @@ static const luaL_Reg c_modules[] = {
 	{"nomade.http", luaopen_nomade_http},
 	{"nomade._bybit", luaopen_nomade_bybit_core},
 	{"nomade._shield", luaopen_nomade_shield_core},
+	{"nomade._gemini", luaopen_nomade_gemini_core},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}
