@@ -90,6 +90,7 @@ function M.prepare(opts)
   c = scan
   local rules, rerr = instruments.load(opts.instrument, s.symbol)
   if not rules then return nil, rerr end
+  opts.interval = strategy.INTERVALS[s.interval]
   local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
   if not judge then return nil, jerr end
   local first, last = span(c, s, opts)
@@ -184,8 +185,17 @@ usage: nomade backtest [STRATEGY.lua] --data FILE [options]
                      stops before it)
   --cash N           starting quote balance (default 10000)
   --fee RATE         fee per fill, both sides (default 0.001, Bybit spot)
-  --tribunal MODE    off (every candidate is a BUY, labelled) or cache (default off)
-  --cache FILE       recorded verdicts for --tribunal cache (JSON lines)
+  --tribunal MODE    off (every candidate is a BUY, labelled), cache (recorded
+                     verdicts) or live (asks an LLM now; default off)
+  --cache FILE       verdicts: read by cache; with live, appended to, and a
+                     verdict already there is not asked again
+  --provider P       live: gemini (default; GEMINI_API_KEY) or openai (any
+                     OpenAI-compatible server; OPENAI_API_KEY if it needs one)
+  --model NAME       live: the model (gemini: default gemini-3.5-flash); cache:
+                     whose verdicts to replay
+  --llm-url URL      live: the provider's base URL (gemini: Google's)
+  --llm K=V,...      live: temperature, max_tokens, thinking_budget, deadline (s),
+                     daily_calls, daily_tokens (README, "The tribunal")
   --instrument FILE  a Bybit instruments-info response with the symbol's rules
                      (default: Bybit's documented BTCUSDT record)
   --shield K=V,...   Integrity Shield thresholds (grace, jump_atr, jump_pct,
@@ -194,7 +204,8 @@ usage: nomade backtest [STRATEGY.lua] --data FILE [options]
 ]]
 
 local OPTIONS = { data = true, from = true, to = true, cash = true, fee = true, tribunal = true,
-  cache = true, instrument = true, out = true, shield = true }
+  cache = true, instrument = true, out = true, shield = true, provider = true, model = true, ["llm-url"] = true,
+  llm = true }
 
 local function parse_args(args)
   local opts, err = cli.parse(args, OPTIONS)
@@ -211,6 +222,9 @@ local function parse_args(args)
   if opts.from and opts.to and opts.from >= opts.to then return nil, "--from must be before --to" end
   local shielded, sherr = shield.check(opts.shield)
   if not shielded then return nil, sherr end
+  local llm, lerr = tribunal.parse_llm(opts.llm)
+  if not llm then return nil, lerr end
+  opts.llm = llm
   opts.tribunal = opts.tribunal or "off"
   return opts
 end

@@ -395,28 +395,9 @@ function C:create_order(o)
   return nil, err
 end
 
--- keys: BYBIT_API_KEY / BYBIT_API_SECRET from the environment, else from
--- the file NOMADE_SECRETS (NAME=value lines) if it is ours and 0600
-function M.keys()
-  local key, secret = os.getenv("BYBIT_API_KEY"), os.getenv("BYBIT_API_SECRET")
-  if key and secret then return key, secret end
-  local path = os.getenv("NOMADE_SECRETS")
-  if not path then return nil, nil end
-  local mode, ours = require("nomade.host").file_mode(path)
-  if not mode then return nil, nil, mode == nil and ours end
-  if mode & 0077 ~= 0 or not ours then
-    return nil, nil, string.format("%s: must be ours and 0600 (it is %o); keys are not read from it", path, mode)
-  end
-  local f = io.open(path)
-  if not f then return nil, nil, path .. ": unreadable" end
-  local vals = {}
-  for line in f:lines() do
-    local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
-    if k then vals[k] = v end
-  end
-  f:close()
-  return vals.BYBIT_API_KEY, vals.BYBIT_API_SECRET
-end
+-- keys: BYBIT_API_KEY / BYBIT_API_SECRET (nomade.secrets) -> key,
+-- secret, or nil, nil, err
+function M.keys() return require("nomade.secrets").get("BYBIT_API_KEY", "BYBIT_API_SECRET") end
 
 M.USAGE = [[
 usage: nomade bybit candles SYMBOL INTERVAL [--limit N] [--base-url URL]

@@ -54,9 +54,9 @@ function M.replay(path, s, speed)
       end
       k = k + 1
       busy = true
-      local ok, err = pcall(deliver, k - 1, true)
+      local ok, why = pcall(deliver, k - 1, true)
       busy = false
-      if not ok then error(err, 0) end
+      if not ok then error(why, 0) end
     end)
   end
   function f.stop() if timer then timer:stop() end end

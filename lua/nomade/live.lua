@@ -47,7 +47,10 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
   --log-format F     text (default: lines for a person) or json (an object a line)
   --log-level L      debug, info (default: a line per candle), warn or error
   --shield K=V,...   Integrity Shield thresholds (nomade backtest --help, README)
-  --cash N, --fee RATE, --tribunal off|cache, --cache FILE, --instrument FILE
+  --tribunal off|cache|live, --cache FILE, --provider, --model, --llm-url, --llm
+                     as for nomade backtest; live verdicts are journaled, and
+                     the shield goes AMBER while the tribunal is unavailable
+  --cash N, --fee RATE, --instrument FILE
                      as for nomade backtest (with --feed bybit the instrument
                      rules come from the exchange unless --instrument is given)
 ]]
@@ -61,7 +64,7 @@ end
 
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
   cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
-  ["base-url"] = true, shield = true }
+  ["base-url"] = true, shield = true, provider = true, model = true, ["llm-url"] = true, llm = true }
 
 local function parse_args(args)
   local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true })
@@ -74,6 +77,9 @@ local function parse_args(args)
   if opts.exec and opts.exec ~= "paper" then return nil, "--exec must be paper (the only execution so far)" end
   local shielded, sherr = shield_mod.check(opts.shield)
   if not shielded then return nil, sherr end
+  local llm, llm_err = tribunal.parse_llm(opts.llm)
+  if not llm then return nil, llm_err end
+  opts.llm = llm
   local logged, lerr = log_mod.configure(opts["log-format"] or "text", opts["log-level"] or "info")
   if not logged then return nil, lerr end
   if opts.speed == nil or opts.speed == "max" then
@@ -162,6 +168,7 @@ function M.main(...)
   elseif feed then
     rules, rerr = instruments.load(opts.instrument, s.symbol)
   end
+  opts.interval = strategy.INTERVALS[s.interval]
   local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
   if not feed or not rules or not judge then
     journal:close()
@@ -192,6 +199,16 @@ function M.main(...)
       emit(LEVEL[tr.to], "shield", tr, "  shield %s -> %s  %s: %s", tr.from, tr.to, tr.check, tr.detail)
       journal:event("shield", tr)
     end
+  end
+
+  -- live verdicts: journaled; an unavailable tribunal turns the shield AMBER
+  opts.on_verdict = function(v)
+    journal:event("verdict", { model = v.model, prompt_sha256 = v.prompt_sha256, signal = v.signal, score = v.score,
+      cause = v.cause, detail = v.detail, latency_ms = v.latency_ms, tokens = v.tokens, reasoning = v.reasoning })
+  end
+  opts.on_available = function(ok, why)
+    sh:signal("tribunal", not ok, why or "", loop.time() * 1000)
+    report_shield()
   end
 
   local step = strategy.INTERVALS[s.interval] * 1000
@@ -280,7 +297,8 @@ function M.main(...)
     local ok, what, detail = host.limit(M.CANDLE_BUDGET, e.decide, k)
     if ok and type(detail) == "table" then
       table.insert(verdicts, 1, { time = iso(inner.time), signal = detail.signal, score = detail.score,
-        source = detail.source, reasoning = detail.reasoning, outcome = what })
+        source = detail.source, reasoning = detail.reasoning, outcome = what, cause = detail.cause,
+        latency_ms = detail.latency_ms, tokens = detail.tokens and detail.tokens.total, model = detail.model })
       verdicts[51] = nil
     end
     if not ok then
@@ -299,10 +317,12 @@ function M.main(...)
         inner.position and "the exit" or "the entry", why)
       journal:event("blocked", { shield = detail, why = why })
     elseif what == "buy" or what == "sell" or what == "wait" or what == "pass" then
-      local v = type(detail) == "table" and string.format(" (tribunal %s: %s %d)", detail.source,
-        detail.signal, detail.score) or (detail and " (" .. detail .. ")" or "")
+      local v = type(detail) == "table" and string.format(" (tribunal %s: %s %d%s)", detail.source,
+        detail.signal, detail.score, detail.cause and ", cause " .. detail.cause or "")
+        or (detail and " (" .. detail .. ")" or "")
       emit("info", "decision", { outcome = what, regime = inner.regime, verdict = type(detail) == "table"
-        and { signal = detail.signal, score = detail.score, source = detail.source } or nil },
+        and { signal = detail.signal, score = detail.score, source = detail.source, cause = detail.cause,
+          reasoning = detail.reasoning, latency_ms = detail.latency_ms } or nil },
         "  %-5s %s%s", what == "buy" and "order" or what, what == "buy" and "market buy at the next open"
         or what == "sell" and "sell at the next open" or "no entry", v)
     end

@@ -1,14 +1,56 @@
 -- nomade.tribunal: where verdicts come from. A judge takes a prompt and
--- returns {signal = "BUY"|"WAIT", score = 0..100, reasoning, source}.
+-- returns {signal = "BUY"|"WAIT", score = 0..100, reasoning, source, ...}.
 --   off    every candidate passes: BUY, score 100, labelled "off" in
 --          every output, so no report can pass it off as a real tribunal
---   cache  verdicts recorded earlier, replayed by the prompt's sha256;
---          a prompt never judged is a WAIT, counted as a miss
---   live   Gemini: not built yet, and asking for it is an error
+--   cache  verdicts recorded earlier (a live run, a --tribunal live
+--          backtest), replayed by (model, prompt sha256), failures
+--          included, so the replay is exact; a prompt never judged is a
+--          WAIT, counted as a miss
+--   live   an LLM asked now (nomade.gemini, or nomade.openai for any
+--          OpenAI-compatible server). Fail-closed: anything but a reply
+--          that is exactly the verdict schema is a WAIT with its cause.
+--          With --cache FILE every verdict is appended there, and one
+--          already there is not asked again (a live backtest resumes).
 local cjson = require "cjson.safe"
 local crypto = require "nomade.crypto"
 
 local M = {}
+
+-- what the LLM must answer; the only thing the runtime adds to the prompt
+M.SCHEMA = {
+  type = "object",
+  properties = {
+    signal = { type = "string", enum = { "BUY", "WAIT" } },
+    score = { type = "integer", minimum = 0, maximum = 100 },
+    reasoning = { type = "string" },
+  },
+  required = { "signal", "score", "reasoning" },
+  additionalProperties = false,
+  propertyOrdering = { "signal", "score", "reasoning" },
+}
+
+-- --llm settings and their defaults (README, "The tribunal")
+M.LLM = { temperature = 0.2, max_tokens = 1024, thinking_budget = 0, deadline = false,
+  daily_calls = 2000, daily_tokens = 5000000 }
+
+-- "temperature=0,deadline=10" -> table, or nil, err
+function M.parse_llm(text)
+  local out = {}
+  for k, v in pairs(M.LLM) do out[k] = v end
+  for item in (text or ""):gmatch("[^,]+") do
+    local k, v = item:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
+    local n = tonumber(v)
+    if not k or M.LLM[k] == nil or not n or n ~= n or n < 0 or n == math.huge
+        or (k ~= "temperature" and k ~= "deadline" and math.type(math.tointeger(n)) ~= "integer") then
+      return nil, string.format("--llm: '%s' is not NAME=number with NAME one of daily_calls, daily_tokens, "
+        .. "deadline, max_tokens, temperature, thinking_budget", item)
+    end
+    out[k] = math.tointeger(n) or n
+  end
+  if out.temperature > 2 then return nil, "--llm: temperature must be in 0..2" end
+  if out.max_tokens < 1 then return nil, "--llm: max_tokens must be >= 1" end
+  return out
+end
 
 local function off()
   return function()
@@ -16,12 +58,20 @@ local function off()
   end
 end
 
--- a cache file holds one JSON object a line:
--- {"prompt_sha256": "...", "signal": "BUY", "score": 80, "reasoning": "...", "model": "..."}
-local function read_cache(path)
+-- the cache key: the model and the prompt's sha256 (the system text, when
+-- there is one, is part of what was asked)
+local function key(model, hash) return (model or "") .. "\0" .. hash end
+
+-- a cache file holds one JSON object a line: {"prompt_sha256", "model",
+-- "signal", "score", "reasoning", "cause"?, "latency_ms"?, "tokens"?}
+local function read_cache(path, must_exist)
+  local verdicts, models = {}, {}
   local f, err = io.open(path, "rb")
-  if not f then return nil, "tribunal cache: " .. err end
-  local verdicts, n = {}, 0
+  if not f then
+    if must_exist then return nil, "tribunal cache: " .. err end
+    return verdicts, models
+  end
+  local n = 0
   for line in f:lines() do
     n = n + 1
     if line:match("%S") then
@@ -30,39 +80,189 @@ local function read_cache(path)
       local score = type(v) == "table" and math.tointeger(v.score)
       local ok = score and type(v.prompt_sha256) == "string"
         and (v.signal == "BUY" or v.signal == "WAIT") and score >= 0 and score <= 100
+        and (v.model == nil or type(v.model) == "string")
       if not ok then
         f:close()
         return nil, string.format("%s:%d: not a verdict ({prompt_sha256, signal BUY|WAIT, score 0..100})", path, n)
       end
       v.score = score
-      verdicts[v.prompt_sha256] = v
+      if v.cause == cjson.null then v.cause = nil end
+      verdicts[key(v.model, v.prompt_sha256)] = v
+      if v.model then models[v.model] = true end
     end
   end
   f:close()
-  return verdicts
+  return verdicts, models
 end
 
-local function cached(path)
-  local verdicts, err = read_cache(path)
-  if not verdicts then return nil, err end
+local function cached(opts)
+  local verdicts, models = read_cache(opts.cache, true)
+  if not verdicts then return nil, models end
+  local model = opts.model
+  if not model then
+    local list = {}
+    for name in pairs(models) do list[#list + 1] = name end
+    if #list > 1 then
+      table.sort(list)
+      return nil, "the cache holds verdicts of several models (" .. table.concat(list, ", ") .. "): pass --model"
+    end
+    model = list[1]
+  end
   return function(prompt)
-    local v = verdicts[crypto.sha256(prompt)]
+    local hash = crypto.sha256(prompt)
+    local v = verdicts[key(model, hash)] or verdicts[key(nil, hash)]
     if not v then return { signal = "WAIT", score = 0, reasoning = "no cached verdict", source = "miss" } end
     return { signal = v.signal, score = v.score, reasoning = tostring(v.reasoning or ""), source = "cache",
-      model = v.model }
+      model = v.model, cause = v.cause }
   end
 end
 
--- M.judge(mode, opts) -> function(prompt) -> verdict, or nil, err
+-- causes that say the tribunal is unavailable (the shield hears of them)
+M.UNAVAILABLE = { timeout = true, network = true, http_5xx = true, http_429 = true, http_400 = true,
+  http_401 = true, http_403 = true, http_404 = true, deadline = true, budget = true, config = true }
+
+-- the provider's settings from the options: module, model, key, base
+local function provider(opts)
+  local name = opts.provider or "gemini"
+  if name ~= "gemini" and name ~= "openai" then return nil, "--provider must be gemini or openai" end
+  local mod = require("nomade." .. name)
+  local secrets = require "nomade.secrets"
+  local secret, kerr
+  if name == "gemini" then
+    secret, kerr = secrets.get("GEMINI_API_KEY")
+    if not secret then return nil, kerr or "--tribunal live needs GEMINI_API_KEY (environment or NOMADE_SECRETS)" end
+  else
+    secret, kerr = secrets.get("OPENAI_API_KEY")  -- a local server may need none
+    if kerr then return nil, kerr end
+    if not opts["llm-url"] then return nil, "--provider openai needs --llm-url (e.g. http://127.0.0.1:8080)" end
+    if not opts.model then return nil, "--provider openai needs --model" end
+  end
+  local base = opts["llm-url"]
+  if base and not base:match("^https?://[^/]+$") then return nil, "--llm-url must be http(s)://host[:port]" end
+  return { mod = mod, name = name, key = secret, base = base, model = opts.model or mod.DEFAULT_MODEL }
+end
+
+local function wait_verdict(cause, why)
+  return { signal = "WAIT", score = 0, reasoning = "", cause = cause, detail = why }
+end
+
+-- M.live(opts) -> judge, state ({totals, last}) or nil, err.
+-- opts: provider, model, llm-url, llm (parsed --llm), cache, interval (s),
+-- on_verdict(v) (journal), on_available(ok, why) (the shield)
+function M.live(opts)
+  local p, perr = provider(opts)
+  if not p then return nil, perr end
+  local llm = opts.llm or M.parse_llm()
+  local deadline = llm.deadline or math.min(30, (opts.interval or 3600) / 4)
+  local known, write = {}, nil
+  if opts.cache then
+    local verdicts, cerr = read_cache(opts.cache, false)
+    if not verdicts then return nil, cerr end
+    known = verdicts
+    local f, ferr = io.open(opts.cache, "ab")
+    if not f then return nil, "tribunal cache: " .. ferr end
+    write = f
+  end
+  local loop = require "nomade.loop"
+  local core = require "nomade._gemini"
+  local state = { provider = p.name, model = p.model, totals = { day = nil, calls = 0, tokens = 0 },
+    deadline = deadline, causes = {} }
+
+  local function record(v)
+    if write then
+      write:write(cjson.encode { prompt_sha256 = v.prompt_sha256, model = v.model, signal = v.signal, score = v.score,
+        reasoning = v.reasoning, cause = v.cause, latency_ms = v.latency_ms, tokens = v.tokens }, "\n")
+      write:flush()
+    end
+    known[key(v.model, v.prompt_sha256)] = v
+    if v.cause then state.causes[v.cause] = (state.causes[v.cause] or 0) + 1 end
+    state.last = v
+    if opts.on_verdict then opts.on_verdict(v) end
+    if opts.on_available then opts.on_available(not M.UNAVAILABLE[v.cause], v.cause and (v.cause .. ": "
+      .. tostring(v.detail))) end
+  end
+
+  -- one question, retried on 429 and 5xx (honouring RetryInfo) while the
+  -- deadline allows; the key stays in the request's header
+  local function ask(prompt)
+    local t0 = loop.time()
+    local until_ = t0 + deadline
+    local backoff, tokens = 0.5, { prompt = 0, output = 0, thoughts = 0, total = 0 }
+    local reply, err
+    while true do
+      local left = until_ - loop.time()
+      if left <= 0.05 then
+        err = err or M.failure_deadline()
+        break
+      end
+      state.totals.calls = state.totals.calls + 1
+      reply, err = p.mod.ask { base = p.base, key = p.key, model = p.model, prompt = prompt, schema = M.SCHEMA,
+        temperature = llm.temperature, max_tokens = llm.max_tokens, thinking_budget = p.name == "gemini"
+        and llm.thinking_budget or nil, timeout = left }
+      local usage = (reply or err).usage
+      if usage then
+        for k in pairs(tokens) do tokens[k] = tokens[k] + usage[k] end
+        state.totals.tokens = state.totals.tokens + usage.total
+      end
+      if reply then break end
+      if err.cause ~= "http_429" and err.cause ~= "http_5xx" and err.cause ~= "network" then break end
+      local pause = err.retry_after or backoff
+      backoff = backoff * 2
+      if loop.time() + pause >= until_ then
+        err.message = err.message .. string.format(" (a retry in %.1f s would pass the %.1f s deadline)", pause,
+          deadline)
+        break
+      end
+      loop.sleep(pause)
+    end
+    return reply, err, math.floor((loop.time() - t0) * 1000 + 0.5), tokens
+  end
+
+  local function judge(prompt)
+    local hash = crypto.sha256(prompt)
+    local hit = known[key(p.model, hash)]
+    if hit and not hit.cause then
+      return { signal = hit.signal, score = hit.score, reasoning = hit.reasoning, source = "cache", model = p.model,
+        prompt_sha256 = hash }
+    end
+    local day = os.date("!%Y-%m-%d")
+    if state.totals.day ~= day then state.totals.day, state.totals.calls, state.totals.tokens = day, 0, 0 end
+    local v
+    if state.totals.calls >= llm.daily_calls or state.totals.tokens >= llm.daily_tokens then
+      v = wait_verdict("budget", string.format("the daily budget is spent (%d calls, %d tokens today)",
+        state.totals.calls, state.totals.tokens))
+      v.latency_ms, v.tokens = 0, { prompt = 0, output = 0, thoughts = 0, total = 0 }
+    else
+      local reply, err, ms, tokens = ask(prompt)
+      if reply then
+        local parsed, cause, why = core.verdict(reply.text)
+        v = parsed or wait_verdict(cause, why)
+        v.raw = reply.text
+      else
+        v = wait_verdict(err.cause, tostring(err))
+        v.raw = err.text
+      end
+      v.latency_ms, v.tokens = ms, tokens
+    end
+    v.source, v.model, v.prompt_sha256 = "live", p.model, hash
+    record(v)
+    return v
+  end
+  return judge, state
+end
+
+function M.failure_deadline()
+  return require("nomade.gemini").failure("deadline", "tribunal: the decision's deadline passed")
+end
+
+-- M.judge(mode, opts) -> function(prompt) -> verdict [, state], or nil, err
 function M.judge(mode, opts)
   if mode == "off" then return off() end
   if mode == "cache" then
     if not opts.cache then return nil, "--tribunal cache needs --cache FILE (recorded verdicts, JSON lines)" end
-    return cached(opts.cache)
+    return cached(opts)
   end
-  if mode == "live" then
-    return nil, "--tribunal live needs the Gemini client, which nomade does not have yet; use off or cache"
-  end
+  if mode == "live" then return M.live(opts) end
   return nil, "--tribunal must be off, cache or live, got " .. tostring(mode)
 end
 

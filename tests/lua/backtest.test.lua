@@ -105,8 +105,10 @@ do
   t.ok(r.book.position ~= nil and r.tribunal.buy == 1, "a BUY at min_score enters")
   r = assert(bt.run { strategy = scripted(2), data = data, tribunal = "cache", cache = cache("") })
   t.ok(r.book.position == nil and r.tribunal.misses == 1 and r.tribunal.wait == 1, "a cache miss is a WAIT, counted")
-  local none, err = bt.run { strategy = scripted(2), data = data, tribunal = "live" }
-  t.ok(none == nil and err:find("needs the Gemini client", 1, true), "live is a clear error for now", err)
+  local rc, _, err = t.run("backtest " .. scripted(2) .. " --data " .. data .. " --tribunal live",
+    "env -u GEMINI_API_KEY -u NOMADE_SECRETS")
+  t.ok(rc == 1 and err:find("--tribunal live needs GEMINI_API_KEY", 1, true), "live without a key: says which", err)
+  local none
   none, err = bt.run { strategy = scripted(2), data = data, tribunal = "cache", cache = cache("{nope") }
   t.ok(none == nil and err:find(":1: not a verdict", 1, true), "a broken cache line is named", err)
   r = assert(bt.run { strategy = scripted(2), data = data })

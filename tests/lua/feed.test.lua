@@ -144,7 +144,7 @@ control { fault = "http5xx", path = "/v5/market/kline", count = 1000 }
 local red = wait_for(p, 25, "shield", function(e) return e.to == "RED" and e.check == "stale" end)
 t.ok(s and red, "no candle 2 s past its close: RED, stale", slurp(p.out):sub(-1500))
 local failed = wait_for(p, 15, "feed_error")
-local decided = false
+decided = false
 for _, e in ipairs(events(p)) do if e.event == "candle" and e.shield ~= "RED" and failed then decided = true end end
 t.ok(failed and failed.kind == "exchange" and not decided, "the failed polls are logged, and no candle decided",
   slurp(p.out):sub(-1500))

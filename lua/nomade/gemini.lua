@@ -1,0 +1,106 @@
+-- nomade.gemini: Google's Gemini API, generateContent (v1beta), over
+-- nomade.http (protocols.md §3 in the shared notes). The key travels in the
+-- x-goog-api-key header only: never in a URL, a log line or an error.
+--   gemini.ask{base, key, model, prompt, system, schema, temperature,
+--              max_tokens, thinking_budget, timeout}
+--     -> {text, finish, usage = {prompt, output, thoughts, total}, model}
+--     or nil, {cause, message, status, retry_after}
+-- parse_response is pure and never raises (fuzzed: tests/fuzz/fuzz_gemini.c).
+local http = require "nomade.http"
+local cjson = require "cjson.safe"
+
+local M = {}
+
+M.BASE = "https://generativelanguage.googleapis.com"
+-- the seed's Gemini 1.5 is retired; this is a current Flash model
+M.DEFAULT_MODEL = "gemini-3.5-flash"
+
+local ERR = { __tostring = function(e) return e.message end }
+local function failure(cause, message, extra)
+  local e = extra or {}
+  e.cause, e.message = cause, message
+  return setmetatable(e, ERR)
+end
+M.failure = failure
+
+function M.body(o)
+  local config = { temperature = o.temperature, maxOutputTokens = o.max_tokens,
+    responseMimeType = "application/json", responseJsonSchema = o.schema }
+  if o.thinking_budget then config.thinkingConfig = { thinkingBudget = o.thinking_budget } end
+  return cjson.encode {
+    contents = { { role = "user", parts = { { text = o.prompt } } } },
+    systemInstruction = o.system and { parts = { { text = o.system } } } or nil,
+    generationConfig = config,
+  }
+end
+
+-- "56s", "0.539477544s" -> seconds
+local function duration(s)
+  return type(s) == "string" and tonumber(s:match("^(%d+%.?%d*)s$")) or nil
+end
+
+-- a Google error body: {error = {code, message, status, details}}
+local function google_error(status, doc)
+  local top = type(doc) == "table" and (type(doc[1]) == "table" and doc[1] or doc)
+  local err = top and top.error
+  local msg = type(err) == "table" and type(err.message) == "string" and err.message or "no error message"
+  local retry
+  for _, d in ipairs(type(err) == "table" and type(err.details) == "table" and err.details or {}) do
+    if type(d) == "table" and d["@type"] == "type.googleapis.com/google.rpc.RetryInfo" then
+      retry = duration(d.retryDelay)
+    end
+  end
+  local cause = status >= 500 and "http_5xx" or ("http_" .. status)
+  return failure(cause, string.format("gemini: HTTP %d %s: %s", status,
+    type(err) == "table" and type(err.status) == "string" and err.status or "", msg:sub(1, 300)),
+    { status = status, retry_after = retry })
+end
+
+local function count(v) return math.tointeger(v) or (type(v) == "number" and math.floor(v)) or 0 end
+
+-- the answer: the first candidate's text parts, thoughts skipped
+function M.parse_response(status, text)
+  local doc = cjson.decode(text)
+  if status ~= 200 then return nil, google_error(status, doc) end
+  if type(doc) ~= "table" then return nil, failure("bad_response", "gemini: HTTP 200 but not JSON") end
+  local usage = type(doc.usageMetadata) == "table" and doc.usageMetadata or {}
+  local out = { model = type(doc.modelVersion) == "string" and doc.modelVersion or nil,
+    usage = { prompt = count(usage.promptTokenCount), output = count(usage.candidatesTokenCount),
+      thoughts = count(usage.thoughtsTokenCount), total = count(usage.totalTokenCount) } }
+  local feedback = doc.promptFeedback
+  local cands = doc.candidates
+  if type(cands) ~= "table" or type(cands[1]) ~= "table" then
+    if type(feedback) == "table" and type(feedback.blockReason) == "string" then
+      return nil, failure("blocked", "gemini: the prompt was blocked (" .. feedback.blockReason .. ")", out)
+    end
+    return nil, failure("empty", "gemini: no candidates", out)
+  end
+  local cand = cands[1]
+  out.finish = type(cand.finishReason) == "string" and cand.finishReason or "?"
+  local parts = type(cand.content) == "table" and cand.content.parts
+  local texts = {}
+  for _, p in ipairs(type(parts) == "table" and parts or {}) do
+    if type(p) == "table" and p.thought ~= true and type(p.text) == "string" then texts[#texts + 1] = p.text end
+  end
+  out.text = table.concat(texts)
+  if out.finish ~= "STOP" then
+    local cause = out.finish == "SAFETY" and "safety" or out.finish == "MAX_TOKENS" and "max_tokens"
+      or "finish_" .. out.finish:lower():gsub("[^%w_]", "")
+    return nil, failure(cause, "gemini: the answer ended with " .. out.finish, out)
+  end
+  if out.text == "" then return nil, failure("empty", "gemini: an empty answer", out) end
+  return out
+end
+
+function M.ask(o)
+  local url = (o.base or M.BASE) .. "/v1beta/models/" .. o.model .. ":generateContent"
+  local status, headers, text = http.request { method = "POST", url = url, timeout = o.timeout,
+    headers = { ["Content-Type"] = "application/json", ["x-goog-api-key"] = o.key, ["User-Agent"] = "nomade" },
+    body = M.body(o) }
+  if not status then
+    return nil, failure(headers == "timeout" and "timeout" or "network", "gemini: " .. tostring(headers))
+  end
+  return M.parse_response(status, text)
+end
+
+return M

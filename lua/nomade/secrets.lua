@@ -1,0 +1,46 @@
+-- nomade.secrets: API keys and tokens, from the environment or from the
+-- file named by NOMADE_SECRETS (NAME=value lines), which is read only when
+-- it is ours and 0600. Values are handed to the clients that send them and
+-- never printed: no error, log line or REPL answer carries one.
+local M = {}
+
+-- the file's NAME=value pairs, or nil, err (nil, nil: no file named)
+local function file_values()
+  local path = os.getenv("NOMADE_SECRETS")
+  if not path then return nil, nil end
+  local mode, ours = require("nomade.host").file_mode(path)
+  if not mode then return nil, mode == nil and ours end
+  if mode & 0077 ~= 0 or not ours then
+    return nil, string.format("%s: must be ours and 0600 (it is %o); keys are not read from it", path, mode)
+  end
+  local f = io.open(path)
+  if not f then return nil, path .. ": unreadable" end
+  local vals = {}
+  for line in f:lines() do
+    local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
+    if k then vals[k] = v end
+  end
+  f:close()
+  return vals
+end
+
+-- M.get(name, ...) -> the values of the names (all from the environment if
+-- it has them all, else all from the file), or nil..., err
+function M.get(...)
+  local names, out, all = { ... }, {}, true
+  for k, name in ipairs(names) do
+    out[k] = os.getenv(name)
+    if not out[k] or out[k] == "" then all = false end
+  end
+  if all then return table.unpack(out, 1, #names) end
+  local vals, err = file_values()
+  if err then
+    out = {}
+    out[#names + 1] = err
+    return table.unpack(out, 1, #names + 1)
+  end
+  for k, name in ipairs(names) do out[k] = vals and vals[name] end
+  return table.unpack(out, 1, #names)
+end
+
+return M
