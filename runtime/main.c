@@ -25,6 +25,8 @@ static void usage(FILE *f)
 	      "                        attach to a running runtime (nomade repl --help)\n"
 	      "  bybit candles|balance|orders ...\n"
 	      "                        the Bybit V5 REST client (nomade bybit --help)\n"
+	      "  tribunal ask [STRATEGY] --data FILE [--at TIME] [options]\n"
+	      "                        the prompt for a candle, the LLM's raw reply and the verdict\n"
 	      "  backtest [STRATEGY] --data FILE [options]\n"
 	      "                        a strategy over historical candles (nomade backtest --help)\n"
 	      "\n"
@@ -175,7 +177,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "script") && strcmp(cmd, "eval") && strcmp(cmd, "version")
 	    && strcmp(cmd, "--version") && strcmp(cmd, "backtest") && strcmp(cmd, "run")
-	    && strcmp(cmd, "repl") && strcmp(cmd, "bybit")) {
+	    && strcmp(cmd, "repl") && strcmp(cmd, "bybit") && strcmp(cmd, "tribunal")) {
 		fprintf(stderr, "nomade: unknown command '%s' (see nomade help)\n", cmd);
 		return EXIT_USAGE;
 	}
@@ -196,6 +198,8 @@ int main(int argc, char **argv)
 		rc = run_lua_command(L, "nomade.repl", argc - 2, argv + 2);
 	else if (!strcmp(cmd, "bybit"))
 		rc = run_lua_command(L, "nomade.bybit", argc - 2, argv + 2);
+	else if (!strcmp(cmd, "tribunal"))
+		rc = run_lua_command(L, "nomade.tribunal", argc - 2, argv + 2);
 	else
 		rc = run_version(L);
 	fflush(stdout);

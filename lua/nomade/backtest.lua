@@ -19,7 +19,7 @@ local M = {}
 
 -- the indicators the strategy declared, computed in batch over all candles
 -- (the same C code as the streams; tests hold the two forms equal)
-local function indicator_series(decl, c)
+function M.indicator_series(decl, c)
   local out = {}
   for _, d in ipairs(decl) do
     local spec, results = d.spec
@@ -104,7 +104,7 @@ function M.execute(run, progress)
   local opts, rules = run.opts, run.rules
   local book = engine.paper_book(s, rules, opts)
   local indicators = {}
-  for _, d in ipairs(indicator_series(strat.indicators, c)) do indicators[d.name] = d.series end
+  for _, d in ipairs(M.indicator_series(strat.indicators, c)) do indicators[d.name] = d.series end
   local first, last = run.first, run.last
   local e = engine.new { strategy = strat, book = book, judge = run.judge, columns = c,
     indicators = indicators, mode = opts.tribunal or "off",

@@ -266,4 +266,77 @@ function M.judge(mode, opts)
   return nil, "--tribunal must be off, cache or live, got " .. tostring(mode)
 end
 
+M.USAGE = [[
+usage: nomade tribunal ask [STRATEGY.lua] --data FILE [--at TIME] [options]
+  builds the strategy's prompt for one candle (the last one, or the last one
+  at or before TIME: YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC), asks the LLM once,
+  and prints the prompt, the raw reply and the verdict (WAIT with its cause
+  when the reply is not exactly the schema)
+  --provider, --model, --llm-url, --llm   as for nomade backtest --tribunal live
+]]
+
+-- the market view of candle i of c, for strategy strat
+local function view_at(strat, c, i)
+  local engine = require "nomade.engine"
+  local indicators = {}
+  for _, d in ipairs(require("nomade.backtest").indicator_series(strat.indicators, c)) do
+    indicators[d.name] = d.series
+  end
+  local book = require("nomade.paper").new { cash = 10000 }
+  local e = engine.new { strategy = strat, book = book, judge = off(), columns = c, indicators = indicators }
+  e.cursor:set(i)
+  for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do e.inner[col] = c[col][i] end
+  e.inner.index, e.inner.equity = i, book.quote
+  for name, series in pairs(indicators) do e.ivals[name] = series[i] end
+  return e
+end
+
+local function ask_main(args)
+  local cli = require "nomade.cli"
+  local opts, err = cli.parse(args, { data = true, at = true, provider = true, model = true, ["llm-url"] = true,
+    llm = true })
+  if opts and not opts.data then opts, err = nil, "--data FILE is required" end
+  if opts then opts.llm, err = M.parse_llm(opts.llm) end
+  if not opts or not opts.llm then
+    if err == cli.HELP then io.stdout:write(M.USAGE) return 0 end
+    return cli.refuse("tribunal", err, M.USAGE)
+  end
+  local strategy, bt = require "nomade.strategy", require "nomade.backtest"
+  local strat, serr = strategy.load_file(opts.strategy, {})
+  local c, cerr = require("nomade.candles").load(opts.data)
+  if not strat or not c then io.stderr:write("nomade tribunal: ", serr or cerr, "\n") return 1 end
+  local i = c.n
+  if opts.at then
+    local at, aerr = bt.parse_date(opts.at)
+    if not at then return cli.refuse("tribunal", "--at: " .. aerr, M.USAGE) end
+    while i > 0 and c.time[i] > at do i = i - 1 end
+    if i == 0 then io.stderr:write("nomade tribunal: no candle at or before ", opts.at, "\n") return 1 end
+  end
+  opts.interval = strategy.INTERVALS[strat.settings.interval]
+  local judge, jerr = M.live(opts)
+  if not judge then io.stderr:write("nomade tribunal: ", jerr, "\n") return 1 end
+  local e = view_at(strat, c, i)
+  local ok, prompt = pcall(function()
+    local reg = strat:regime(e.m)
+    e.inner.regime = reg
+    return strat:prompt(e.m, reg)
+  end)
+  if not ok then io.stderr:write("nomade tribunal: ", tostring(prompt), "\n") return 1 end
+  local v = judge(prompt)
+  io.stdout:write("candle  ", bt.iso(c.time[i]), "  regime ", tostring(e.inner.regime), "\n")
+  io.stdout:write("-- prompt (sha256 ", v.prompt_sha256, ")\n", prompt, "\n")
+  io.stdout:write("-- reply (", v.model, ", ", v.latency_ms, " ms, ", v.tokens.total, " tokens)\n",
+    v.raw or "(none)", "\n")
+  io.stdout:write(string.format("-- verdict\n%s %d%s\n%s\n", v.signal, v.score,
+    v.cause and ("  (cause " .. v.cause .. ": " .. tostring(v.detail) .. ")") or "", v.reasoning))
+  return 0
+end
+
+function M.main(cmd, ...)
+  if cmd == "ask" then return ask_main({ ... }) end
+  if cmd == "--help" or cmd == "-h" then io.stdout:write(M.USAGE) return 0 end
+  return require("nomade.cli").refuse("tribunal", cmd and ("unknown command '" .. cmd .. "'") or "a command is needed",
+    M.USAGE)
+end
+
 return M
