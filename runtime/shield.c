@@ -99,10 +99,16 @@ void shield_init(shield *s, const shield_config *c)
 /* "2023-03-24 12:00" */
 static void iso(double ms, char *buf, size_t n)
 {
-	time_t t = (time_t)floor(ms / 1000);
+	time_t t;
 	struct tm tm;
 
-	if (!isfinite(ms) || gmtime_r(&t, &tm) == NULL || strftime(buf, n, "%Y-%m-%d %H:%M", &tm) == 0)
+	/* years 0..9999 only: a wilder time is printed as the number it is */
+	if (!(ms > -62167219200000.0 && ms < 253402300800000.0)) {
+		snprintf(buf, n, "%.17g", ms);
+		return;
+	}
+	t = (time_t)floor(ms / 1000);
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, n, "%Y-%m-%d %H:%M", &tm) == 0)
 		snprintf(buf, n, "%.17g", ms);
 }
 
@@ -176,7 +182,10 @@ static void settle(shield *s, double now)
 		s->clean[0] = 0;
 	if (faulty(s, SHIELD_RED))
 		s->clean[1] = 0;
-	if (want > s->state || (want < s->state && s->clean[want] >= s->cfg.recovery))
+	/* not yet clean enough for want, maybe for a step on the way down */
+	if (want < s->state && s->clean[want] < s->cfg.recovery)
+		want = s->state == SHIELD_RED && s->clean[SHIELD_AMBER] >= s->cfg.recovery ? SHIELD_AMBER : s->state;
+	if (want != s->state)
 		transition(s, now, want);
 }
 
@@ -205,11 +214,17 @@ static void check_candle(shield *s, double t, double o, double h, double l, doub
 	clear_reason(s, SH_OUT_OF_ORDER);
 	clear_reason(s, SH_STALE);
 	if (s->candles > 0 && t - s->last_t > s->cfg.interval_ms) {
-		double missing = floor((t - s->last_t) / s->cfg.interval_ms - 0.5);
+		double steps = (t - s->last_t) / s->cfg.interval_ms;
 		s->gaps++;
 		iso(s->last_t + s->cfg.interval_ms, a, sizeof a);
 		iso(t - s->cfg.interval_ms, b, sizeof b);
-		raise_reason(s, SH_GAP, close_t, "%.0f candle(s) missing, %s to %s", missing > 0 ? missing : 1, a, b);
+		if (steps != floor(steps)) {
+			iso(t, b, sizeof b);
+			raise_reason(s, SH_GAP, close_t, "the candle of %s is off the interval grid (%.3f intervals "
+			             "after the last)", b, steps);
+		} else {
+			raise_reason(s, SH_GAP, close_t, "%.0f candle(s) missing, %s to %s", steps - 1, a, b);
+		}
 	} else {
 		clear_reason(s, SH_GAP);
 	}
@@ -265,7 +280,7 @@ static int repeat(const shield *s, double t, double o, double h, double l, doubl
 	int k;
 
 	for (k = 0; k < SHIELD_RECENT && k < s->candles; k++) {
-		const double *r = s->recent[k];
+		const double *r = s->recent[(s->candles - k) % SHIELD_RECENT];
 		if (r[0] == t)
 			return r[1] == o && r[2] == h && r[3] == l && r[4] == c && r[5] == v;
 	}
@@ -349,6 +364,8 @@ void shield_signal(shield *s, int check, int on, double now, const char *detail)
 {
 	if (check < 0 || check >= SH_NCHECKS)
 		return;
+	if (!isfinite(now))
+		now = s->last_t;  /* an event is never ignored for want of a clock */
 	if (on)
 		raise_reason(s, check, now, "%s", detail ? detail : "");
 	else
