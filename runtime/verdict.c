@@ -14,6 +14,7 @@ typedef struct {
 	char *why;
 	size_t whylen;
 	int failure;
+	int overflow;  /* the string being read did not fit: known once it ends */
 } parser;
 
 #if defined(__GNUC__)
@@ -55,8 +56,10 @@ static int put_utf8(parser *ps, unsigned long c, char *out, size_t *n, size_t ca
 		b[0] = (unsigned char)(0xF0 | (c >> 18)), b[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
 		b[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F)), b[3] = (unsigned char)(0x80 | (c & 0x3F)), len = 4;
 	}
-	if (*n + len > cap)
-		return fail(ps, VERDICT_SCHEMA, "a string longer than %zu bytes", cap);
+	if (*n + len > cap) {
+		ps->overflow = 1;  /* read on: a string cut short is not JSON */
+		return 1;
+	}
 	for (k = 0; k < len; k++)
 		out[(*n)++] = (char)b[k];
 	return 1;
@@ -116,6 +119,7 @@ static int string(parser *ps, char *out, size_t cap, size_t *outlen)
 	if (ps->p >= ps->end || *ps->p != '"')
 		return fail(ps, VERDICT_NOT_JSON, "a string expected");
 	ps->p++;
+	ps->overflow = 0;
 	for (;;) {
 		unsigned char ch;
 		unsigned long c, lo;
@@ -164,12 +168,14 @@ static int string(parser *ps, char *out, size_t cap, size_t *outlen)
 				}
 				break;
 			default:
-				return fail(ps, VERDICT_NOT_JSON, "an unknown escape \\%c", ch);
+				return fail(ps, VERDICT_NOT_JSON, "an unknown escape (byte 0x%02X after \\)", ch);
 			}
 		}
 		if (!put_utf8(ps, c, out, &n, cap))
 			return 0;
 	}
+	if (ps->overflow)
+		return fail(ps, VERDICT_SCHEMA, "a string longer than %zu bytes", cap);
 	out[n] = '\0';
 	*outlen = n;
 	return 1;
@@ -191,7 +197,8 @@ static int score(parser *ps, int *out)
 		digits++;
 	}
 	if (digits == 0)
-		return fail(ps, VERDICT_SCHEMA, "score is not a number");
+		return fail(ps, *start == '-' ? VERDICT_NOT_JSON : VERDICT_SCHEMA,
+		            *start == '-' ? "a '-' without digits" : "score is not a number");
 	if (digits > 1 && start[*start == '-'] == '0')
 		return fail(ps, VERDICT_NOT_JSON, "a number with a leading zero");
 	if (ps->p < ps->end && (*ps->p == '.' || *ps->p == 'e' || *ps->p == 'E')) {
@@ -221,6 +228,15 @@ static int score(parser *ps, int *out)
 	return 1;
 }
 
+/* can this byte start a JSON value? If not, the text is not JSON at all,
+   rather than JSON of the wrong shape */
+static int value_start(const parser *ps)
+{
+	if (ps->p >= ps->end)
+		return 0;
+	return strchr("\"{[-0123456789tfn", *ps->p) != NULL && *ps->p != '\0';
+}
+
 /* the keys of the object, each once */
 enum { K_SIGNAL = 1, K_SCORE = 2, K_REASONING = 4 };
 
@@ -247,9 +263,12 @@ static int member(parser *ps, struct verdict *v, int *seen)
 		return fail(ps, VERDICT_NOT_JSON, "':' expected after a key");
 	ps->p++;
 	skip_ws(ps);
+	if (!value_start(ps))
+		return fail(ps, VERDICT_NOT_JSON, ps->p >= ps->end ? "cut short after \"%s\":" : "no JSON value after \"%s\":",
+		            key);
 	if (k == K_SCORE)
 		return score(ps, &v->score);
-	if (ps->p >= ps->end || *ps->p != '"')
+	if (*ps->p != '"')
 		return fail(ps, VERDICT_SCHEMA, "%s is not a string", key);
 	if (k == K_REASONING)
 		return string(ps, v->reasoning, VERDICT_REASONING_MAX, &v->reasoning_len);
@@ -272,8 +291,9 @@ int verdict_parse(const char *text, size_t len, struct verdict *v, char *why, si
 	parser ps;
 	int seen = 0;
 
-	ps.p = (const unsigned char *)text, ps.end = ps.p + len;
-	ps.why = why, ps.whylen = whylen, ps.failure = VERDICT_OK;
+	ps.p = (const unsigned char *)text;
+	ps.end = len > 0 ? ps.p + len : ps.p;  /* no arithmetic on a NULL text */
+	ps.why = why, ps.whylen = whylen, ps.failure = VERDICT_OK, ps.overflow = 0;
 	memset(v, 0, sizeof *v);
 	if (whylen > 0)
 		why[0] = '\0';
