@@ -76,19 +76,21 @@ function M.parse_response(status, text)
     return nil, failure("empty", "gemini: no candidates", out)
   end
   local cand = cands[1]
-  out.finish = type(cand.finishReason) == "string" and cand.finishReason or "?"
+  out.finish = type(cand.finishReason) == "string" and cand.finishReason or nil
   local parts = type(cand.content) == "table" and cand.content.parts
   local texts = {}
   for _, p in ipairs(type(parts) == "table" and parts or {}) do
     if type(p) == "table" and p.thought ~= true and type(p.text) == "string" then texts[#texts + 1] = p.text end
   end
   out.text = table.concat(texts)
-  if out.finish ~= "STOP" then
+  -- only STOP is a whole answer
+  if out.finish and out.finish ~= "STOP" then
     local cause = out.finish == "SAFETY" and "safety" or out.finish == "MAX_TOKENS" and "max_tokens"
       or "finish_" .. out.finish:lower():gsub("[^%w_]", "")
     return nil, failure(cause, "gemini: the answer ended with " .. out.finish, out)
   end
   if out.text == "" then return nil, failure("empty", "gemini: an empty answer", out) end
+  if not out.finish then return nil, failure("finish_unspecified", "gemini: an answer without a finishReason", out) end
   return out
 end
 

@@ -127,13 +127,17 @@ local function provider(opts)
   if name ~= "gemini" and name ~= "openai" then return nil, "--provider must be gemini or openai" end
   local mod = require("nomade." .. name)
   local secrets = require "nomade.secrets"
-  local secret, kerr
-  if name == "gemini" then
-    secret, kerr = secrets.get("GEMINI_API_KEY")
-    if not secret then return nil, kerr or "--tribunal live needs GEMINI_API_KEY (environment or NOMADE_SECRETS)" end
-  else
-    secret, kerr = secrets.get("OPENAI_API_KEY")  -- a local server may need none
+  -- a script may hand the key over itself; else the environment or the file
+  local secret = opts.key
+  if not secret then
+    local kerr
+    secret, kerr = secrets.get(name == "gemini" and "GEMINI_API_KEY" or "OPENAI_API_KEY")
     if kerr then return nil, kerr end
+    if not secret and name == "gemini" then
+      return nil, "--tribunal live needs GEMINI_API_KEY (environment or NOMADE_SECRETS)"
+    end  -- an OpenAI-compatible local server may need none
+  end
+  if name == "openai" then
     if not opts["llm-url"] then return nil, "--provider openai needs --llm-url (e.g. http://127.0.0.1:8080)" end
     if not opts.model then return nil, "--provider openai needs --model" end
   end
