@@ -125,10 +125,10 @@ $(BUILD)/fuzz/fuzz_verdict: tests/fuzz/fuzz_verdict.c runtime/verdict.c runtime/
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_verdict.c runtime/verdict.c
 
 # the Lua parsers run in the real host: every runtime file, built for fuzzing
-$(BUILD)/fuzz/fuzz_bybit: tests/fuzz/fuzz_bybit.c $(CORE_SRC) $(BUILD)/embed_lua.c $(HEADERS) | deps
+LUA_FUZZ = $(BUILD)/fuzz/fuzz_bybit $(BUILD)/fuzz/fuzz_gemini
+$(LUA_FUZZ): $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/lua_fuzz.h $(CORE_SRC) $(BUILD)/embed_lua.c $(HEADERS) | deps
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -I$(BUILD) $(PKG_CFLAGS) -o $@ tests/fuzz/fuzz_bybit.c $(CORE_SRC) \
-		$(BUILD)/embed_lua.c $(LIBS)
+	clang $(FUZZ_CFLAGS) -I$(BUILD) $(PKG_CFLAGS) -o $@ $< $(CORE_SRC) $(BUILD)/embed_lua.c $(LIBS)
 
 fuzz: $(FUZZ_TARGETS)
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
