@@ -169,10 +169,12 @@ function M.main(...)
     rules, rerr = instruments.load(opts.instrument, s.symbol)
   end
   opts.interval = strategy.INTERVALS[s.interval]
+  -- a live judge comes with its state (daily totals, causes, last verdict)
   local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
+  local live_tribunal = judge and jerr
   if not feed or not rules or not judge then
     journal:close()
-    io.stderr:write("nomade run: ", tostring(ferr or rerr or jerr), "\n")
+    io.stderr:write("nomade run: ", tostring(ferr or rerr or (not judge and jerr)), "\n")
     return 1
   end
   local book = engine.paper_book(s, rules, opts)
@@ -405,7 +407,9 @@ function M.main(...)
     status = function()
       return { strategy = path or "the default strategy", symbol = strat.settings.symbol,
         interval = strat.settings.interval, candles = n, feed = feed.status(), shield = sh:state(),
-        paused = e.paused or false, regime = inner.regime, reloads = reloads, tribunal = e.stats }
+        paused = e.paused or false, regime = inner.regime, reloads = reloads, tribunal = e.stats,
+        llm = live_tribunal and { provider = live_tribunal.provider, model = live_tribunal.model,
+          today = live_tribunal.totals, causes = live_tribunal.causes, deadline = live_tribunal.deadline } }
     end,
     pause = function()
       e.paused = true
