@@ -4,18 +4,13 @@
 -- is lost: looked up, never sent twice.
 local t = require "testlib"
 local bybit = require "nomade.bybit"
-local http = require "nomade.http"
 local cjson = require "cjson"
 local _
 
 local base, stop = t.serve("tests/stand-ins/bybit/server.py")
 t.ok(base, "the stand-in started")
 
-local function control(doc)
-  local s, _, b = http.request { url = base .. "/__control", method = doc and "POST" or "GET",
-    body = doc and cjson.encode(doc), headers = { "Content-Type: application/json" } }
-  return s == 200 and cjson.decode(b)
-end
+local control = t.control(base)
 local c = bybit.new { base = base, key = "test-key", secret = "test-secret-0123456789", max_wait = 3 }
 
 t.ok(type(c:sync_time()) == "number", "server time synced")

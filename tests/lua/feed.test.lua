@@ -5,7 +5,6 @@
 -- missed minutes catches up on them without deciding; a dead exchange at
 -- start is a clear error.
 local t = require "testlib"
-local http = require "nomade.http"
 local loop = require "nomade.loop"
 local cjson = require "cjson"
 
@@ -15,11 +14,7 @@ end
 
 local base, stop = t.serve("tests/stand-ins/bybit/server.py")
 t.ok(base, "the stand-in started")
-local function control(doc)
-  local s, _, b = http.request { url = base .. "/__control", method = doc and "POST" or "GET",
-    body = doc and cjson.encode(doc), headers = { "Content-Type: application/json" } }
-  return s == 200 and cjson.decode(b)
-end
+local control = t.control(base)
 
 local dir = os.tmpname() .. ".d"
 os.execute("mkdir -p " .. dir)

@@ -88,6 +88,17 @@ function M.serve(script)
   return nil
 end
 
+-- the control endpoint of a stand-in at base (/__control): control(doc)
+-- POSTs doc, control() GETs the state; the decoded answer, or false
+function M.control(base)
+  local http, cjson = require "nomade.http", require "cjson"
+  return function(doc)
+    local s, _, b = http.request { url = base .. "/__control", method = doc and "POST" or "GET",
+      body = doc and cjson.encode(doc), headers = { ["Content-Type"] = "application/json" } }
+    return s == 200 and cjson.decode(b)
+  end
+end
+
 -- shell-quotes a string
 function M.q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 

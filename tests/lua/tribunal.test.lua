@@ -6,19 +6,13 @@
 -- compatible provider; nomade tribunal ask and nomade run --tribunal live.
 local t = require "testlib"
 local bt = require "btlib"
-local http = require "nomade.http"
 local tribunal = require "nomade.tribunal"
-local cjson = require "cjson"
 
 local KEY = "test-gemini-key"
 local base, stop = t.serve("tests/stand-ins/gemini/server.py")
 t.ok(base, "the stand-in started")
 
-local function control(doc)
-  local s, _, b = http.request { url = base .. "/__control", method = doc and "POST" or "GET",
-    body = doc and cjson.encode(doc), headers = { ["Content-Type"] = "application/json" } }
-  return s == 200 and cjson.decode(b)
-end
+local control = t.control(base)
 local function log() return (control() or {}).log or {} end
 local messages = {}
 local function judge(extra)
