@@ -58,6 +58,7 @@ typedef struct {
 	const shield *guard;  /* the live shield, or NULL: then gate_state */
 	int gate_state;
 	lua_Integer blocked_entries, blocked_exits;
+	lua_Integer in_state[3];  /* run: candles closed in each state */
 } book;
 
 /* user values: 1 the trades table, 2 the pending sell's reason, 3 the shield */
@@ -446,6 +447,17 @@ static void push_position(lua_State *L, const book *b)
 		set_num(L, "take", b->pos_take);
 }
 
+static void push_in_state(lua_State *L, const book *b)
+{
+	int k;
+
+	lua_createtable(L, 0, 3);
+	for (k = SHIELD_GREEN; k <= SHIELD_RED; k++) {
+		lua_pushinteger(L, b->in_state[k]);
+		lua_setfield(L, -2, shield_state_name(k));
+	}
+}
+
 static int b_index(lua_State *L)
 {
 	book *b = check_book(L);
@@ -462,6 +474,7 @@ static int b_index(lua_State *L)
 	else if (!strcmp(k, "blocked_entries")) lua_pushinteger(L, b->blocked_entries);
 	else if (!strcmp(k, "blocked_exits")) lua_pushinteger(L, b->blocked_exits);
 	else if (!strcmp(k, "shield")) lua_pushstring(L, shield_state_name(book_state(b)));
+	else if (!strcmp(k, "in_state")) push_in_state(L, b);
 	else if (!strcmp(k, "pending")) lua_pushboolean(L, b->pending != NONE);
 	else if (!strcmp(k, "position")) push_position(L, b);
 	else if (!strcmp(k, "trades")) lua_getiuservalue(L, 1, 1);
@@ -492,10 +505,10 @@ static const char *const columns[] = {"time", "open", "high", "low", "close", "v
  * book:run{first =, last =, candles = {time, open, ..}, view = m's table,
  *          ind = m.ind's table, indicators = {name = series}, cursor =,
  *          equity = series, decide = function(i), changed = function(),
- *          state = series or nil}
+ *          state = the shield's scan.state}
  * For each candle i in first..last: move the cursor, copy the candle, the
- * shield's state (state[i], from its scan) and the indicator values into
- * view and ind, fill (steps 1-3), call changed()
+ * shield's state (byte i of state, from its scan) and the indicator values
+ * into view and ind, fill (steps 1-3), call changed()
  * if an order filled or was cancelled, record the equity at the close,
  * and, unless i is the last, call decide(i). book.current says where an
  * error happened.
@@ -503,8 +516,10 @@ static const char *const columns[] = {"time", "open", "high", "low", "close", "v
 static int b_run(lua_State *L)
 {
 	book *b = check_book(L);
-	const series *col[6], **ind, *st;
-	int k, nind = 0, view, indt, keys, decide, filled;
+	const series *col[6], **ind;
+	const unsigned char *st;
+	size_t stlen = 0;
+	int k, g, nind = 0, view, indt, keys, decide, filled;
 	lua_Integer i, first, last;
 	series *eq;
 	size_t *cur;
@@ -556,9 +571,10 @@ static int b_run(lua_State *L)
 			return luaL_error(L, "book:run: indicator too short");
 	}
 	lua_getfield(L, 2, "state");  /* 15 */
-	st = series_test(L, 15);
-	if (st != NULL && st->len < (size_t)last)
-		return luaL_error(L, "book:run: state too short");
+	st = lua_type(L, 15) == LUA_TUSERDATA ? (const unsigned char *)lua_touserdata(L, 15) : NULL;
+	stlen = st != NULL ? lua_rawlen(L, 15) : 0;
+	if (st == NULL || stlen < (size_t)last)  /* no shield, no run */
+		return luaL_error(L, "book:run: state must be the shield's scan, a byte per candle");
 	for (i = first; i <= last; i++) {
 		double close = col[4]->v[i - 1];
 		b->current = i;
@@ -569,12 +585,14 @@ static int b_run(lua_State *L)
 		}
 		lua_pushinteger(L, i);
 		lua_setfield(L, view, "index");
-		if (st != NULL) {
-			double g = st->v[i - 1];  /* anything but 0 or 1 is RED: fail closed */
-			b->gate_state = g == 0 ? SHIELD_GREEN : g == 1 ? SHIELD_AMBER : SHIELD_RED;
-			lua_pushstring(L, shield_state_name(b->gate_state));
+		/* anything but 0 or 1 is RED: fail closed */
+		g = st[i - 1] == 0 ? SHIELD_GREEN : st[i - 1] == 1 ? SHIELD_AMBER : SHIELD_RED;
+		if (g != b->gate_state || i == first) {
+			lua_pushstring(L, shield_state_name(g));
 			lua_setfield(L, view, "shield");
 		}
+		b->gate_state = g;
+		b->in_state[g]++;
 		for (k = 0; k < nind; k++) {
 			lua_rawgeti(L, keys, k + 1);
 			lua_pushnumber(L, ind[k]->v[i - 1]);

@@ -15,9 +15,11 @@
  *   sh:transitions([after_seq]) -> {{seq, time, from, to, check, detail}...}
  *   sh:stats() -> {GREEN, AMBER, RED (candles closed in each), refused,
  *                  repeats, gaps, transitions, candles}
- *   sh:scan{time =, open =, ...} -> {columns of the accepted candles,
- *                  state = series (0 GREEN, 1 AMBER, 2 RED), n,
- *                  transitions = {...}, refused = {{time, detail}...}}
+ *   sh:scan{time =, open =, ...} -> {columns of the accepted candles (the
+ *                  same series when none was refused), state = a byte per
+ *                  candle (0 GREEN, 1 AMBER, 2 RED; a userdata, read with
+ *                  _shield.state_at(state, i)), n, transitions = {...},
+ *                  refused = {{time, detail}...}}
  *                  the backtest's pass: every input of its shield is a candle
  */
 #include <math.h>
@@ -216,60 +218,85 @@ static int s_stats(lua_State *L)
 
 static const char *const columns[] = {"time", "open", "high", "low", "close", "volume"};
 
+/* the accepted candles' columns: the input series themselves when none
+   was refused (a year of minutes is not copied), else compacted copies */
+static void scan_columns(lua_State *L, const series *const in[6], const unsigned char *mark, size_t n,
+                         long long refused)
+{
+	size_t i;
+	int k;
+
+	for (k = 0; k < 6; k++) {
+		if (refused == 0) {
+			lua_getfield(L, 2, columns[k]);
+		} else {
+			series *out = series_new(L, n - (size_t)refused);
+			for (i = 0; i < n; i++)
+				if (mark[i] != 0xFF)
+					series_push(L, out, in[k]->v[i]);
+		}
+		lua_setfield(L, 3, columns[k]);
+	}
+}
+
 static int s_scan(lua_State *L)
 {
 	shield *s = shield_check_ud(L, 1);
 	const series *in[6];
-	series *out[6], *st;
+	unsigned char *mark;
 	size_t i, n = (size_t)-1;
 	int k, res, ntrans = 0, nref = 0;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
 	for (k = 0; k < 6; k++) {
-		lua_getfield(L, 2, columns[k]);  /* 3..8 */
+		lua_getfield(L, 2, columns[k]);
 		in[k] = series_test(L, -1);
 		if (in[k] == NULL)
 			return luaL_error(L, "shield:scan: %s must be a series", columns[k]);
 		if (in[k]->len < n)
 			n = in[k]->len;
+		lua_pop(L, 1);  /* the table at 2 keeps it alive */
 	}
-	lua_createtable(L, 0, 10);  /* 9: the result */
-	for (k = 0; k < 6; k++) {
-		out[k] = series_new(L, n);
-		lua_setfield(L, 9, columns[k]);
-	}
-	st = series_new(L, n);
-	lua_setfield(L, 9, "state");
-	lua_newtable(L);  /* 10: transitions */
-	lua_newtable(L);  /* 11: refused */
+	lua_createtable(L, 0, 10);  /* 3: the result */
+	lua_newtable(L);  /* 4: transitions */
+	lua_newtable(L);  /* 5: refused */
+	/* 6: a state byte per candle, 0xFF for a refused one */
+	mark = (unsigned char *)lua_newuserdatauv(L, n > 0 ? n : 1, 0);
 	for (i = 0; i < n; i++) {
 		long long before = s->ntrans, q;
 		res = shield_candle(s, in[0]->v[i], in[1]->v[i], in[2]->v[i], in[3]->v[i], in[4]->v[i], in[5]->v[i]);
 		for (q = before + 1; q <= s->ntrans; q++) {
 			push_transition(L, &s->trans[(q - 1) % SHIELD_HISTORY]);
-			lua_rawseti(L, 10, ++ntrans);
+			lua_rawseti(L, 4, ++ntrans);
 		}
-		if (res == SHIELD_ACCEPTED) {
-			for (k = 0; k < 6; k++)
-				series_push(L, out[k], in[k]->v[i]);
-			series_push(L, st, s->state);
-		} else {
+		mark[i] = res == SHIELD_ACCEPTED ? (unsigned char)s->state : 0xFF;
+		if (res != SHIELD_ACCEPTED) {
 			lua_createtable(L, 0, 2);
 			lua_pushnumber(L, in[0]->v[i]);
 			lua_setfield(L, -2, "time");
-			lua_pushstring(L, res == SHIELD_REPEAT ? "a repeat of the candle before, dropped" : s->refusal);
+			lua_pushstring(L, res == SHIELD_REPEAT ? "a repeat of a candle before, dropped" : s->refusal);
 			lua_setfield(L, -2, "detail");
-			lua_rawseti(L, 11, ++nref);
+			lua_rawseti(L, 5, ++nref);
 		}
 	}
-	lua_pushvalue(L, 10);
-	lua_setfield(L, 9, "transitions");
-	lua_pushvalue(L, 11);
-	lua_setfield(L, 9, "refused");
-	lua_pushinteger(L, (lua_Integer)st->len);
-	lua_setfield(L, 9, "n");
-	lua_pushvalue(L, 9);
+	scan_columns(L, in, mark, n, nref);
+	if (nref > 0) {  /* the accepted candles' states, in place */
+		size_t j = 0;
+		for (i = 0; i < n; i++)
+			if (mark[i] != 0xFF)
+				mark[j++] = mark[i];
+		while (j < n)
+			mark[j++] = 0xFF;
+	}
+	lua_setfield(L, 3, "state");
+	lua_pushvalue(L, 4);
+	lua_setfield(L, 3, "transitions");
+	lua_pushvalue(L, 5);
+	lua_setfield(L, 3, "refused");
+	lua_pushinteger(L, (lua_Integer)(n - (size_t)nref));
+	lua_setfield(L, 3, "n");
+	lua_pushvalue(L, 3);
 	return 1;
 }
 
@@ -289,8 +316,22 @@ static const luaL_Reg methods[] = {
 	{NULL, NULL}
 };
 
+/* _shield.state_at(scan.state, i) -> "GREEN"|"AMBER"|"RED" */
+static int s_state_at(lua_State *L)
+{
+	const unsigned char *st;
+	lua_Integer i = luaL_checkinteger(L, 2);
+
+	luaL_checktype(L, 1, LUA_TUSERDATA);
+	st = (const unsigned char *)lua_touserdata(L, 1);
+	luaL_argcheck(L, i >= 1 && (size_t)i <= lua_rawlen(L, 1), 2, "out of range");
+	lua_pushstring(L, shield_state_name(st[i - 1]));
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
 	{"new", s_new},
+	{"state_at", s_state_at},
 	{NULL, NULL}
 };
 

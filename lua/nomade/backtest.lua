@@ -131,13 +131,8 @@ end
 -- the shield over the span: candles in each state, what the gate refused,
 -- the transitions and refused candles (a backtest cannot backfill a gap)
 function M.shield_summary(run, book)
-  local states, c = { GREEN = 0, AMBER = 0, RED = 0 }, run.c
-  local names = { [0] = "GREEN", "AMBER", "RED" }
-  for i = run.first, run.last do
-    local k = names[c.state[i]]
-    states[k] = states[k] + 1
-  end
-  return { candles = states, blocked_entries = book.blocked_entries, blocked_exits = book.blocked_exits,
+  local c = run.c
+  return { candles = book.in_state, blocked_entries = book.blocked_entries, blocked_exits = book.blocked_exits,
     transitions = c.transitions, refused = c.refused, gaps_unfilled = run.shield:stats().gaps }
 end
 

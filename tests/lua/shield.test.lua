@@ -31,12 +31,12 @@ end
 local function orders_allowed(r)
   local c, at = r.c, {}
   for i = 1, c.n do at[c.time[i]] = i end
-  local names = { [0] = "GREEN", "AMBER", "RED" }
+  local function state(i) return core.state_at(c.state, i) end
   for _, tr in ipairs(r.book.trades) do
-    local entry_state = names[c.state[at[tr.entry_time] - 1]]
+    local entry_state = state(at[tr.entry_time] - 1)
     if entry_state ~= "GREEN" then return false, "an entry decided while " .. entry_state .. " at " .. iso(tr.entry_time) end
     if tr.reason == "out" then
-      local exit_state = names[c.state[at[tr.exit_time] - 1]]
+      local exit_state = state(at[tr.exit_time] - 1)
       if exit_state == "RED" then return false, "an exit decided while RED at " .. iso(tr.exit_time) end
     end
   end
