@@ -204,6 +204,9 @@ static int valid(double o, double h, double l, double c, double v, char *why, si
 	return 0;
 }
 
+/* of two finite numbers (fmax is a libm call that minds NaNs) */
+static double larger(double a, double b) { return a > b ? a : b; }
+
 /* the candle-borne checks on an accepted candle */
 static void check_candle(shield *s, double t, double o, double h, double l, double c, double v)
 {
@@ -245,8 +248,8 @@ static void check_candle(shield *s, double t, double o, double h, double l, doub
 	}
 	if (s->candles > 0) {
 		double pc = s->last_c;
-		double move = fmax(h - pc, pc - l);
-		double tr = fmax(h - l, move);
+		double move = larger(h - pc, pc - l);
+		double tr = larger(h - l, move);
 		int p = s->cfg.atr_period;
 		int atr_ready = s->candles > p;  /* p true ranges seen */
 		if (move > s->cfg.jump_pct * pc && (!atr_ready || move > s->cfg.jump_atr * s->atr)) {
