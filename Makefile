@@ -29,7 +29,7 @@ PKG_LIBS = $(eval PKG_LIBS := $$(shell $(PKG_CONFIG) --libs $(PKGS)))$(PKG_LIBS)
 
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(SAN) $(WARN) \
              -Iruntime -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
-LIBS = $(PKG_LIBS) -lev -lm
+LIBS = $(PKG_LIBS) -lev -lwslay -lm
 
 TA_SRC = $(wildcard runtime/ta/*.c)
 CORE_SRC = runtime/host.c runtime/series.c runtime/csv.c \
@@ -37,6 +37,7 @@ CORE_SRC = runtime/host.c runtime/series.c runtime/csv.c \
            runtime/lib_crypto.c runtime/lib_paper.c runtime/lib_loop.c runtime/lib_term.c \
            runtime/lib_store.c runtime/lib_http.c runtime/lib_bybit.c \
            runtime/shield.c runtime/lib_shield.c runtime/verdict.c runtime/lib_gemini.c \
+           runtime/ws.c runtime/lib_ws.c \
                      $(TA_SRC)
 LUA_SRC = $(shell find lua/nomade -name '*.lua' | LC_ALL=C sort) lua/strategy.lua
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embed_lua.o
@@ -123,6 +124,10 @@ $(BUILD)/fuzz/fuzz_ta: tests/fuzz/fuzz_ta.c $(TA_SRC) $(HEADERS) | deps
 $(BUILD)/fuzz/fuzz_verdict: tests/fuzz/fuzz_verdict.c runtime/verdict.c runtime/verdict.h | deps
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_verdict.c runtime/verdict.c
+
+$(BUILD)/fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c runtime/ws.c runtime/ws.h | deps
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_ws.c runtime/ws.c -lwslay -lcrypto
 
 # the Lua parsers run in the real host: every runtime file, built for fuzzing
 LUA_FUZZ = $(BUILD)/fuzz/fuzz_bybit $(BUILD)/fuzz/fuzz_gemini

@@ -71,17 +71,19 @@ function M.run(args, env)
   return (ok and 0 or code), slurp(out), slurp(errf)
 end
 
--- starts a stand-in server script (it prints "LISTENING <port>"); returns
--- its base URL and a function that stops it, or nil when it did not start
-function M.serve(script)
+-- starts a stand-in server script (it prints "LISTENING <port> ..."), with
+-- extra arguments; returns its base URL, a function that stops it, and its
+-- LISTENING line; or nil when it did not start
+function M.serve(script, args)
   local out = os.tmpname()
-  os.execute("/usr/bin/python3 " .. script .. " --port 0 > " .. out .. " 2>&1 & echo $! > " .. out .. ".pid")
+  os.execute("/usr/bin/python3 " .. script .. " --port 0 " .. (args or "") .. " > " .. out .. " 2>&1 & echo $! > "
+    .. out .. ".pid")
   for _ = 1, 100 do
     local f = io.open(out)
-    local port = f and f:read("a"):match("LISTENING (%d+)")
+    local line = f and f:read("a"):match("LISTENING [^\n]*")
     if f then f:close() end
-    if port then
-      return "http://127.0.0.1:" .. port, function() os.execute("kill $(cat " .. out .. ".pid)") end
+    if line then
+      return "http://127.0.0.1:" .. line:match("%d+"), function() os.execute("kill $(cat " .. out .. ".pid)") end, line
     end
     os.execute("sleep 0.05")
   end
