@@ -9,7 +9,9 @@
  *                    max_message = bytes (default 4 MB), timeout = s (10)})
  *     -> conn, or nil, err. In a handler it yields until the connection is
  *     open or failed; elsewhere it runs the loop until then.
- *   conn:send(text) -> true or nil, err;  conn:ping([data]);  conn:close([code, reason])
+ *   conn:send(text) -> true or nil, err;  conn:ping([data]);
+ *   conn:close([code, reason [, now]])   the close handshake, or with now
+ *                                        at once (on_close gets 1006)
  *   conn.open -> boolean
  * Messages are gathered while wslay reads, then handed to on_message, each
  * in a coroutine of its own (host_spawn), once the read is over: a handler
@@ -623,7 +625,10 @@ static int c_close(lua_State *L)
 	size_t len = 0;
 	const char *reason = luaL_optlstring(L, 3, "", &len);
 
-	if (c->state == OPEN && wslay_event_queue_close(c->ctx, (uint16_t)luaL_optinteger(L, 2, 1000),
+	if (lua_toboolean(L, 4) && c->state != CLOSED) {  /* now: a dead peer would never answer */
+		c->closed_code = 1006;
+		finish(c, "closed without waiting for the peer");
+	} else if (c->state == OPEN && wslay_event_queue_close(c->ctx, (uint16_t)luaL_optinteger(L, 2, 1000),
 	                                                (const uint8_t *)reason, len > 123 ? 123 : len) == 0) {
 		open_events(c);
 	} else if (c->state != CLOSED) {

@@ -3,10 +3,12 @@
 -- growing) and, once started, hands each new one to deliver(k, live): live
 -- false for a candle that closed before it could be acted on (history,
 -- catch-up), which the strategy sees but does not decide on. A live feed
--- also has clock() (the exchange's time, ms), backfill(from, to) and calls
--- on_poll(ok, err, clock_offset) after each request, for the shield.
+-- also has clock() (the exchange's time, ms), backfill(from, to), and calls
+-- on_poll(ok, err, clock_offset) after each REST request and on_link(up,
+-- why) when a stream goes down or is whole again, for the shield.
 --   replay:FILE  a candle file played `speed` times faster than real time
---   bybit        Bybit V5 REST klines, polled right after each close
+--   bybit        Bybit's kline stream (WebSocket), REST for history and gaps
+--   bybit-rest   Bybit V5 REST klines, polled right after each close
 local loop = require "nomade.loop"
 local log = require "nomade.log"
 
@@ -68,10 +70,12 @@ function M.replay(path, s, speed)
   return f
 end
 
--- M.bybit(opts, settings, after) -> feed or nil, err. History: the last
--- max(1000, history) confirmed candles, or with `after` (a resumed journal)
--- every candle since. Needs no keys.
-function M.bybit(opts, s, after)
+-- what the Bybit feeds share: the REST client, the history (the last
+-- max(1000, history) confirmed candles, or with `after`, a resumed journal,
+-- every candle since), the instrument's rules, the exchange's clock,
+-- backfill, and f.append(got, live_newest) for candles fetched over REST.
+-- Needs no keys.
+local function bybit_base(opts, s, after)
   local bybit = require "nomade.bybit"
   local ok, client = pcall(bybit.new, { base = opts["base-url"] or "mainnet", timeout = 10 })
   if not ok then return nil, tostring(client):gsub("^.-: ", "") end
@@ -91,60 +95,14 @@ function M.bybit(opts, s, after)
     if cols and cols.n == 0 then err = "bybit: no confirmed " .. s.symbol .. " " .. s.interval .. " candles" end
   end
   if not cols or err then return nil, tostring(err) end
-  local f = { cols = cols, client = client, name = "bybit", polls = 0, errors = 0, gaps = 0 }
-  local last = cols.n > 0 and cols.time[cols.n] or after
-  local tries, timer, late_warned = 0, nil, nil
+  local f = { cols = cols, client = client, step = step, name = "bybit", errors = 0, gaps = 0,
+    last = cols.n > 0 and cols.time[cols.n] or after }
 
   -- instrument rules from the exchange itself
   function f.rules()
     local res, rerr = client:instruments(s.symbol)
     if not res then return nil, tostring(rerr) end
     return require("nomade.instruments").from_list(res.list, s.symbol)
-  end
-
-  -- seconds until the next poll: the settle time after the next close, or
-  -- when that is past (the candle is late), a growing retry
-  local function next_poll()
-    local due = last + 2 * step + M.SETTLE_MS - client:server_now()
-    if due > 0 then
-      tries = 0
-      return due / 1000
-    end
-    tries = tries + 1
-    if due < -step and late_warned ~= last then
-      late_warned = last
-      log.event("warn", "feed_late", { since = iso(last + 2 * step), seconds = -due // 1000 },
-        string.format("  warn  feed: no confirmed candle for %d s past the %s close", -due // 1000,
-          iso(last + 2 * step)))
-    end
-    return math.min(M.MAX_RETRY, 0.5 * 2 ^ tries)
-  end
-
-  local deliver
-  local function poll()
-    f.polls, f.last_poll = f.polls + 1, os.date("!%Y-%m-%dT%H:%M:%SZ")
-    local got, perr = client:candles(s.symbol, s.interval, nil, { since = last })
-    if not got then
-      f.errors, f.last_error = f.errors + 1, tostring(perr)
-      log.event("warn", "feed_error", { error = tostring(perr), kind = perr.kind },
-        "  warn  feed: " .. tostring(perr))
-    else
-      for k = 1, got.n do
-        local t = got.time[k]
-        if t ~= last + step then
-          f.gaps = f.gaps + 1
-          log.event("warn", "feed_gap", { from = iso(last + step), to = iso(t - step), missing = (t - last) // step - 1 },
-            string.format("  warn  feed: the exchange has no candle from %s to %s (%d missing)",
-              iso(last + step), iso(t - step), (t - last) // step - 1))
-        end
-        for _, col in ipairs(COLUMNS) do cols[col][cols.n + 1] = got[col][k] end
-        cols.n, last = cols.n + 1, t
-        deliver(cols.n, k == got.n)
-      end
-      f.open_candle = got.open_candle
-    end
-    if f.on_poll then f.on_poll(got ~= nil, perr, client.offset) end
-    timer = loop.timer(next_poll(), 0, poll)
   end
 
   -- the exchange's clock (ms), for the shield's staleness check
@@ -164,31 +122,242 @@ function M.bybit(opts, s, after)
     return rows, got.n == 0 and "the exchange has no candles there (a halt?)" or nil
   end
 
-  function f.start(_, fn)
-    deliver = fn
+  -- one confirmed candle after the last, to the runtime
+  function f.push(row, live)
+    local t = row.time
+    if t ~= f.last + step then
+      f.gaps = f.gaps + 1
+      log.event("warn", "feed_gap", { from = iso(f.last + step), to = iso(t - step), missing = (t - f.last) // step - 1 },
+        string.format("  warn  feed: the exchange has no candle from %s to %s (%d missing)",
+          iso(f.last + step), iso(t - step), (t - f.last) // step - 1))
+    end
+    for _, col in ipairs(COLUMNS) do cols[col][cols.n + 1] = row[col] end
+    cols.n, f.last = cols.n + 1, t
+    f.deliver(cols.n, live)
+  end
+
+  -- every confirmed candle after the last, over REST; the newest is live
+  -- when live_newest. true, or nil, err (logged, counted)
+  function f.catch_up(live_newest)
+    local got, perr = client:candles(s.symbol, s.interval, nil, { since = f.last })
+    if f.on_poll then f.on_poll(got ~= nil, perr, client.offset) end
+    if not got then
+      f.errors, f.last_error = f.errors + 1, tostring(perr)
+      log.event("warn", "feed_error", { error = tostring(perr), kind = perr.kind }, "  warn  feed: " .. tostring(perr))
+      return nil, perr
+    end
+    for k = 1, got.n do
+      local row = {}
+      for _, col in ipairs(COLUMNS) do row[col] = got[col][k] end
+      f.push(row, live_newest and k == got.n)
+    end
+    f.open_candle = got.open_candle or f.open_candle
+    return true
+  end
+
+  function f.start_history(fn)
+    f.deliver = fn
     f.history = cols.n
-    for k = 1, cols.n do deliver(k, false) end
+    for k = 1, cols.n do fn(k, false) end
+  end
+  return f
+end
+
+-- M.bybit_rest(opts, settings, after) -> feed or nil, err: each candle
+-- polled over REST right after it closes
+function M.bybit_rest(opts, s, after)
+  local f, err = bybit_base(opts, s, after)
+  if not f then return nil, err end
+  local client, step = f.client, f.step
+  local tries, timer, late_warned = 0, nil, nil
+  f.polls = 0
+
+  -- seconds until the next poll: the settle time after the next close, or
+  -- when that is past (the candle is late), a growing retry
+  local function next_poll()
+    local due = f.last + 2 * step + M.SETTLE_MS - client:server_now()
+    if due > 0 then
+      tries = 0
+      return due / 1000
+    end
+    tries = tries + 1
+    if due < -step and late_warned ~= f.last then
+      late_warned = f.last
+      log.event("warn", "feed_late", { since = iso(f.last + 2 * step), seconds = -due // 1000 },
+        string.format("  warn  feed: no confirmed candle for %d s past the %s close", -due // 1000,
+          iso(f.last + 2 * step)))
+    end
+    return math.min(M.MAX_RETRY, 0.5 * 2 ^ tries)
+  end
+
+  local function poll()
+    f.polls, f.last_poll = f.polls + 1, os.date("!%Y-%m-%dT%H:%M:%SZ")
+    f.catch_up(true)
+    timer = loop.timer(next_poll(), 0, poll)
+  end
+
+  function f.start(_, fn)
+    f.start_history(fn)
     timer = loop.timer(next_poll(), 0, poll)
   end
   function f.stop() if timer then timer:stop() end end
   function f.status()
-    return { source = "bybit", base = client.base, candles = cols.n, last = last and iso(last),
+    return { source = "bybit-rest", base = client.base, candles = f.cols.n, last = f.last and iso(f.last),
       polls = f.polls, last_poll = f.last_poll, errors = f.errors, last_error = f.last_error, gaps = f.gaps,
       open_candle = f.open_candle }
   end
   function f.describe()
     return string.format("Bybit %s klines from %s (%d candles %s), polled %.1f s after each close",
-      s.interval, client.base, cols.n, after and "caught up since the journal" or "of history",
+      s.interval, client.base, f.cols.n, after and "caught up since the journal" or "of history",
       M.SETTLE_MS / 1000)
+  end
+  return f
+end
+
+-- the public spot stream of each Bybit base (demo has none: mainnet's)
+M.WS_URLS = { mainnet = "wss://stream.bybit.com/v5/public/spot",
+  testnet = "wss://stream-testnet.bybit.com/v5/public/spot", demo = "wss://stream.bybit.com/v5/public/spot" }
+M.PING_S = 20       -- Bybit's advice: an application ping every 20 s
+M.DEAD_S = 30       -- no message for this long: the stream is dead
+M.MAX_BACKOFF = 60  -- reconnects back off up to this, jittered
+
+-- M.bybit_ws(opts, settings, after) -> feed or nil, err: the kline stream
+-- (only confirm: true closes a candle), REST for history and for every
+-- candle missed while the stream was down or skipped
+function M.bybit_ws(opts, s, after)
+  local url = opts["ws-url"] or M.WS_URLS[opts["base-url"] or "mainnet"]
+  if not url then return nil, "--feed bybit with a custom --base-url needs --ws-url (or --feed bybit-rest)" end
+  local f, err = bybit_base(opts, s, after)
+  if not f then return nil, err end
+  local cjson = require "cjson.safe"
+  local ws = require "nomade.ws"
+  local step = f.step
+  local topic = "kline." .. require("nomade.bybit").INTERVALS[s.interval] .. "." .. s.symbol
+  local conn, backoff, timers, queue, busy, stopped = nil, 1, {}, {}, false, false
+  f.connects, f.messages, f.malformed = 0, 0, 0
+
+  local function link(up, why)
+    f.up = up
+    if f.on_link then f.on_link(up, why) end
+  end
+
+  -- one message from the stream, in arrival order
+  local CATCH_UP = {}
+  local function process(m)
+    if m == CATCH_UP then
+      if f.catch_up(false) then link(true) end
+      return
+    end
+    local doc = cjson.decode(m)
+    if type(doc) ~= "table" then
+      f.malformed = f.malformed + 1
+      log.event("warn", "feed_malformed", {}, "  warn  feed: a stream message that is not JSON, ignored")
+      return
+    end
+    if doc.op == "subscribe" and doc.success ~= true then
+      log.event("error", "feed_subscribe", { topic = topic, ret_msg = doc.ret_msg },
+        "  error feed: the subscription to " .. topic .. " failed: " .. tostring(doc.ret_msg))
+    end
+    if doc.topic ~= topic or type(doc.data) ~= "table" then return end
+    for _, k in ipairs(doc.data) do
+      local start = type(k) == "table" and math.tointeger(k.start)
+      if start and k.confirm == true and start > f.last then
+        if start > f.last + step then f.catch_up(false) end  -- missed pushes: REST has them
+        if start == f.last + step then
+          local row = { time = start, open = tonumber(k.open), high = tonumber(k.high), low = tonumber(k.low),
+            close = tonumber(k.close), volume = tonumber(k.volume) }
+          if row.open and row.high and row.low and row.close and row.volume then f.push(row, true) end
+        end
+      elseif start and k.confirm == false then
+        f.open_candle = { time = start, close = tonumber(k.close) }
+      end
+    end
+  end
+
+  local function drain()
+    if busy then return end
+    busy = true
+    while #queue > 0 do
+      local ok, perr = pcall(process, table.remove(queue, 1))
+      if not ok then log.event("error", "feed_error", { error = tostring(perr) }, "  error feed: " .. tostring(perr)) end
+    end
+    busy = false
+  end
+
+  local connect
+  local function stop_timers()
+    for _, t in pairs(timers) do t:stop() end
+    timers = {}
+  end
+  local function retry(why)
+    if stopped then return end
+    local delay = backoff * (0.8 + 0.4 * math.random())
+    backoff = math.min(M.MAX_BACKOFF, backoff * 2)
+    log.event("warn", "feed_down", { why = why, retry_in = delay },
+      string.format("  warn  feed: the stream is down (%s); reconnecting in %.1f s", why, delay))
+    timers.reconnect = loop.timer(delay, 0, connect)
+  end
+
+  function connect()
+    f.connects = f.connects + 1
+    local c, cerr = ws.connect(url, {
+      on_message = function(_, data)
+        f.messages, f.last_msg = f.messages + 1, loop.time()
+        queue[#queue + 1] = data
+        drain()
+      end,
+      on_close = function(_, code, reason)
+        conn = nil
+        stop_timers()
+        link(false, string.format("the stream closed (%s %s)", tostring(code), tostring(reason)))
+        retry("closed " .. tostring(code))
+      end,
+    })
+    if not c then
+      link(false, "no stream: " .. tostring(cerr))
+      return retry(tostring(cerr))
+    end
+    conn, backoff, f.last_msg = c, 1, loop.time()
+    c:send(cjson.encode { op = "subscribe", args = { topic }, req_id = "nomade" })
+    timers.ping = loop.timer(M.PING_S, M.PING_S, function()
+      if conn then conn:send('{"op":"ping","req_id":"nomade"}') end
+    end)
+    timers.watch = loop.timer(1, 1, function()
+      if conn and loop.time() - f.last_msg > M.DEAD_S then  -- TCP may look open: the stream is not
+        conn:close(1000, "silent", true)
+      end
+    end)
+    queue[#queue + 1] = CATCH_UP  -- what closed while it was down, then the link is whole
+    drain()
+  end
+
+  function f.start(_, fn)
+    f.start_history(fn)
+    timers.reconnect = loop.timer(0, 0, connect)
+  end
+  function f.stop()
+    stopped = true
+    stop_timers()
+    if conn then conn:close(1000, "bye", true) end
+  end
+  function f.status()
+    return { source = "bybit", base = f.client.base, stream = url, up = f.up or false, connects = f.connects,
+      messages = f.messages, malformed = f.malformed, candles = f.cols.n, last = f.last and iso(f.last),
+      errors = f.errors, last_error = f.last_error, gaps = f.gaps, open_candle = f.open_candle }
+  end
+  function f.describe()
+    return string.format("Bybit %s klines streamed from %s (%d candles %s from %s)", s.interval, url, f.cols.n,
+      after and "caught up since the journal" or "of history", f.client.base)
   end
   return f
 end
 
 -- M.open(opts, settings, after) -> feed or nil, err, from --feed
 function M.open(opts, s, after)
-  if opts.feed == "bybit" then return M.bybit(opts, s, after) end
+  if opts.feed == "bybit" then return M.bybit_ws(opts, s, after) end
+  if opts.feed == "bybit-rest" then return M.bybit_rest(opts, s, after) end
   local path = opts.feed and opts.feed:match("^replay:(.+)$")
-  if not path then return nil, "--feed must be replay:FILE or bybit" end
+  if not path then return nil, "--feed must be replay:FILE, bybit or bybit-rest" end
   return M.replay(path, s, opts.speed)
 end
 

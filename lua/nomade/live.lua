@@ -31,10 +31,14 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
                      `history` candles at once, then one candle per
                      interval / speed seconds
   --feed bybit       Bybit spot klines of the strategy's symbol and interval:
-                     max(1000, history) candles at start, then each candle
-                     polled right after it closes; no keys needed
-  --base-url URL     for --feed bybit: mainnet (default), testnet, demo or
+                     max(1000, history) candles at start over REST, then the
+                     kline stream (WebSocket; REST again for any candle it
+                     missed); no keys needed
+  --feed bybit-rest  the same, each candle polled over REST right after it closes
+  --base-url URL     for the bybit feeds: mainnet (default), testnet, demo or
                      http(s)://host:port
+  --ws-url URL       the stream for --feed bybit (default: the base's public
+                     spot stream; needed with a custom --base-url)
   --speed X          replay: how much faster than real time (default 3600: a
                      1h candle a second); max: as fast as possible
   --exec paper       execution (paper is the only one so far)
@@ -64,16 +68,18 @@ end
 
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
   cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
-  ["base-url"] = true, shield = true, provider = true, model = true, ["llm-url"] = true, llm = true }
+  ["base-url"] = true, ["ws-url"] = true, shield = true, provider = true, model = true, ["llm-url"] = true, llm = true }
 
 local function parse_args(args)
   local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true })
   if not opts then return nil, err end
   opts.adopt = opts["adopt-journal"]
-  if opts.feed ~= "bybit" and not (opts.feed or ""):match("^replay:.") then
-    return nil, "--feed replay:FILE or --feed bybit is required"
+  local bybit = opts.feed == "bybit" or opts.feed == "bybit-rest"
+  if not bybit and not (opts.feed or ""):match("^replay:.") then
+    return nil, "--feed replay:FILE, --feed bybit or --feed bybit-rest is required"
   end
-  if opts["base-url"] and opts.feed ~= "bybit" then return nil, "--base-url goes with --feed bybit" end
+  if opts["base-url"] and not bybit then return nil, "--base-url goes with --feed bybit or bybit-rest" end
+  if opts["ws-url"] and opts.feed ~= "bybit" then return nil, "--ws-url goes with --feed bybit" end
   if opts.exec and opts.exec ~= "paper" then return nil, "--exec must be paper (the only execution so far)" end
   local shielded, sherr = shield_mod.check(opts.shield)
   if not shielded then return nil, sherr end
@@ -472,6 +478,10 @@ ta, nomade        the indicator library and every nomade module]])
       local now = feed.clock()
       sh:api(ok, why and tostring(why) or nil, now)
       sh:skew(offset or 0, now)
+      report_shield()
+    end
+    feed.on_link = function(up, why)
+      sh:signal("disconnected", not up, why or "", feed.clock())
       report_shield()
     end
     ticker = loop.timer(5, 5, function()

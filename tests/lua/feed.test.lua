@@ -40,7 +40,7 @@ end
 
 local function start(extra)
   local out = os.tmpname()
-  os.execute(string.format("%s run %s --feed bybit --base-url %s --journal %s --socket %s/sock --log-format json %s"
+  os.execute(string.format("%s run %s --feed bybit-rest --base-url %s --journal %s --socket %s/sock --log-format json %s"
     .. " > %s 2>&1 & echo $! > %s.pid", t.bin, strat, base, journal, dir, extra or "", out, out))
   return { out = out, pid = slurp(out .. ".pid"):match("%d+") }
 end
@@ -124,7 +124,7 @@ t.eq(decided, 0, "and does not decide on candles that closed while it was down")
 local live = wait_for(p, 10, "candle")
 t.ok(live, "then the next close is decided on")
 local rc, out = t.run("repl --socket " .. dir .. "/sock -e 'status().feed'")
-t.ok(rc == 0 and out:find('"source":"bybit"', 1, true) and out:find('"polls":1', 1, true),
+t.ok(rc == 0 and out:find('"source":"bybit-rest"', 1, true) and out:find('"polls":1', 1, true),
   "the REPL's status() shows the feed", out)
 stop_run(p)
 
@@ -147,11 +147,11 @@ stop_run(p)
 
 -- 4. nothing to talk to: a clear error at start
 local _, err
-rc, _, err = t.run("run " .. strat .. " --feed bybit --base-url http://127.0.0.1:1 --journal " .. dir .. "/j2")
+rc, _, err = t.run("run " .. strat .. " --feed bybit-rest --base-url http://127.0.0.1:1 --journal " .. dir .. "/j2")
 t.ok(rc == 1 and err:find("bybit /v5/market/time", 1, true) and err:find("attempts", 1, true),
   "an unreachable exchange at start: exit 1 and why", err)
 rc, _, err = t.run("run " .. strat .. " --feed replay:data/x.csv --base-url testnet")
-t.ok(rc == 2 and err:find("--base-url goes with --feed bybit", 1, true), "--base-url without the bybit feed", err)
+t.ok(rc == 2 and err:find("--base-url goes with --feed bybit or bybit-rest", 1, true), "--base-url without the bybit feed", err)
 
 stop()
 os.execute("rm -rf " .. dir)

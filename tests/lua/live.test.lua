@@ -291,7 +291,7 @@ end
 -- 8. the command line
 do
   local rc, _, err = t.run("run lua/strategy.lua")
-  t.ok(rc == 2 and err:find("--feed replay:FILE or --feed bybit is required", 1, true), "no feed: usage")
+  t.ok(rc == 2 and err:find("--feed replay:FILE, --feed bybit or --feed bybit-rest is required", 1, true), "no feed: usage")
   rc, _, err = t.run("run lua/strategy.lua --feed replay:x.csv --speed 0")
   t.ok(rc == 2 and err:find("--speed must be a number > 0 or max", 1, true), "a speed of 0 is refused")
   rc, _, err = t.run("run lua/strategy.lua --feed replay:/nonexistent.csv")
