@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-# selftest.py: checks server.py (the Bybit V5 REST stand-in) from the outside, with a
-# small signing client of its own (http.client, raw sockets) and with curl.
+# selftest.py: checks server.py (the Bybit V5 REST stand-in) and its WebSocket side (ws.py)
+# from the outside, with a small signing client of its own (http.client, raw sockets), with
+# curl, and with the websockets client (Debian's python3-websockets).
 # Prints one TAP-style line per check and ends with "N passed, N failed";
 # exits 0 when everything passed.
 #   /usr/bin/python3 tests/stand-ins/bybit/selftest.py [-v]
+import asyncio
 import datetime
 import hashlib
 import hmac
@@ -61,11 +63,12 @@ class Srv:
         self.proc = subprocess.Popen([sys.executable, SERVER, "--port", "0"] + list(args),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
-        m = re.match(r"^LISTENING (\d+)\n$", line)
+        m = re.match(r"^LISTENING (\d+) (\d+)\n$", line)
         if not m:
             raise RuntimeError("server did not start: %r %s" % (line, self.proc.stderr.read()))
         self.first_line = line
         self.port = int(m.group(1))
+        self.ws_port = int(m.group(2))
 
     def stop(self):
         self.proc.kill()
@@ -858,11 +861,510 @@ def test_curl(srv, c):
     check(rc == 52, "curl lose_response -> exit 52 (empty reply)", (rc, err))
 
 
+# ----------------------------------------------------------------------------- WebSocket side
+
+PUBLIC, PRIVATE = "/v5/public/spot", "/v5/private"
+
+
+def ws_sign(secret, expires):
+    """The ws_auth rule of sign_vectors.json: hex HMAC-SHA256(secret, "GET/realtime" + expires)."""
+    return hmac.new(secret.encode(), ("GET/realtime" + str(expires)).encode(), hashlib.sha256).hexdigest()
+
+
+def server_now(srv):
+    return srv.state(since=1 << 62)["server_time"]
+
+
+def before_boundary(srv, ms_before=1000):
+    """Moves the stand-in's clock (clock_offset_ms) to ms_before ms before the next minute
+    boundary; returns that boundary (the candle closing there starts at boundary - 60000)."""
+    st = srv.state(since=1 << 62)
+    now, off = st["server_time"], st["clock_offset_ms"]
+    b = (now // 60000 + 1) * 60000
+    if b - now < ms_before + 300:
+        b += 60000
+    srv.control({"clock_offset_ms": off + (b - ms_before - now)})
+    return b
+
+
+async def recv(ws, timeout):
+    """The next frame as (parsed JSON or None, raw), or (None, None) on timeout."""
+    try:
+        raw_ = await asyncio.wait_for(ws.recv(), timeout)
+    except asyncio.TimeoutError:
+        return None, None
+    if isinstance(raw_, bytes):
+        return None, raw_
+    try:
+        return json.loads(raw_), raw_
+    except ValueError:
+        return None, raw_
+
+
+async def expect(ws, pred, timeout=3.0, seen=None):
+    """The first JSON message satisfying pred within timeout (others skipped, kept in seen)."""
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return None
+        msg, raw_ = await recv(ws, left)
+        if raw_ is None:
+            return None
+        if seen is not None:
+            seen.append((msg, raw_))
+        if msg is not None and pred(msg):
+            return msg
+
+
+async def send(ws, doc):
+    await ws.send(json.dumps(doc))
+
+
+def is_kline(topic, confirm=None, start=None):
+    def pred(m):
+        if m.get("topic") != topic:
+            return False
+        d = m["data"][0]
+        return (confirm is None or d["confirm"] is confirm) and (start is None or d["start"] == start)
+    return pred
+
+
+def is_op(op):
+    return lambda m: m.get("op") == op and "topic" not in m
+
+
+def same_types(a, b):
+    return all(type(a[k]) is type(b[k]) for k in b if k in a)
+
+
+async def ws_public(srv, c, websockets):
+    base = "ws://127.0.0.1:%d" % srv.ws_port
+    try:
+        await websockets.connect(base + "/v5/public/linear")
+        check(False, "ws: a path other than /v5/public/spot and /v5/private is refused")
+    except websockets.exceptions.InvalidStatusCode as e:
+        check(e.status_code == 404, "ws: a path other than /v5/public/spot and /v5/private -> HTTP 404")
+
+    async with websockets.connect(base + PUBLIC) as ws:
+        await send(ws, {"op": "subscribe", "args": ["kline.1.BTCUSDT", "tickers.BTCUSDT"], "req_id": "sub-1"})
+        r = await expect(ws, is_op("subscribe"))
+        fx = fixture("ws_subscribe_response_public_spot.json")
+        check(r and keys(r) == keys(fx) and r["success"] is True and r["ret_msg"] == "subscribe"
+              and r["req_id"] == "sub-1" and isinstance(r["conn_id"], str) and r["conn_id"],
+              "ws public: subscribe answer as the docs' public spot example", r)
+        conn_id = r and r["conn_id"]
+        k = await expect(ws, is_kline("kline.1.BTCUSDT"))
+        fx = fixture("ws_kline_push.json")
+        ok = k is not None and keys(k) == keys(fx) and keys(k["data"][0]) == keys(fx["data"][0])
+        check(ok and k["type"] == "snapshot" and isinstance(k["ts"], int) and len(k["data"]) == 1
+              and same_types(k["data"][0], fx["data"][0]), "ws kline push: keys, order and types as the docs' example", k)
+        d = k["data"][0] if ok else {}
+        check(ok and d["confirm"] is False and d["start"] % 60000 == 0 and d["end"] == d["start"] + 59999
+              and d["interval"] == "1" and d["start"] <= d["timestamp"] <= d["end"],
+              "ws kline push: the open candle (confirm false, start/end/interval)", d)
+        s, h, b, rest = c.get("/v5/market/kline", "category=spot&symbol=BTCUSDT&interval=1&limit=1", signed=False)
+        row = rest["result"]["list"][0]
+        check(ok and int(row[0]) == d["start"] and row[1] == d["open"],
+              "ws kline push: same open candle and open price as REST kline", (row, d))
+        t = await expect(ws, lambda m: m.get("topic") == "tickers.BTCUSDT")
+        fx = fixture("ws_ticker_push_spot.json")
+        s, h, b, rt = c.get("/v5/market/tickers", "category=spot&symbol=BTCUSDT", signed=False)
+        check(t and keys(t) == keys(fx) and keys(t["data"]) == keys(fx["data"]) and isinstance(t["cs"], int)
+              and t["type"] == "snapshot" and all(isinstance(v, str) for v in t["data"].values())
+              and t["data"]["lastPrice"] == rt["result"]["list"][0]["lastPrice"],
+              "ws tickers push: spot snapshot as the docs' example, data an object, lastPrice as REST", t)
+        t0 = time.monotonic()
+        k2 = await expect(ws, is_kline("kline.1.BTCUSDT", False), 2.5)
+        t2 = await expect(ws, lambda m: m.get("topic") == "tickers.BTCUSDT", 2.5)
+        dt = time.monotonic() - t0
+        check(k2 and t2 and dt < 2.2 and t2["cs"] > t["cs"], "ws: open candle and ticker pushed again about every second "
+              "(%.2f s)" % dt)
+
+        await send(ws, {"op": "ping", "req_id": "100001"})
+        p = await expect(ws, is_op("ping"))
+        fx = fixture("ws_pong_public_spot.json")
+        check(p and keys(p) == keys(fx) and p["success"] is True and p["ret_msg"] == "pong" and p["op"] == "ping"
+              and p["conn_id"] == conn_id, "ws public: pong as the docs' spot example", p)
+        waiter = await ws.ping()
+        try:
+            await asyncio.wait_for(waiter, 2)
+            check(True, "ws: protocol-level ping frames are answered")
+        except asyncio.TimeoutError:
+            check(False, "ws: protocol-level ping frames are answered")
+
+        await send(ws, {"op": "subscribe", "args": ["kline.2.BTCUSDT"], "req_id": "bad"})
+        r = await expect(ws, is_op("subscribe"))
+        check(r and keys(r) == keys(fixture("ws_subscribe_response_public_spot.json")) and r["success"] is False
+              and "kline.2.BTCUSDT" in r["ret_msg"] and r["req_id"] == "bad",
+              "ws public: unknown topic -> success false with the topic in ret_msg", r)
+        await send(ws, {"op": "subscribe", "args": ["orderbook.1.BTCUSDT"]})
+        r = await expect(ws, is_op("subscribe"))
+        check(r and r["success"] is False and r["req_id"] == "", "ws public: unsupported topic refused, req_id \"\"", r)
+        await send(ws, {"op": "subscribe", "args": ["tickers.BTCUSDT"]})
+        r = await expect(ws, is_op("subscribe"))
+        check(r and r["success"] is False, "ws public: a topic already subscribed is refused", r)
+        eleven = ["kline.%s.ETHUSDT" % i for i in ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D")]
+        await send(ws, {"op": "subscribe", "args": eleven, "req_id": "eleven"})
+        r = await expect(ws, is_op("subscribe"))
+        check(r and r["success"] is False and "10" in r["ret_msg"], "ws public: 11 args in one request refused", r)
+        async with websockets.connect(base + PUBLIC) as ws10:
+            await send(ws10, {"op": "subscribe", "args": eleven[:10], "req_id": "ten"})
+            r = await expect(ws10, is_op("subscribe"))
+            check(r and r["success"] is True, "ws public: 10 args in one request accepted", r)
+        await send(ws, "nonsense")
+        r = await expect(ws, lambda m: m.get("success") is False)
+        check(r is not None, "ws public: a request that is not a JSON object -> success false", r)
+        await send(ws, {"op": "unsubscribe", "args": ["tickers.BTCUSDT"], "req_id": "u"})
+        r = await expect(ws, is_op("unsubscribe"))
+        seen = []
+        await expect(ws, lambda m: False, 1.5, seen)
+        check(r and r["success"] is True and not any(m and m.get("topic") == "tickers.BTCUSDT" for m, _ in seen)
+              and any(m and m.get("topic") == "kline.1.BTCUSDT" for m, _ in seen),
+              "ws public: unsubscribe stops the ticker pushes, klines go on", r)
+
+        # a candle closes by the stand-in's clock: confirm:true with REST's values
+        b = before_boundary(srv)
+        fin = await expect(ws, is_kline("kline.1.BTCUSDT", True, b - 60000), 4)
+        s, h, bb, rest = c.get("/v5/market/kline", "category=spot&symbol=BTCUSDT&interval=1&start=%d&end=%d"
+                               % (b - 60000, b - 60000), signed=False)
+        rows = rest["result"]["list"]
+        d = fin["data"][0] if fin else {}
+        check(fin is not None, "ws kline: confirm:true push when the candle closes by the stand-in's clock")
+        check(fin and len(rows) == 1 and [str(d["start"]), d["open"], d["high"], d["low"], d["close"], d["volume"],
+                                          d["turnover"]] == rows[0] and d["end"] == b - 1 and fin["ts"] >= b,
+              "ws kline: the closed candle's values equal REST kline's for that start", (d, rows))
+        nxt = await expect(ws, is_kline("kline.1.BTCUSDT"), 2)
+        check(nxt and nxt["data"][0]["confirm"] is False and nxt["data"][0]["start"] == b,
+              "ws kline: then the next candle, open (confirm false)", nxt)
+
+        # repeat_kline
+        r = srv.control({"ws_fault": "repeat_kline"})
+        check(r["ws_faults"] and r["ws_faults"][0]["ws_fault"] == "repeat_kline", "control: ws_fault queued", r)
+        b = before_boundary(srv)
+        seen = []
+        await expect(ws, is_kline("kline.1.BTCUSDT", False, b), 4, seen)
+        finals = [raw_ for m, raw_ in seen if m and is_kline("kline.1.BTCUSDT", True, b - 60000)(m)]
+        check(len(finals) == 2 and finals[0] == finals[1], "ws fault repeat_kline: the confirm:true push comes twice",
+              len(finals))
+        b = before_boundary(srv)
+        seen = []
+        await expect(ws, is_kline("kline.1.BTCUSDT", False, b), 4, seen)
+        finals = [m for m, raw_ in seen if m and is_kline("kline.1.BTCUSDT", True)(m)]
+        check(len(finals) == 1, "ws fault repeat_kline: once only", len(finals))
+
+        # reorder_kline
+        srv.control({"ws_fault": "reorder_kline"})
+        b1 = before_boundary(srv)
+        seen = []
+        await expect(ws, is_kline("kline.1.BTCUSDT", False, b1), 4, seen)
+        held = not any(m and is_kline("kline.1.BTCUSDT", True)(m) for m, _ in seen)
+        b2 = before_boundary(srv)
+        seen = []
+        await expect(ws, is_kline("kline.1.BTCUSDT", False, b2), 4, seen)
+        await expect(ws, lambda m: False, 0.2, seen)
+        starts = [m["data"][0]["start"] for m, _ in seen if m and is_kline("kline.1.BTCUSDT", True)(m)]
+        check(held and starts == [b2 - 60000, b1 - 60000],
+              "ws fault reorder_kline: a confirm:true push held and sent after the next one", (held, starts, b1, b2))
+
+
+async def ws_private(srv, c, websockets):
+    base = "ws://127.0.0.1:%d" % srv.ws_port
+    srv.control({"reset": True})
+    async with websockets.connect(base + PRIVATE) as pv:
+        await send(pv, {"op": "subscribe", "args": ["order"]})
+        r = await expect(pv, is_op("subscribe"))
+        check(r and r["success"] is False and r["op"] == "subscribe",
+              "ws private: subscribing before auth fails", r)
+        now = server_now(srv)
+        fx_fail = fixture("ws_auth_response_failure.json")
+
+        async def auth(args, desc, want_ok):
+            await send(pv, {"op": "auth", "args": args})
+            r = await expect(pv, is_op("auth"))
+            if want_ok:
+                fx = fixture("ws_auth_response_success.json")
+                check(r and keys(r) == keys(fx) and r["success"] is True and r["ret_msg"] == "", desc, r)
+            else:
+                check(r and keys(r) == keys(fx_fail) and r["success"] is False and r["ret_msg"] == "Params Error",
+                      desc, r)
+            return r
+        await auth([KEY, now + 5000, "0" * 64], "ws auth: bad signature -> Params Error (the observed shape)", False)
+        await auth([KEY, now - 1000, ws_sign(SECRET, now - 1000)], "ws auth: expires in the past -> Params Error",
+                   False)
+        await auth(["other-key", now + 5000, ws_sign(SECRET, now + 5000)], "ws auth: unknown key -> Params Error",
+                   False)
+        await auth([KEY, "soon", ws_sign(SECRET, "soon")], "ws auth: expires not a number -> Params Error", False)
+        srv.control({"ws_fault": "reject_auth"})
+        await auth([KEY, now + 5000, ws_sign(SECRET, now + 5000)], "ws fault reject_auth: the next auth fails", False)
+        r = await auth([KEY, now + 5000, ws_sign(SECRET, now + 5000)], "ws auth: success as the docs' example", True)
+        await send(pv, {"op": "ping", "req_id": "test"})
+        p = await expect(pv, is_op("pong"))
+        fx = fixture("ws_pong_private.json")
+        check(p and keys(p) == keys(fx) and p["req_id"] == "test" and p["args"][0].isdigit()
+              and abs(int(p["args"][0]) - server_now(srv)) < 3000 and p["conn_id"] == (r or {}).get("conn_id"),
+              "ws private: pong as the docs' private example (args = [server ms])", p)
+        await send(pv, {"op": "subscribe", "args": ["order", "order.spot"]})
+        r = await expect(pv, is_op("subscribe"))
+        check(r and r["success"] is False, "ws private: order and order.spot in one request refused", r)
+        await send(pv, {"op": "subscribe", "args": ["kline.1.BTCUSDT"]})
+        r = await expect(pv, is_op("subscribe"))
+        check(r and r["success"] is False, "ws private: a public topic refused", r)
+        await send(pv, fixture("ws_subscribe_order_request.json"))  # the docs' request, as it is
+        r = await expect(pv, is_op("subscribe"))
+        fx = fixture("ws_subscribe_response_private.json")
+        check(r and keys(r) == keys(fx) and r["success"] is True and r["ret_msg"] == "",
+              "ws private: subscribe answer as the docs' private example", r)
+        await send(pv, {"op": "subscribe", "args": ["execution", "wallet"], "req_id": "sub-2"})
+        r = await expect(pv, is_op("subscribe"))
+        check(r and keys(r) == ["req_id"] + keys(fx) and r["req_id"] == "sub-2" and r["success"] is True,
+              "ws private: a req_id is echoed in the answer", r)
+
+        async def pushes(n=3, timeout=3):
+            got = {}
+            end = time.monotonic() + timeout
+            while len(got) < n and time.monotonic() < end:
+                m = await expect(pv, lambda m: m.get("topic") in ("order", "execution", "wallet"),
+                                 end - time.monotonic())
+                if m:
+                    got.setdefault(m["topic"], m)
+            return got
+
+        s, h, b, d = c.post("/v5/order/create", {"category": "spot", "symbol": "BTCUSDT", "side": "Buy",
+                                                 "orderType": "Market", "qty": "100", "orderLinkId": "ws-mkt-1"})
+        got = await pushes()
+        check(set(got) == {"order", "execution", "wallet"}, "ws private: a REST market order pushes order, execution "
+              "and wallet", list(got))
+        s, h, b, ro = c.get("/v5/order/realtime", "category=spot&orderLinkId=ws-mkt-1")
+        s, h, b, rx = c.get("/v5/execution/list", "category=spot&orderLinkId=ws-mkt-1")
+        s, h, b, rw = c.get("/v5/account/wallet-balance", "accountType=UNIFIED&coin=BTC,USDT")
+        ro, rx, rw = ro["result"]["list"][0], rx["result"]["list"][0], rw["result"]["list"][0]
+        o = got.get("order")
+        fx = fixture("ws_order_push.json")
+        need = ("category symbol orderId orderLinkId side orderType price qty timeInForce orderStatus cancelType "
+                "rejectReason avgPrice leavesQty leavesValue cumExecQty cumExecValue cumExecFee cumFeeDetail "
+                "feeCurrency isLeverage marketUnit createdTime updatedTime").split()
+        od = o["data"][0] if o else {}
+        check(o and keys(o) == keys(fx) and isinstance(o["creationTime"], int) and o["id"].startswith("592324")
+              and len(o["data"]) == 1 and all(k in od for k in need) and "createType" not in od,
+              "ws order push: envelope as the docs' example, the spot fields of the protocol notes", o)
+        check(od.get("category") == "spot" and od.get("orderLinkId") == "ws-mkt-1" and od.get("orderStatus") == "Filled"
+              and all(od[k] == ro[k] for k in ro if k in od) and same_types(od, fx["data"][0]),
+              "ws order push: values as REST order/realtime gives them", (od, ro))
+        x = got.get("execution")
+        fx = fixture("ws_execution_push.json")
+        xd = x["data"][0] if x else {}
+        need = ("category symbol orderId orderLinkId side orderPrice orderQty leavesQty orderType execId execPrice "
+                "execQty execValue execType execTime execFee feeCurrency feeRate isMaker execPnl seq isLeverage "
+                "marketUnit extraFees").split()
+        check(x and keys(x) == keys(fx) and x["id"] == "592324_BTCUSDT_%s" % rx["seq"] and all(k in xd for k in need)
+              and all(xd[k] == rx[k] for k in rx if k in xd) and xd["isMaker"] is False and isinstance(xd["seq"], int),
+              "ws execution push: envelope as the docs' example, values as REST execution/list", (x, rx))
+        w = got.get("wallet")
+        fx = fixture("ws_wallet_push.json")
+        wd = w["data"][0] if w else {}
+        rcoins = {cc["coin"]: cc for cc in rw["coin"]}
+        check(w and keys(w) == keys(fx) and keys(wd) == keys(fx["data"][0])
+              and all(keys(cc) == keys(fx["data"][0]["coin"][0]) for cc in wd["coin"])
+              and sorted(cc["coin"] for cc in wd["coin"]) == ["BTC", "USDT"]
+              and all(cc["walletBalance"] == rcoins[cc["coin"]]["walletBalance"] for cc in wd["coin"]),
+              "ws wallet push: keys as the docs' example, the changed coins, balances as REST", w)
+
+        s, h, b, d = c.post("/v5/order/create", {"category": "spot", "symbol": "BTCUSDT", "side": "Buy",
+                                                 "orderType": "Limit", "qty": "0.001", "price": "15000",
+                                                 "orderLinkId": "ws-lim-1"})
+        got = await pushes(2)
+        check(set(got) == {"order", "wallet"} and got["order"]["data"][0]["orderStatus"] == "New"
+              and any(cc["coin"] == "USDT" and cc["locked"] == "15" for cc in got["wallet"]["data"][0]["coin"]),
+              "ws private: a resting limit order pushes order New and wallet (locked)", got)
+        c.post("/v5/order/cancel", {"category": "spot", "symbol": "BTCUSDT", "orderLinkId": "ws-lim-1"})
+        got = await pushes(2)
+        check(set(got) == {"order", "wallet"} and got["order"]["data"][0]["orderStatus"] == "Cancelled"
+              and got["order"]["data"][0]["cancelType"] == "CancelByUser",
+              "ws private: a REST cancel pushes order Cancelled and wallet", got)
+        c.post("/v5/order/create", {"category": "spot", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit",
+                                    "qty": "0.001", "price": "15000", "orderLinkId": "ws-lim-2"})
+        await pushes(2)
+        srv.control({"fill_order": {"orderLinkId": "ws-lim-2"}})
+        got = await pushes(3)
+        check(set(got) == {"order", "execution", "wallet"} and got["order"]["data"][0]["orderStatus"] == "Filled"
+              and got["execution"]["data"][0]["isMaker"] is True,
+              "ws private: a fill (control fill_order) pushes order Filled, a maker execution, wallet", list(got))
+        s, h, b, d = c.post("/v5/order/create", {"category": "spot", "symbol": "BTCUSDT", "side": "Buy",
+                                                 "orderType": "Limit", "qty": "abc", "price": "15000"})
+        got = await pushes(1, 1.0)
+        check(d["retCode"] == 170130 and not got, "ws private: a refused REST order pushes nothing", got)
+
+        # lose_order_response: the REST answer is lost, the pushes are not
+        srv.control({"ws_fault": "lose_order_response"})
+        try:
+            s, h, b, d = c.post("/v5/order/create", {"category": "spot", "symbol": "BTCUSDT", "side": "Buy",
+                                                     "orderType": "Market", "qty": "50", "orderLinkId": "ws-lost-1"})
+            lost = False
+        except (http.client.HTTPException, OSError):
+            lost = True
+        got = await pushes()
+        check(lost and set(got) == {"order", "execution", "wallet"}
+              and got["order"]["data"][0]["orderLinkId"] == "ws-lost-1",
+              "ws fault lose_order_response: no REST answer, the order/execution/wallet pushes still come", (lost, got))
+
+        # drop: every client's TCP connection closed at once
+        async with websockets.connect(base + PUBLIC) as pub:
+            await send(pub, {"op": "ping"})
+            await expect(pub, is_op("ping"))  # the server has it in its list now
+            r = srv.control({"ws_fault": "drop"})
+            check(r.get("ws_clients") == 2, "control: ws_fault drop reaches the 2 clients", r)
+            codes = []
+            for w_ in (pv, pub):
+                try:
+                    while True:
+                        await asyncio.wait_for(w_.recv(), 3)
+                except websockets.exceptions.ConnectionClosed as e:
+                    codes.append(e.code)
+                except asyncio.TimeoutError:
+                    codes.append("open")
+            check(codes == [1006, 1006], "ws fault drop: both connections cut without a close frame (1006)", codes)
+    time.sleep(0.2)
+    check(srv.state(since=1 << 62)["ws"]["clients"] == [], "control: no ws clients left after the drop")
+
+
+async def ws_faults(srv, c, websockets):
+    base = "ws://127.0.0.1:%d" % srv.ws_port
+    srv.control({"reset": True})
+    async with websockets.connect(base + PUBLIC) as ws:
+        await send(ws, {"op": "subscribe", "args": ["tickers.BTCUSDT"]})
+        await expect(ws, is_op("subscribe"))
+        # delay_pong
+        srv.control({"ws_fault": "delay_pong", "ms": 800})
+        t0 = time.monotonic()
+        await send(ws, {"op": "ping"})
+        p = await expect(ws, is_op("ping"), 3)
+        dt = time.monotonic() - t0
+        t0 = time.monotonic()
+        await send(ws, {"op": "ping"})
+        p2 = await expect(ws, is_op("ping"), 3)
+        dt2 = time.monotonic() - t0
+        check(p and p2 and dt >= 0.75 and dt2 < 0.5, "ws fault delay_pong: the next pong 800 ms late, then on time "
+              "(%.2f/%.2f s)" % (dt, dt2))
+        # malformed
+        r = srv.control({"ws_fault": "malformed"})
+        seen = []
+        await expect(ws, lambda m: False, 1.2, seen)
+        texts = [raw_ for m, raw_ in seen if m is None and isinstance(raw_, str)]
+        bins = [raw_ for m, raw_ in seen if isinstance(raw_, bytes)]
+        check(r.get("ws_clients") == 1 and len(texts) == 1 and len(bins) == 1,
+              "ws fault malformed: one text frame that is not JSON and one binary frame", seen)
+        # silent: nothing at all, pongs included, TCP open
+        r = srv.control({"ws_fault": "silent", "ms": 1500})
+        t0 = time.monotonic()
+        await asyncio.sleep(0.1)
+        while True:  # frames already on the way
+            m, raw_ = await recv(ws, 0.05)
+            if raw_ is None:
+                break
+        await send(ws, {"op": "ping"})
+        waiter = await ws.ping()
+        m, raw_ = await recv(ws, 1.0)
+        quiet = raw_ is None and not waiter.done() and ws.open
+        p = await expect(ws, is_op("ping"), 2.5)
+        dt = time.monotonic() - t0
+        check(quiet and p is not None and dt >= 1.4,
+              "ws fault silent: no pushes, no pongs (protocol ones too) for 1.5 s, TCP open; then the pong (%.2f s)"
+              % dt, (quiet, p))
+        t = await expect(ws, lambda m: m.get("topic") == "tickers.BTCUSDT", 2)
+        check(t is not None and waiter.done(), "ws fault silent: pushes and protocol pongs resume after it", t)
+    # the log
+    st = srv.state()
+    wl = [e for e in st["log"] if e.get("ws")]
+    ev = set(e["event"] for e in wl)
+    check({"connect", "subscribe", "sent", "received", "fault", "disconnect"} <= ev
+          and any(e["event"] == "sent" and e.get("topic") == "tickers.BTCUSDT" for e in wl)
+          and any(e["event"] == "fault" and e.get("fault") == "silent" for e in wl)
+          and any(e["event"] == "discarded" for e in wl)
+          and all(e["method"] == "WS" for e in wl),
+          "control log: ws events (connect, subscribe, pushes sent, faults) with ws: true", sorted(ev))
+    s, h, b = raw(srv.port, "POST", "/__control", b'{"ws_fault": "nonsense"}')
+    check(s == 400, "control: an unknown ws_fault is refused")
+    srv.control({"ws_faults": [{"ws_fault": "reject_auth"}, {"ws_fault": "repeat_kline", "count": 2}]})
+    pending = [(f["ws_fault"], f["count"]) for f in srv.state(since=1 << 62)["ws"]["faults"] if f["count"]]
+    srv.control({"reset": True})
+    check(pending == [("reject_auth", 1), ("repeat_kline", 2)] and srv.state(since=1 << 62)["ws"]["faults"] == [],
+          "control: ws_faults queues several; reset clears them", pending)
+
+
+def test_ws():
+    try:
+        import websockets
+        import websockets.exceptions
+    except ImportError as e:
+        check(False, "the websockets module (Debian's python3-websockets) is importable", e)
+        return
+    srv = Srv()
+    c = Client(srv.port)
+    try:
+        for section in (ws_public, ws_private, ws_faults):
+            try:
+                asyncio.run(section(srv, c, websockets))
+            except Exception as e:
+                import traceback
+                check(False, "%s crashed: %r" % (section.__name__, e), traceback.format_exc())
+        srv.control({"reset": True})
+        s, h, b, d = c.get("/v5/market/time", signed=False)
+        check(d and d["retCode"] == 0, "REST still answers after the ws tests")
+        extra = srv.stop()
+        check(extra == "", "nothing else on stdout (ws side)", extra)
+    finally:
+        if srv.proc.poll() is None:
+            srv.stop()
+
+
+def test_ws_vectors():
+    """The ws_auth vectors of sign_vectors.json: the server's rule reproduces them, and each
+    vector's exact auth message is accepted while its expires is ahead of the stand-in's clock."""
+    import websockets
+    spec = importlib.util.spec_from_file_location("bybit_stand_in_ws", os.path.join(HERE, "ws.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with open(os.path.join(FIXDIR, "sign_vectors.json")) as f:
+        vectors = [v for v in json.load(f)["vectors"] if v["kind"] == "ws_auth"]
+    check(len(vectors) >= 2, "sign_vectors.json has the ws_auth vectors (%d)" % len(vectors))
+    for v in vectors:
+        check(mod.ws_sign(v["secret"], v["expires"]) == v["expectedSign"] == ws_sign(v["secret"], v["expires"])
+              and "GET/realtime" + str(v["expires"]) == v["stringToSign"],
+              "ws.py's auth check reproduces vector %s" % v["name"])
+    s0 = socket.socket()
+    s0.bind(("127.0.0.1", 0))
+    want_port = s0.getsockname()[1]
+    s0.close()
+    srv = Srv("--key", vectors[0]["apiKey"], "--secret", vectors[0]["secret"], "--ws-port", str(want_port))
+    check(srv.ws_port == want_port, "--ws-port N listens on N")
+
+    async def run():
+        async with websockets.connect("ws://127.0.0.1:%d%s" % (srv.ws_port, PRIVATE)) as pv:
+            for v in vectors:
+                srv.control({"clock_offset_ms": v["expires"] - 2000 - now_ms()})
+                await pv.send(json.dumps(v["authMessage"]))
+                r = await expect(pv, is_op("auth"))
+                check(r and r["success"] is True, "vector %s: its auth message accepted before expires" % v["name"], r)
+                srv.control({"clock_offset_ms": v["expires"] + 1000 - now_ms()})
+                await pv.send(json.dumps(v["authMessage"]))
+                r = await expect(pv, is_op("auth"))
+                check(r and r["success"] is False and r["ret_msg"] == "Params Error",
+                      "vector %s: refused once expires has passed" % v["name"], r)
+    try:
+        asyncio.run(run())
+    finally:
+        srv.stop()
+
+
 def main():
     vectors = test_sign_vectors()
     test_vectors_end_to_end(vectors)
     srv = Srv()
-    check(srv.first_line == "LISTENING %d\n" % srv.port, "prints exactly 'LISTENING <port>'")
+    check(srv.first_line == "LISTENING %d %d\n" % (srv.port, srv.ws_port) and srv.port != srv.ws_port,
+          "prints exactly 'LISTENING <port> <ws_port>'", srv.first_line)
+    m = re.search(r"LISTENING (\d+)", srv.first_line)  # what tests matching "LISTENING (%d+)" get
+    check(m and int(m.group(1)) == srv.port, "the first number is still the REST port")
     c = Client(srv.port)
     try:
         for section in (test_public, test_http_edges, test_auth, test_orders, test_faults, test_curl):
@@ -880,6 +1382,12 @@ def main():
         test_state_file()
     except Exception as e:
         check(False, "test_state_file crashed: %r" % e)
+    for section in (test_ws, test_ws_vectors):
+        try:
+            section()
+        except Exception as e:
+            import traceback
+            check(False, "%s crashed: %r" % (section.__name__, e), traceback.format_exc())
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(0 if failed == 0 else 1)
 

@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 # server.py: a local stand-in for the Bybit V5 REST API (spot, unified account),
-# for nomade's tests. Python 3 standard library only; binds 127.0.0.1 only.
+# for nomade's tests, and the starter of its WebSocket side (ws.py). The REST side is
+# Python 3 standard library only; ws.py uses Debian's python3-websockets. Binds 127.0.0.1 only.
 #
-#   server.py --port 0 [--key K --secret S] [--state-file F] [--fixtures DIR] [--verbose]
+#   server.py --port 0 [--ws-port 0] [--key K --secret S] [--state-file F] [--fixtures DIR] [--verbose]
 #
-# Prints exactly one line "LISTENING <port>" on stdout once ready, then serves
+# Prints exactly one line "LISTENING <port> <ws_port>" on stdout once ready, then serves
 # until killed. Wire format, headers, signature rule, timestamp rule, envelope and
 # retCodes follow Bybit's V5 REST documentation (as summarised in the project's protocol notes); payload shapes come from the
 # fixtures in tests/fixtures/bybit/ (copied from Bybit's docs). A control endpoint
 # that is not part of Bybit's API, /__control, injects faults and exposes state.
-# See README.md next to this file.
+# The WebSocket side (ws.py: Bybit's V5 public spot and private streams) runs in a
+# background thread on <ws_port> and shares this file's State; REST order changes reach
+# it through Handler.ws_flush. See README.md next to this file.
 import argparse
 import calendar
 import collections
@@ -283,9 +286,13 @@ class State:
         self.generation = 0
         self.initial_balances = {"USDT": Decimal("10000")}
         self.log_cap = 20000
+        self.ws = None  # the WebSocket side (ws.WsServer), when started
+        # what the current REST action changed, for the WebSocket private pushes
+        self.ws_changes = {"orders": collections.OrderedDict(), "execs": []}
         self.reset_all()
         if args.state_file and os.path.exists(args.state_file):
             self.load(args.state_file)
+        self.ws_wallet_seen = self.wallet_snapshot()
 
     def reset_all(self):
         self.generation += 1
@@ -308,6 +315,9 @@ class State:
         self.kline_start_only = "latest"
         self.fee_rates = {"taker": Decimal("0.001"), "maker": Decimal("0.001")}
         self.market.book = copy.deepcopy(self.market.default_book)
+        self.ws_faults = []  # pending WebSocket faults (ws.py)
+        self.ws_wallet_seen = self.wallet_snapshot()
+        self.ws_begin()
 
     def now_ms(self):
         return int(time.time() * 1000) + self.clock_offset_ms
@@ -371,6 +381,20 @@ class State:
                 f["hits"] += 1
                 return dict(f)
         return None
+
+    # ---- what changed, for the WebSocket side's private pushes (see Handler.ws_flush)
+    def ws_begin(self):
+        self.ws_changes["orders"].clear()
+        del self.ws_changes["execs"][:]
+
+    def ws_touch(self, order=None, execution=None):
+        if order is not None:
+            self.ws_changes["orders"][order["orderId"]] = order
+        if execution is not None:
+            self.ws_changes["execs"].append(execution)
+
+    def wallet_snapshot(self):
+        return {c: (b["wallet"], b["locked"]) for c, b in self.balances.items()}
 
     # ---- balances
     def bal(self, coin):
@@ -626,6 +650,7 @@ class Handler(BaseHTTPRequestHandler):
                 hdrs = self.authenticate(method, query, body)
                 try:
                     hdrs = self.uid_limit(path, hdrs)
+                    st.ws_begin()
                     if method == "GET":
                         params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
                     else:
@@ -641,8 +666,10 @@ class Handler(BaseHTTPRequestHandler):
                     result = getattr(self, name)(params)
                     if method == "POST":
                         st.save()
+                    self.ws_flush()
                     return self.envelope(result, headers=hdrs)
                 except BybitError as e:
+                    st.ws_begin()
                     return self.envelope(None, e.code, e.msg, headers=hdrs)
         except BybitError as e:
             return self.envelope(None, e.code, e.msg)
@@ -917,6 +944,29 @@ class Handler(BaseHTTPRequestHandler):
         st = self.st
         st.orders[order["orderId"]] = order
         st.link_ids[order["orderLinkId"]] = order["orderId"]
+        st.ws_touch(order=order)
+
+    def ws_flush(self):
+        """Hand what this action changed (orders, fills, balances) to the WebSocket side,
+        which pushes order / execution / wallet messages to authenticated subscribers.
+        Called with the State lock held; does not change any REST answer."""
+        st = self.st
+        orders, execs = list(st.ws_changes["orders"].values()), list(st.ws_changes["execs"])
+        st.ws_begin()
+        snap = st.wallet_snapshot()
+        coins = [c for c in snap if snap[c] != st.ws_wallet_seen.get(c)]
+        st.ws_wallet_seen = snap
+        if st.ws is None or not (orders or execs or coins):
+            return
+        rendered = []
+        for o in orders:
+            r = self.render_order(o)
+            r["feeCurrency"] = o["feeCurrency"]
+            rendered.append(r)
+        wallet = None
+        if coins:
+            wallet = self.wallet_balance({"accountType": "UNIFIED", "coin": ",".join(coins)})["list"][0]
+        st.ws.private_event(rendered, [copy.deepcopy(e) for e in execs], wallet)
 
     def close_order(self, o, status, reason="EC_NoError", cancel_type="UNKNOWN"):
         st = self.st
@@ -927,6 +977,7 @@ class Handler(BaseHTTPRequestHandler):
         o["rejectReason"] = reason
         o["cancelType"] = cancel_type
         o["updatedTime"] = str(st.now_ms())
+        st.ws_touch(order=o)
 
     def execute(self, o, qty, px, maker):
         """One fill of qty at px; updates balances, the order and the execution list."""
@@ -978,6 +1029,7 @@ class Handler(BaseHTTPRequestHandler):
             ("orderPrice", fmt(o["price"])), ("execValue", fmt(value)), ("execType", "Trade"),
             ("execQty", fmt(qty)), ("closedSize", ""), ("extraFees", ""), ("seq", st.trade_seq)])
         st.executions.append(ex)
+        st.ws_touch(order=o, execution=ex)
         return ex
 
     @staticmethod
@@ -1193,6 +1245,7 @@ class Handler(BaseHTTPRequestHandler):
                 ("book", {s: {"bid": fmt(b["bid"]), "ask": fmt(b["ask"]), "last": fmt(b["last"])}
                           for s, b in st.market.book.items()}),
                 ("counts", dict(st.counts)),
+                ("ws", st.ws.describe() if st.ws else None),
                 ("log", [e for e in st.log if e["seq"] > since])])
 
     def control_apply(self, req):
@@ -1201,8 +1254,13 @@ class Handler(BaseHTTPRequestHandler):
             if req.get("reset"):
                 st.reset_all()
                 st.save()
+                if st.ws:
+                    st.ws.reset()
+            st.ws_begin()
             if "clock_offset_ms" in req:
                 st.clock_offset_ms = int(req["clock_offset_ms"])
+                if st.ws:
+                    st.ws.wake()
             if "rate_limits" in req:
                 st.rate_limits = bool(req["rate_limits"])
             if "kline_start_only" in req:
@@ -1241,6 +1299,25 @@ class Handler(BaseHTTPRequestHandler):
                 if spec.get("variant") not in (None, "retcode", "http403", "403", "http429", "429"):
                     raise ValueError("rate_limit variant must be retcode, http403 or http429")
                 st.faults.append(spec)
+            ws_faults = list(req.get("ws_faults", []))
+            if "ws_fault" in req:
+                ws_faults.append(req)
+            ws_affected = None
+            if ws_faults:
+                if st.ws is None:
+                    raise ValueError("the WebSocket side is not running")
+                specs = [st.ws.validate(f) for f in ws_faults]  # all or nothing
+                ws_affected = 0
+                for spec in specs:
+                    kind = spec["ws_fault"]
+                    if kind == "lose_order_response":
+                        # the REST lose_response fault on order/create; the order is still made,
+                        # and its private pushes still go out
+                        st.faults.append({"fault": "lose_response", "count": spec["count"], "hits": 0,
+                                          "path": "/v5/order/create"})
+                        st.ws.log("fault", None, fault=kind, spec=spec)
+                    else:
+                        ws_affected += st.ws.add_fault(spec)
             if "balances" in req:
                 for coin, v in req["balances"].items():
                     st.bal(coin)["wallet"] = Decimal(str(v))
@@ -1270,12 +1347,26 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_order(o, "PartiallyFilledCanceled" if o["cumExecQty"] > 0 else "Cancelled",
                                  "EC_NoError", "CancelByAdmin")
             st.save()
+            self.ws_flush()
             out = collections.OrderedDict([("ok", True), ("server_time", st.now_ms()),
                                            ("clock_offset_ms", st.clock_offset_ms),
                                            ("faults", copy.deepcopy(st.faults))])
+            if st.ws:
+                out["ws_faults"] = copy.deepcopy(st.ws_faults)
+            if ws_affected is not None:
+                out["ws_clients"] = ws_affected
             if fill is not None:
                 out["execution"] = fill
             return out
+
+
+def load_ws_module():
+    """ws.py, next to this file (loaded by path: its name is too common for sys.path)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bybit_stand_in_ws", os.path.join(HERE, "ws.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
@@ -1291,6 +1382,8 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Local stand-in for the Bybit V5 REST API (spot).")
     ap.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1; 0 picks a free one")
+    ap.add_argument("--ws-port", type=int, default=0,
+                    help="TCP port of the WebSocket side on 127.0.0.1; 0 picks a free one")
     ap.add_argument("--key", default=DEFAULT_KEY)
     ap.add_argument("--secret", default=DEFAULT_SECRET)
     ap.add_argument("--state-file", default=None,
@@ -1302,7 +1395,10 @@ def main(argv=None):
     server = Server(("127.0.0.1", args.port), Handler)
     server.args = args
     server.state = State(args, market)
-    print("LISTENING", server.server_address[1], flush=True)
+    ws_mod = load_ws_module()
+    server.state.ws = ws_mod.WsServer(server.state, args, INTERVALS)
+    ws_port = server.state.ws.start(args.ws_port)
+    print("LISTENING", server.server_address[1], ws_port, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
