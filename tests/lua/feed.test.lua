@@ -12,7 +12,8 @@ local function slurp(p)
   local f = assert(io.open(p)); local s = f:read("a"); f:close(); return s
 end
 
-local base, stop = t.serve("tests/stand-ins/bybit/server.py")
+local base, stop, listening = t.serve("tests/stand-ins/bybit/server.py")
+local ws_url = "ws://127.0.0.1:" .. tostring(listening and listening:match("LISTENING %d+ (%d+)")) .. "/v5/public/spot"
 t.ok(base, "the stand-in started")
 local control = t.control(base)
 
@@ -38,10 +39,10 @@ local function before_close(lead, extra)
   return close
 end
 
-local function start(extra)
+local function start(extra, feed)
   local out = os.tmpname()
-  os.execute(string.format("%s run %s --feed bybit-rest --base-url %s --journal %s --socket %s/sock --log-format json %s"
-    .. " > %s 2>&1 & echo $! > %s.pid", t.bin, strat, base, journal, dir, extra or "", out, out))
+  os.execute(string.format("%s run %s --feed %s --base-url %s --journal %s --socket %s/sock --log-format json %s"
+    .. " > %s 2>&1 & echo $! > %s.pid", t.bin, strat, feed or "bybit-rest", base, journal, dir, extra or "", out, out))
   return { out = out, pid = slurp(out .. ".pid"):match("%d+") }
 end
 
@@ -145,7 +146,40 @@ t.ok(failed and failed.kind == "exchange" and not decided, "the failed polls are
   slurp(p.out):sub(-1500))
 stop_run(p)
 
--- 4. nothing to talk to: a clear error at start
+-- 4. the stream: a candle closes by its confirm push; a repeated push and a
+-- malformed frame change nothing; a dropped connection turns the shield
+-- RED (disconnected), reconnects and resubscribes
+os.execute("rm -f " .. journal)
+control { reset = true }
+close = before_close(4)
+control { ws_fault = "repeat_kline", count = 5 }
+p = start("--ws-url " .. ws_url, "bybit")
+s = wait_for(p, 10, "start")
+t.ok(s and s.feed == "bybit", "--feed bybit starts on the stream", slurp(p.out):sub(1, 600))
+os.execute("sleep 1")
+control { ws_fault = "malformed" }
+iso = os.date("!%Y-%m-%d %H:%M", (close - 60000) // 1000)
+c = wait_for(p, 10, "candle", function(e) return e.time == iso end)
+local kline_polls = 0
+for _, r in ipairs(kline_log()) do if r.time > close - 1000 then kline_polls = kline_polls + 1 end end
+t.ok(c and kline_polls == 0, "the closed candle comes by its confirm push, with no REST poll", slurp(p.out):sub(-800))
+os.execute("sleep 0.5")
+local twice = 0
+for _, e in ipairs(events(p)) do if e.event == "candle" and e.time == iso then twice = twice + 1 end end
+t.ok(twice == 1 and find(p, "feed_malformed"), "the repeated push is decided once; the malformed frame is logged")
+control { ws_fault = "drop" }
+local down = wait_for(p, 10, "shield", function(e) return e.to == "RED" and e.check == "disconnected" end)
+local rc_up, up_out
+for _ = 1, 60 do
+  rc_up, up_out = t.run("repl --socket " .. dir .. "/sock -e 'status().feed'")
+  if up_out:find('"connects":2', 1, true) and up_out:find('"up":true', 1, true) then break end
+  os.execute("sleep 0.1")
+end
+t.ok(down and rc_up == 0 and up_out:find('"up":true', 1, true) and up_out:find('"connects":2', 1, true),
+  "a dropped stream: RED for disconnected, then reconnected and whole again", tostring(up_out))
+stop_run(p)
+
+-- 5. nothing to talk to: a clear error at start
 local _, err
 rc, _, err = t.run("run " .. strat .. " --feed bybit-rest --base-url http://127.0.0.1:1 --journal " .. dir .. "/j2")
 t.ok(rc == 1 and err:find("bybit /v5/market/time", 1, true) and err:find("attempts", 1, true),
