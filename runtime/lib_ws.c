@@ -161,27 +161,28 @@ static void finish(conn *c, const char *why)
 
 /* ---- raw I/O over the socket or TLS: n, 0 (would block) or -1 (over) */
 
-static ssize_t raw_read(conn *c, void *buf, size_t len)
+/* what SSL_read or SSL_write returned (r), as raw_read and raw_write answer */
+static ssize_t tls_result(conn *c, int r, const char *what)
 {
-	ssize_t n;
+	unsigned long e;
+	const char *why;
 
-	if (c->ssl) {
-		int r = SSL_read(c->ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len));
-		if (r > 0)
-			return r;
-		r = SSL_get_error(c->ssl, r);
-		if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE)
-			return 0;
-		{
-			unsigned long e = ERR_get_error();
-			const char *what = e ? ERR_reason_error_string(e) : NULL;
-			snprintf(c->error, sizeof c->error, "TLS read: %s", r == SSL_ERROR_ZERO_RETURN ? "closed by the peer"
-			         : what ? what : "connection lost");
-		}
-		ERR_clear_error();
-		return -1;
-	}
-	n = recv(c->fd, buf, len, 0);
+	if (r > 0)
+		return r;
+	r = SSL_get_error(c->ssl, r);
+	if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE)
+		return 0;
+	e = ERR_get_error();
+	why = e ? ERR_reason_error_string(e) : NULL;
+	snprintf(c->error, sizeof c->error, "TLS %s: %s", what, r == SSL_ERROR_ZERO_RETURN ? "closed by the peer"
+	         : why ? why : "connection lost");
+	ERR_clear_error();
+	return -1;
+}
+
+/* what recv or send returned (n), the same way */
+static ssize_t sock_result(conn *c, ssize_t n)
+{
 	if (n > 0)
 		return n;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -190,27 +191,20 @@ static ssize_t raw_read(conn *c, void *buf, size_t len)
 	return -1;
 }
 
+static ssize_t raw_read(conn *c, void *buf, size_t len)
+{
+	if (c->ssl)
+		return tls_result(c, SSL_read(c->ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len)), "read");
+	return sock_result(c, recv(c->fd, buf, len, 0));
+}
+
 static ssize_t raw_write(conn *c, const void *buf, size_t len)
 {
-	ssize_t n;
-
-	if (c->ssl) {
-		int r = SSL_write(c->ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len));
-		if (r > 0)
-			return r;
-		r = SSL_get_error(c->ssl, r);
-		if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE)
-			return 0;
-		snprintf(c->error, sizeof c->error, "TLS write failed");
-		return -1;
-	}
-	n = send(c->fd, buf, len, MSG_NOSIGNAL);
-	if (n >= 0)
-		return n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	if (c->ssl)
+		return tls_result(c, SSL_write(c->ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len)), "write");
+	if (len == 0)
 		return 0;
-	snprintf(c->error, sizeof c->error, "%s", strerror(errno));
-	return -1;
+	return sock_result(c, send(c->fd, buf, len, MSG_NOSIGNAL));
 }
 
 /* ---- wslay's callbacks */
