@@ -218,7 +218,7 @@ end
 M.WS_URLS = { mainnet = "wss://stream.bybit.com/v5/public/spot",
   testnet = "wss://stream-testnet.bybit.com/v5/public/spot", demo = "wss://stream.bybit.com/v5/public/spot" }
 M.PING_S = 20       -- Bybit's advice: an application ping every 20 s
-M.DEAD_S = 30       -- no message for this long: the stream is dead
+M.DEAD_S = 30       -- no message for this long: the stream is dead (--stream-timeout)
 M.MAX_BACKOFF = 60  -- reconnects back off up to this, jittered
 
 -- M.bybit_ws(opts, settings, after) -> feed or nil, err: the kline stream
@@ -234,6 +234,7 @@ function M.bybit_ws(opts, s, after)
   local step = f.step
   local topic = "kline." .. require("nomade.bybit").INTERVALS[s.interval] .. "." .. s.symbol
   local conn, backoff, timers, queue, busy, stopped = nil, 1, {}, {}, false, false
+  local dead_s = tonumber(opts["stream-timeout"]) or M.DEAD_S
   f.connects, f.messages, f.malformed = 0, 0, 0
 
   local function link(up, why)
@@ -323,7 +324,7 @@ function M.bybit_ws(opts, s, after)
       if conn then conn:send('{"op":"ping","req_id":"nomade"}') end
     end)
     timers.watch = loop.timer(1, 1, function()
-      if conn and loop.time() - f.last_msg > M.DEAD_S then  -- TCP may look open: the stream is not
+      if conn and loop.time() - f.last_msg > dead_s then  -- TCP may look open: the stream is not
         conn:close(1000, "silent", true)
       end
     end)

@@ -34,6 +34,8 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
                      max(1000, history) candles at start over REST, then the
                      kline stream (WebSocket; REST again for any candle it
                      missed); no keys needed
+  --stream-timeout S --feed bybit: a stream silent this long is dead, closed and
+                     reconnected (default 30; Bybit is pinged every 20 s)
   --feed bybit-rest  the same, each candle polled over REST right after it closes
   --base-url URL     for the bybit feeds: mainnet (default), testnet, demo or
                      http(s)://host:port
@@ -68,7 +70,7 @@ end
 
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
   cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
-  ["base-url"] = true, ["ws-url"] = true, shield = true, provider = true, model = true, ["llm-url"] = true, llm = true }
+  ["base-url"] = true, ["ws-url"] = true, ["stream-timeout"] = true, shield = true, provider = true, model = true, ["llm-url"] = true, llm = true }
 
 local function parse_args(args)
   local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true })
@@ -79,7 +81,13 @@ local function parse_args(args)
     return nil, "--feed replay:FILE, --feed bybit or --feed bybit-rest is required"
   end
   if opts["base-url"] and not bybit then return nil, "--base-url goes with --feed bybit or bybit-rest" end
-  if opts["ws-url"] and opts.feed ~= "bybit" then return nil, "--ws-url goes with --feed bybit" end
+  if (opts["ws-url"] or opts["stream-timeout"]) and opts.feed ~= "bybit" then
+    return nil, "--ws-url and --stream-timeout go with --feed bybit"
+  end
+  local st = opts["stream-timeout"] and tonumber(opts["stream-timeout"])
+  if opts["stream-timeout"] and not (st and st >= 1 and st <= 3600) then
+    return nil, "--stream-timeout must be seconds in 1..3600"
+  end
   if opts.exec and opts.exec ~= "paper" then return nil, "--exec must be paper (the only execution so far)" end
   local shielded, sherr = shield_mod.check(opts.shield)
   if not shielded then return nil, sherr end

@@ -179,6 +179,19 @@ t.ok(down and rc_up == 0 and up_out:find('"up":true', 1, true) and up_out:find('
   "a dropped stream: RED for disconnected, then reconnected and whole again", tostring(up_out))
 stop_run(p)
 
+-- a stream that goes silent with TCP open is declared dead and reconnected
+os.execute("rm -f " .. journal)
+control { reset = true }
+p = start("--ws-url " .. ws_url .. " --stream-timeout 2", "bybit")
+wait_for(p, 10, "start")
+os.execute("sleep 1")
+control { ws_fault = "silent", ms = 60000 }
+local dead = wait_for(p, 10, "feed_down", function(e) return tostring(e.why):find("1006", 1, true) end)
+local red = find(p, "shield", function(e) return e.to == "RED" and e.check == "disconnected" end)
+t.ok(dead and red, "a silent stream (TCP open, no pong): declared dead after the timeout, RED, reconnecting",
+  slurp(p.out):sub(-1200))
+stop_run(p)
+
 -- 5. nothing to talk to: a clear error at start
 local _, err
 rc, _, err = t.run("run " .. strat .. " --feed bybit-rest --base-url http://127.0.0.1:1 --journal " .. dir .. "/j2")
