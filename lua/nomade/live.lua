@@ -70,7 +70,8 @@ end
 
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
   cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
-  ["base-url"] = true, ["ws-url"] = true, ["stream-timeout"] = true, shield = true, provider = true, model = true, ["llm-url"] = true, llm = true }
+  ["base-url"] = true, ["ws-url"] = true, ["stream-timeout"] = true, shield = true, provider = true, model = true,
+  ["llm-url"] = true, llm = true }
 
 local function parse_args(args)
   local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true })
