@@ -6,6 +6,10 @@
  *     payload), payload = the raw query string (no '?') or the raw body
  *   bybit.sign_ws(secret, expires) -> hex   (private WebSocket auth:
  *     HMAC-SHA256(secret, "GET/realtime" .. expires))
+ *   bybit.sign_order(shield, entry, secret, timestamp, api_key, recv_window,
+ *     payload) -> hex, or nil, why: the Integrity Shield's gate on the
+ *     exchange's order path. An order the shield's state forbids (entry:
+ *     it opens a position) gets no signature, so it cannot go out.
  * The secret is never kept here: it is used and forgotten.
  */
 #include <string.h>
@@ -13,6 +17,7 @@
 #include <openssl/hmac.h>
 #include <lauxlib.h>
 #include "host.h"
+#include "shield.h"
 
 /* HMAC-SHA256 of the concatenation of parts, as lowercase hex */
 static int push_hmac(lua_State *L, const char *secret, size_t slen, const char **parts,
@@ -70,8 +75,25 @@ static int b_sign_ws(lua_State *L)
 	return push_hmac(L, secret, slen, parts, lens, 2);
 }
 
+static int b_sign_order(lua_State *L)
+{
+	const shield *sh = (const shield *)luaL_checkudata(L, 1, SHIELD_MT);
+
+	luaL_checktype(L, 2, LUA_TBOOLEAN);
+	if (!shield_allows(sh->state, lua_toboolean(L, 2))) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "refused by the Integrity Shield (%s: %s)", shield_state_name(sh->state),
+		                lua_toboolean(L, 2) ? "no new entries" : "no orders at all");
+		return 2;
+	}
+	lua_remove(L, 1);
+	lua_remove(L, 1);
+	return b_sign(L);
+}
+
 static const luaL_Reg funcs[] = {
 	{"sign", b_sign},
+	{"sign_order", b_sign_order},
 	{"sign_ws", b_sign_ws},
 	{NULL, NULL}
 };

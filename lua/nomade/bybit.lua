@@ -166,8 +166,9 @@ function C:budget(path)
   end
 end
 
--- one HTTP exchange: result, envelope or nil, err
-function C:exchange(method, path, params, signed)
+-- one HTTP exchange: result, envelope or nil, err. gate = {shield, entry}
+-- for an order: signed only if the shield allows it (in C)
+function C:exchange(method, path, params, signed, gate)
   local url, body, headers = self.base .. path, nil, { ["User-Agent"] = "nomade" }
   local payload
   if method == "GET" then
@@ -191,7 +192,14 @@ function C:exchange(method, path, params, signed)
     headers["X-BAPI-API-KEY"] = self.key
     headers["X-BAPI-TIMESTAMP"] = ts
     headers["X-BAPI-RECV-WINDOW"] = rw
-    headers["X-BAPI-SIGN"] = core.sign(self.secret, ts, self.key, rw, payload)
+    local sig, why
+    if gate then
+      sig, why = core.sign_order(gate.shield, gate.entry, self.secret, ts, self.key, rw, payload)
+      if not sig then return nil, failure("refused", "bybit " .. path .. ": " .. why) end
+    else
+      sig = core.sign(self.secret, ts, self.key, rw, payload)
+    end
+    headers["X-BAPI-SIGN"] = sig
     headers["X-BAPI-SIGN-TYPE"] = "2"
   end
   local status, rh, text = http.request { method = method, url = url, headers = headers, body = body,
@@ -213,10 +221,10 @@ end
 -- a 10002 resyncs the clock and retries once; a rate limit waits for the
 -- reset and retries; GETs retry network trouble with backoff. once: no
 -- retry at all but the rate limit's, which the server refused explicitly
-function C:call(method, path, params, signed, once)
+function C:call(method, path, params, signed, once, gate)
   local resynced, backoff, last = false, 0.2, nil
   for attempt = 1, 5 do
-    local res, err = self:exchange(method, path, params, signed)
+    local res, err = self:exchange(method, path, params, signed, gate)
     if res then return res, err end
     last = err
     err.attempts = attempt
@@ -369,14 +377,19 @@ end
 
 -- C:create_order{symbol, side = "Buy"|"Sell", type = "Market"|"Limit",
 -- qty = "string", price =, market_unit = "quoteCoin"|"baseCoin",
--- time_in_force =, link_id =} -> {orderId, orderLinkId, recovered?} or nil, err.
+-- time_in_force =, link_id =, shield =, entry = (default: a Buy)}
+-- -> {orderId, orderLinkId, recovered?} or nil, err. The shield's gate
+-- decides in C whether the order is signed at all (kind "refused" if not).
 -- Never sent twice: after a lost answer the order is looked up by its
 -- orderLinkId, and what the exchange holds is the answer.
 function C:create_order(o)
+  if type(o.shield) ~= "userdata" then error("bybit.create_order: a shield is required (its gate)", 2) end
+  local entry = o.entry
+  if entry == nil then entry = o.side == "Buy" end
   local link = o.link_id or M.link_id()
   local body = { category = "spot", symbol = o.symbol, side = o.side, orderType = o.type, qty = o.qty,
     price = o.price, marketUnit = o.market_unit, timeInForce = o.time_in_force, orderLinkId = link }
-  local res, err = self:call("POST", "/v5/order/create", body, true, true)
+  local res, err = self:call("POST", "/v5/order/create", body, true, true, { shield = o.shield, entry = entry })
   if res then return res end
   if err.kind == "duplicate" or err.kind == "network" or err.kind == "timeout" or err.kind == "bad_response"
       or (err.kind == "exchange" and (err.status or 0) >= 500) then

@@ -12,6 +12,10 @@ t.ok(base, "the stand-in started")
 
 local control = t.control(base)
 local c = bybit.new { base = base, key = "test-key", secret = "test-secret-0123456789", max_wait = 3 }
+-- a shield that has seen one good candle: GREEN, so orders are signed
+local shield = require "nomade._shield"
+local green = shield.new { interval = 60 }
+green:candle(1672531200000, 100, 101, 99, 100, 1)
 
 t.ok(type(c:sync_time()) == "number", "server time synced")
 local res, err = c:wallet("USDT")
@@ -30,7 +34,7 @@ t.ok(k and k.open_candle and k.open_candle.time == k.time[k.n] + 3600000, "the o
 local bad = bybit.new { base = base, key = "wrong", secret = "x" }
 _, err = bad:wallet()
 t.ok(err and err.kind == "auth" and err.retCode == 10003, "a wrong key is an auth error", tostring(err))
-_, err = c:create_order { symbol = "NOPEUSDT", side = "Buy", type = "Market", qty = "10" }
+_, err = c:create_order { shield = green, symbol = "NOPEUSDT", side = "Buy", type = "Market", qty = "10" }
 t.ok(err and err.kind == "invalid_request", "an unknown symbol is invalid_request", tostring(err))
 
 control { reset = true }
@@ -53,7 +57,7 @@ t.ok(err and err.kind == "bad_response", "malformed JSON is bad_response", tostr
 control { reset = true }
 control { fault = "lose_response", path = "/v5/order/create" }
 local o
-o, err = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "100", market_unit = "quoteCoin" }
+o, err = c:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "100", market_unit = "quoteCoin" }
 local state = control()
 local creates = 0
 for _, r in ipairs(state and state.log or {}) do
@@ -62,14 +66,14 @@ end
 t.ok(o and o.recovered and o.orderLinkId, "a lost answer: the order is found by its orderLinkId", tostring(err))
 t.eq(creates, 1, "and it was sent once, never twice")
 control { reset = true }
-o, err = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Limit", qty = "0.001", price = "10000.0",
+o, err = c:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Limit", qty = "0.001", price = "10000.0",
   link_id = "t-limit-1" }
 t.ok(o and o.orderLinkId == "t-limit-1", "a limit order with our orderLinkId", tostring(err))
 res = c:open_orders("BTCUSDT", "t-limit-1")
 t.ok(res and res.list[1] and res.list[1].orderStatus == "New", "found open by its orderLinkId")
 res, err = c:cancel("BTCUSDT", "t-limit-1")
 t.ok(res, "cancelled", tostring(err))
-_, err = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "1000000", market_unit = "quoteCoin" }
+_, err = c:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "1000000", market_unit = "quoteCoin" }
 t.ok(err and err.kind == "insufficient_balance", "too big an order: insufficient_balance", tostring(err))
 t.ok(not tostring(err):find("test-secret", 1, true), "the secret is in no message")
 
@@ -113,19 +117,19 @@ t.ok(res and require("nomade.loop").time() - t0 >= 0.3 and count("GET", "/v5/mar
 for _, f in ipairs({ "truncated", "no_answer" }) do
   control { reset = true }
   control { fault = f, path = "/v5/order/create", apply = true, hold_ms = 3000 }
-  o, err = quick:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
+  o, err = quick:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
   t.ok(o and o.recovered and count("POST", "/v5/order/create") == 1,
     "an order placed whose answer is " .. f .. ": found by orderLinkId, sent once", tostring(err))
 end
 control { reset = true }
 control { fault = "reset", path = "/v5/order/create" }
-o, err = quick:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
+o, err = quick:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
 t.ok(not o and err.placed == false and count("POST", "/v5/order/create") == 1
   and count("GET", "/v5/order/realtime") == 1,
   "a connection reset before the order was taken: looked up, reported not placed, not resent", tostring(err))
 control { reset = true }
 control { fault = "http5xx", path = "/v5/order/create", status = 503 }
-o, err = quick:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
+o, err = quick:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
 t.ok(not o and err.placed == false and count("POST", "/v5/order/create") == 1,
   "a 503 on create: looked up, not placed, not resent", tostring(err))
 
@@ -146,7 +150,7 @@ t.ok(err and err.kind == "rate_limit" and err.status == 403 and err2 and err2.ki
 control { reset = true }
 local placed = 0
 for i = 1, 25 do
-  o = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Limit", qty = "0.001", price = "10000",
+  o = c:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Limit", qty = "0.001", price = "10000",
     link_id = "budget-" .. i }
   if o then placed = placed + 1 end
 end
@@ -158,7 +162,7 @@ res, err = c:open_orders("BTCUSDT")
 t.ok(res and #res.list == 25, "open orders: 25 over two pages of 20 (cursor followed)", tostring(err)
   .. " " .. tostring(res and #res.list))
 control { reset = true }
-o, err = c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "100", link_id = "t-exec-1" }
+o, err = c:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "100", link_id = "t-exec-1" }
 t.ok(o, "a market order", tostring(err))
 res, err = c:executions("BTCUSDT", "t-exec-1")
 local ex = res and res.list[1]
@@ -190,6 +194,23 @@ local rc, out = t.run("bybit candles BTCUSDT 1h --limit 3 --base-url " .. base)
 t.ok(rc == 0 and out:match("^open_time_ms,open,high,low,close,volume\n%d+,") and select(2, out:gsub("\n", "")) == 4,
   "nomade bybit candles prints CSV in data/'s format", out)
 
+-- the shield's gate on the exchange's order path, in C: no signature, no order
+control { reset = true }
+local red = shield.new { interval = 60 }
+red:candle(1672531200000, 100, 90, 99, 100, 1)  -- high under low: RED
+local amber = shield.new { interval = 60 }
+amber:candle(1672531200000, 100, 101, 99, 100, 1)
+amber:signal("tribunal", true, "down", 1672531260000)
+local r1, e1 = c:create_order { shield = red, symbol = "BTCUSDT", side = "Sell", type = "Market", qty = "0.001" }
+local r2, e2 = c:create_order { shield = amber, symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" }
+c:create_order { shield = amber, symbol = "BTCUSDT", side = "Sell", type = "Market", qty = "0.0001" }
+t.ok(not r1 and e1.kind == "refused" and e1.message:find("RED", 1, true) and not r2 and e2.kind == "refused"
+  and count("POST", "/v5/order/create") == 1,
+  "RED: no order at all; AMBER: no entry, an exit goes out; the refused ones never reach the exchange",
+  tostring(e1) .. " / " .. tostring(e2))
+t.raises(function() c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" } end,
+  "bybit.create_order: a shield is required", "an order without a shield is a usage error")
+
 -- the CLI with keys from the environment, from a 0600 file, and refused
 -- from a file others can read; the secret printed nowhere
 local env = "BYBIT_API_KEY=test-key BYBIT_API_SECRET=test-secret-0123456789"
@@ -202,7 +223,7 @@ local sf = assert(io.open(secrets, "w"))
 sf:write("BYBIT_API_KEY=test-key\nBYBIT_API_SECRET = test-secret-0123456789\n")
 sf:close()
 os.execute("chmod 600 " .. secrets)
-c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Limit", qty = "0.001", price = "10000", link_id = "cli-1" }
+c:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Limit", qty = "0.001", price = "10000", link_id = "cli-1" }
 rc, out, err_out = t.run("bybit orders BTCUSDT --base-url " .. base, "NOMADE_SECRETS=" .. secrets)
 t.ok(rc == 0 and out:find("^orderId,orderLinkId,side,orderType,price,qty,cumExecQty,orderStatus,createdTime\n%d+,cli%-1,Buy,Limit,10000")
   and not (out .. err_out):find("test-secret", 1, true),
