@@ -217,44 +217,21 @@ end
 -- the public spot stream of each Bybit base (demo has none: mainnet's)
 M.WS_URLS = { mainnet = "wss://stream.bybit.com/v5/public/spot",
   testnet = "wss://stream-testnet.bybit.com/v5/public/spot", demo = "wss://stream.bybit.com/v5/public/spot" }
-M.PING_S = 20       -- Bybit's advice: an application ping every 20 s
-M.DEAD_S = 30       -- no message for this long: the stream is dead (--stream-timeout)
-M.MAX_BACKOFF = 60  -- reconnects back off up to this, jittered
 
 -- M.bybit_ws(opts, settings, after) -> feed or nil, err: the kline stream
--- (only confirm: true closes a candle), REST for history and for every
--- candle missed while the stream was down or skipped
+-- (nomade.stream; only confirm: true closes a candle), REST for history
+-- and for every candle missed while the stream was down or skipped
 function M.bybit_ws(opts, s, after)
   local url = opts["ws-url"] or M.WS_URLS[opts["base-url"] or "mainnet"]
   if not url then return nil, "--feed bybit with a custom --base-url needs --ws-url (or --feed bybit-rest)" end
   local f, err = bybit_base(opts, s, after)
   if not f then return nil, err end
-  local cjson = require "cjson.safe"
-  local ws = require "nomade.ws"
   local step = f.step
   local topic = "kline." .. require("nomade.bybit").INTERVALS[s.interval] .. "." .. s.symbol
-  local conn, backoff, timers, queue, busy, stopped = nil, 1, {}, {}, false, false
-  local dead_s = tonumber(opts["stream-timeout"]) or M.DEAD_S
-  f.connects, f.messages, f.malformed = 0, 0, 0
+  local st
 
-  local function link(up, why)
-    f.up = up
-    if f.on_link then f.on_link(up, why) end
-  end
-
-  -- one message from the stream, in arrival order
-  local CATCH_UP = {}
-  local function process(m)
-    if m == CATCH_UP then
-      if f.catch_up(false) then link(true) end
-      return
-    end
-    local doc = cjson.decode(m)
-    if type(doc) ~= "table" then
-      f.malformed = f.malformed + 1
-      log.event("warn", "feed_malformed", {}, "  warn  feed: a stream message that is not JSON, ignored")
-      return
-    end
+  -- a kline push: a confirmed candle after the last closes it
+  local function on_message(_, doc)
     if doc.op == "subscribe" and doc.success ~= true then
       log.event("error", "feed_subscribe", { topic = topic, ret_msg = doc.ret_msg },
         "  error feed: the subscription to " .. topic .. " failed: " .. tostring(doc.ret_msg))
@@ -275,76 +252,26 @@ function M.bybit_ws(opts, s, after)
     end
   end
 
-  local function drain()
-    if busy then return end
-    busy = true
-    while #queue > 0 do
-      local ok, perr = pcall(process, table.remove(queue, 1))
-      if not ok then log.event("error", "feed_error", { error = tostring(perr) }, "  error feed: " .. tostring(perr)) end
-    end
-    busy = false
-  end
-
-  local connect
-  local function stop_timers()
-    for _, t in pairs(timers) do t:stop() end
-    timers = {}
-  end
-  local function retry(why)
-    if stopped then return end
-    local delay = backoff * (0.8 + 0.4 * math.random())
-    backoff = math.min(M.MAX_BACKOFF, backoff * 2)
-    log.event("warn", "feed_down", { why = why, retry_in = delay },
-      string.format("  warn  feed: the stream is down (%s); reconnecting in %.1f s", why, delay))
-    timers.reconnect = loop.timer(delay, 0, connect)
-  end
-
-  function connect()
-    f.connects = f.connects + 1
-    local c, cerr = ws.connect(url, {
-      on_message = function(_, data)
-        f.messages, f.last_msg = f.messages + 1, loop.time()
-        queue[#queue + 1] = data
-        drain()
-      end,
-      on_close = function(_, code, reason)
-        conn = nil
-        stop_timers()
-        link(false, string.format("the stream closed (%s %s)", tostring(code), tostring(reason)))
-        retry("closed " .. tostring(code))
-      end,
-    })
-    if not c then
-      link(false, "no stream: " .. tostring(cerr))
-      return retry(tostring(cerr))
-    end
-    conn, backoff, f.last_msg = c, 1, loop.time()
-    c:send(cjson.encode { op = "subscribe", args = { topic }, req_id = "nomade" })
-    timers.ping = loop.timer(M.PING_S, M.PING_S, function()
-      if conn then conn:send('{"op":"ping","req_id":"nomade"}') end
-    end)
-    timers.watch = loop.timer(1, 1, function()
-      if conn and loop.time() - f.last_msg > dead_s then  -- TCP may look open: the stream is not
-        conn:close(1000, "silent", true)
-      end
-    end)
-    queue[#queue + 1] = CATCH_UP  -- what closed while it was down, then the link is whole
-    drain()
+  -- (re)connected: subscribe, then what closed while it was down
+  local function on_open(stream)
+    stream:send { op = "subscribe", args = { topic }, req_id = "nomade" }
+    local ok, cerr = f.catch_up(false)
+    if not ok then return false, "cannot catch up over REST: " .. tostring(cerr) end
+    return true
   end
 
   function f.start(_, fn)
     f.start_history(fn)
-    timers.reconnect = loop.timer(0, 0, connect)
+    st = require("nomade.stream").open { url = url, name = "feed", timeout = tonumber(opts["stream-timeout"]),
+      on_open = on_open, on_message = on_message,
+      on_link = function(up, why) if f.on_link then f.on_link(up, why) end end }
   end
-  function f.stop()
-    stopped = true
-    stop_timers()
-    if conn then conn:close(1000, "bye", true) end
-  end
+  function f.stop() if st then st:stop() end end
   function f.status()
-    return { source = "bybit", base = f.client.base, stream = url, up = f.up or false, connects = f.connects,
-      messages = f.messages, malformed = f.malformed, candles = f.cols.n, last = f.last and iso(f.last),
-      errors = f.errors, last_error = f.last_error, gaps = f.gaps, open_candle = f.open_candle }
+    return { source = "bybit", base = f.client.base, stream = url, up = st and st.up or false,
+      connects = st and st.connects or 0, messages = st and st.messages or 0, malformed = st and st.malformed or 0,
+      candles = f.cols.n, last = f.last and iso(f.last), errors = f.errors, last_error = f.last_error, gaps = f.gaps,
+      open_candle = f.open_candle }
   end
   function f.describe()
     return string.format("Bybit %s klines streamed from %s (%d candles %s from %s)", s.interval, url, f.cols.n,

@@ -166,7 +166,7 @@ t.ok(c and kline_polls == 0, "the closed candle comes by its confirm push, with 
 os.execute("sleep 0.5")
 local twice = 0
 for _, e in ipairs(events(p)) do if e.event == "candle" and e.time == iso then twice = twice + 1 end end
-t.ok(twice == 1 and find(p, "feed_malformed"), "the repeated push is decided once; the malformed frame is logged")
+t.ok(twice == 1 and find(p, "stream_malformed"), "the repeated push is decided once; the malformed frame is logged")
 control { ws_fault = "drop" }
 local down = wait_for(p, 10, "shield", function(e) return e.to == "RED" and e.check == "disconnected" end)
 local rc_up, up_out
