@@ -77,7 +77,8 @@ function M.new(o)
   if type(base) ~= "string" or not base:match("^https?://[^/]+$") then
     error("bybit.new: base must be mainnet, testnet, demo or an http(s)://host[:port] URL", 2)
   end
-  return setmetatable({ base = base, key = o.key, secret = o.secret, recv_window = o.recv_window or 5000,
+  return setmetatable({ base = base, base_name = M.BASES[o.base or "mainnet"] and (o.base or "mainnet"),
+    key = o.key, secret = o.secret, recv_window = o.recv_window or 5000,
     timeout = o.timeout or 10, max_wait = o.max_wait or 10, offset = nil, rtt = 0, limits = {} }, C)
 end
 
@@ -367,6 +368,56 @@ end
 
 function C:cancel(symbol, link_id)
   return self:call("POST", "/v5/order/cancel", { category = "spot", symbol = symbol, orderLinkId = link_id }, true, true)
+end
+
+-- the private stream of each base
+M.PRIVATE_WS = { mainnet = "wss://stream.bybit.com/v5/private", testnet = "wss://stream-testnet.bybit.com/v5/private",
+  demo = "wss://stream-demo.bybit.com/v5/private" }
+
+-- C:private_stream{url = (default: the base's), on_order = fn(list),
+-- on_execution = fn(list), on_wallet = fn(list), on_ready = fn(ready, why),
+-- timeout = s} -> a nomade.stream. It authenticates (op auth: expires a few
+-- seconds ahead by the exchange's clock, signed in C), then subscribes to
+-- order, execution and wallet; on_ready(true) once both are confirmed, and
+-- again after every reconnect. A refused auth is logged and the stream
+-- reconnects (the clock may have been off).
+function C:private_stream(o)
+  if not self.key or not self.secret then
+    return nil, failure("auth", "bybit: the private stream needs BYBIT_API_KEY and BYBIT_API_SECRET")
+  end
+  local url = o.url or M.PRIVATE_WS[self.base_name or "mainnet"]
+  if not url then return nil, failure("invalid_request", "bybit: no private stream for a custom base: give url") end
+  local log = require "nomade.log"
+  local function ready(up, why) if o.on_ready then o.on_ready(up, why) end end
+  local handlers = { order = o.on_order, execution = o.on_execution, wallet = o.on_wallet }
+  return require("nomade.stream").open {
+    url = url, name = "private stream", timeout = o.timeout,
+    on_open = function(st)
+      local ok, err = self:fresh_offset()
+      if not ok then return false, tostring(err) end
+      local expires = self:server_now() + 5000
+      local sent, serr = st:send { op = "auth", req_id = "nomade-auth",
+        args = { self.key, expires, core.sign_ws(self.secret, string.format("%d", expires)) } }
+      if not sent then return false, serr end
+      return true
+    end,
+    on_message = function(st, doc)
+      if doc.op == "auth" then
+        if doc.success == true then
+          return st:send { op = "subscribe", req_id = "nomade-sub", args = { "order", "execution", "wallet" } }
+        end
+        log.event("error", "auth", { ret_msg = doc.ret_msg }, "  error private stream: auth refused ("
+          .. tostring(doc.ret_msg) .. ")")
+        ready(false, "auth refused: " .. tostring(doc.ret_msg))
+        return st.conn and st.conn:close(1000, "auth refused", true)
+      elseif doc.op == "subscribe" then
+        ready(doc.success == true, doc.success == true and nil or ("subscribe refused: " .. tostring(doc.ret_msg)))
+      elseif handlers[doc.topic] and type(doc.data) == "table" then
+        handlers[doc.topic](doc.data)
+      end
+    end,
+    on_link = function(up, why) if not up then ready(false, why) end end,
+  }
 end
 
 local link_counter = 0

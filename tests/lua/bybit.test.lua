@@ -7,7 +7,7 @@ local bybit = require "nomade.bybit"
 local cjson = require "cjson"
 local _
 
-local base, stop = t.serve("tests/stand-ins/bybit/server.py")
+local base, stop, listening = t.serve("tests/stand-ins/bybit/server.py")
 t.ok(base, "the stand-in started")
 
 local control = t.control(base)
@@ -210,6 +210,46 @@ t.ok(not r1 and e1.kind == "refused" and e1.message:find("RED", 1, true) and not
   tostring(e1) .. " / " .. tostring(e2))
 t.raises(function() c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" } end,
   "bybit.create_order: a shield is required", "an order without a shield is a usage error")
+
+-- the private stream: auth, subscribe, then order, execution and wallet
+-- pushes for an order placed over REST; a refused auth reconnects
+do
+  local loop = require "nomade.loop"
+  require("nomade.log").configure("text", "error")  -- the refusal below is expected
+  local private = "ws://127.0.0.1:" .. tostring(listening:match("LISTENING %d+ (%d+)")) .. "/v5/private"
+  control { reset = true }
+  control { ws_fault = "reject_auth" }
+  local got, readiness = { order = {}, execution = {}, wallet = {} }, {}
+  local st = assert(c:private_stream { url = private,
+    on_order = function(list) for _, x in ipairs(list) do got.order[#got.order + 1] = x end end,
+    on_execution = function(list) for _, x in ipairs(list) do got.execution[#got.execution + 1] = x end end,
+    on_wallet = function(list) got.wallet[#got.wallet + 1] = list end,
+    on_ready = function(ready) readiness[#readiness + 1] = ready end })
+  local ws_order
+  loop.timer(0.1, 0.1, function(tm)
+    if readiness[#readiness] == true and not ws_order then
+      ws_order = c:create_order { shield = green, symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "20",
+        link_id = "ws-1" }
+    end
+    if (#got.execution > 0 and #got.wallet > 0) or loop.time() > (st.t0 or 0) + 15 then
+      tm:stop()
+      st:stop()
+      loop.stop()
+    end
+  end)
+  st.t0 = loop.time()
+  loop.run()
+  local auths = 0
+  for _, r in ipairs(control().log or {}) do if r.ws and r.event == "auth" then auths = auths + 1 end end
+  local became_ready = false
+  for j = 2, #readiness do became_ready = became_ready or readiness[j] == true end
+  t.ok(readiness[1] == false and became_ready and auths >= 2,
+    "a refused auth: not ready, reconnect, auth again, subscribed", #readiness .. " readiness changes")
+  local order = got.order[#got.order]
+  t.ok(ws_order and order and order.orderLinkId == "ws-1" and got.execution[1].orderLinkId == "ws-1"
+    and tonumber(got.execution[1].execQty) > 0 and got.wallet[1][1].coin,
+    "an order placed over REST comes back on the private stream: order, execution, wallet")
+end
 
 -- the CLI with keys from the environment, from a 0600 file, and refused
 -- from a file others can read; the secret printed nowhere
