@@ -87,6 +87,12 @@ function M.new(o)
   local phase = "regime(m)"
   function e.phase() return phase end
 
+  -- the gate said no: counted, and the state it was in
+  local function blocked(state)
+    stats.blocked = stats.blocked + 1
+    return "blocked", state
+  end
+
   local progress = o.progress
   -- the strategy's turn on the close of candle i; returns what it did:
   -- nil, "buy" or "sell" (and the verdict, for a candidate), or "blocked"
@@ -104,10 +110,7 @@ function M.new(o)
       local reason = strat:exit(m, inner.position)
       if not reason then return end
       local sent, state = book:sell(reason, i)
-      if not sent then
-        stats.blocked = stats.blocked + 1
-        return "blocked", state
-      end
+      if not sent then return blocked(state) end
       inner.pending = true
       return "sell", reason
     end
@@ -121,10 +124,7 @@ function M.new(o)
     stats.candidates = stats.candidates + 1
     -- shut for entries: refused here, before the tribunal is paid for
     local open, state = book:gate(true)
-    if not open then
-      stats.blocked = stats.blocked + 1
-      return "blocked", state
-    end
+    if not open then return blocked(state) end
     phase = "prompt(m, regime)"
     local verdict = judge(strat:prompt(m, reg))
     stats.calls = stats.calls + 1
@@ -136,10 +136,7 @@ function M.new(o)
     local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
     if not intent then return "pass", verdict end
     local sent, now_state = book:buy(intent, i)
-    if not sent then
-      stats.blocked = stats.blocked + 1
-      return "blocked", now_state
-    end
+    if not sent then return blocked(now_state) end
     inner.pending = true
     return "buy", verdict
   end

@@ -75,7 +75,7 @@ function S:retry(why)
   if self.stopped then return end
   local delay = self.backoff * (0.8 + 0.4 * math.random())
   self.backoff = math.min(M.MAX_BACKOFF, self.backoff * 2)
-  log.event("warn", "feed_down", { stream = self.name, why = why, retry_in = delay },
+  log.event("warn", "stream_down", { stream = self.name, why = why, retry_in = delay },
     string.format("  warn  %s: the stream is down (%s); reconnecting in %.1f s", self.name, why, delay))
   self.timers.reconnect = loop.timer(delay, 0, function() self:connect() end)
 end

@@ -196,7 +196,7 @@ function M.live(opts)
     while true do
       local left = until_ - loop.time()
       if left <= 0.05 then
-        err = err or M.failure_deadline()
+        err = err or require("nomade.gemini").failure("deadline", "tribunal: the decision's deadline passed")
         break
       end
       state.totals.calls = state.totals.calls + 1
@@ -253,10 +253,6 @@ function M.live(opts)
     return v
   end
   return judge, state
-end
-
-function M.failure_deadline()
-  return require("nomade.gemini").failure("deadline", "tribunal: the decision's deadline passed")
 end
 
 -- M.judge(mode, opts) -> function(prompt) -> verdict [, state], or nil, err

@@ -186,7 +186,7 @@ p = start("--ws-url " .. ws_url .. " --stream-timeout 2", "bybit")
 wait_for(p, 10, "start")
 os.execute("sleep 1")
 control { ws_fault = "silent", ms = 60000 }
-local dead = wait_for(p, 10, "feed_down", function(e) return tostring(e.why):find("1006", 1, true) end)
+local dead = wait_for(p, 10, "stream_down", function(e) return tostring(e.why):find("1006", 1, true) end)
 red = find(p, "shield", function(e) return e.to == "RED" and e.check == "disconnected" end)
 t.ok(dead and red, "a silent stream (TCP open, no pong): declared dead after the timeout, RED, reconnecting",
   slurp(p.out):sub(-1200))
