@@ -6,11 +6,11 @@
  *   _shield.new{interval = s, grace = s, heartbeat = s, jump_atr =,
  *               jump_pct =, max_skew = s, zero_volume_run =, flat_run =,
  *               atr_period =, warmup =, api_errors =, recovery =} -> sh
- *   sh:candle(t, o, h, l, c, v)   "accepted", "refused" or "repeat"
+ *   sh:candle(t, o, h, l, c, v)   "accepted", "refused" and why, or "repeat"
  *   sh:tick(now_ms), sh:heartbeat(now_ms), sh:api(ok, what, now_ms),
  *   sh:skew(ms, now_ms), sh:signal("disconnected"|"tribunal", on, detail, now_ms)
- *   sh:state() -> "GREEN"|"AMBER"|"RED"; sh:allows(entry) -> may it go out
- *                                 (the gate that counts is the book's)
+ *   sh:state() -> "GREEN"|"AMBER"|"RED" (the gate that reads it is C:
+ *                                 lib_paper.c, lib_bybit.c)
  *   sh:reasons() -> {{check, severity, detail, since}...}
  *   sh:transitions([after_seq]) -> {{seq, time, from, to, check, detail}...}
  *   sh:stats() -> {GREEN, AMBER, RED (candles closed in each), refused,
@@ -83,7 +83,10 @@ static int s_candle(lua_State *L)
 	int r = shield_candle(s, luaL_checknumber(L, 2), luaL_checknumber(L, 3), luaL_checknumber(L, 4),
 	                      luaL_checknumber(L, 5), luaL_checknumber(L, 6), luaL_checknumber(L, 7));
 	lua_pushstring(L, results[r]);
-	return 1;
+	if (r != SHIELD_REFUSED)
+		return 1;
+	lua_pushstring(L, s->refusal);
+	return 2;
 }
 
 static int s_tick(lua_State *L)
@@ -127,13 +130,6 @@ static int s_signal(lua_State *L)
 static int s_state(lua_State *L)
 {
 	lua_pushstring(L, shield_state_name(shield_check_ud(L, 1)->state));
-	return 1;
-}
-
-static int s_allows(lua_State *L)
-{
-	shield *s = shield_check_ud(L, 1);
-	lua_pushboolean(L, shield_allows(s->state, lua_toboolean(L, 2)));
 	return 1;
 }
 
@@ -308,7 +304,6 @@ static const luaL_Reg methods[] = {
 	{"skew", s_skew},
 	{"signal", s_signal},
 	{"state", s_state},
-	{"allows", s_allows},
 	{"reasons", s_reasons},
 	{"transitions", s_transitions},
 	{"stats", s_stats},

@@ -253,12 +253,12 @@ function M.main(...)
   -- a candle: the shield, then append it, update the indicators, fill,
   -- then decide (when live: it has just closed)
   function ingest(row, live)
-    local verdict = sh:candle(row.time, row.open, row.high, row.low, row.close, row.volume)
+    local verdict, refusal = sh:candle(row.time, row.open, row.high, row.low, row.close, row.volume)
     if verdict ~= "accepted" then
       if verdict == "refused" then
-        emit("error", "refused", { time = iso(row.time) }, "  error the shield refused a candle: %s", sh:reasons()[1]
-          and sh:reasons()[1].detail or "?")
-        journal:event("refused", { time = row.time, reasons = sh:reasons() })
+        emit("error", "refused", { time = iso(row.time), why = refusal }, "  error the shield refused a candle: %s",
+          refusal)
+        journal:event("refused", { time = row.time, why = refusal })
       end
       report_shield()
       return

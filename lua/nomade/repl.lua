@@ -61,7 +61,7 @@ local function jsonable(v, depth, seen)
   return tostring(v)
 end
 
-local function answer_json(conn, ok, ...)
+local function answer_json(conn, output, ok, ...)
   local doc
   if ok then
     local vals = {}
@@ -70,6 +70,7 @@ local function answer_json(conn, ok, ...)
   else
     doc = { ok = false, error = tostring((...)) }
   end
+  if output ~= "" then doc.output = output end
   local text = cjson.encode(doc) or '{"ok":false,"error":"not encodable"}'
   conn:write(text:sub(1, M.MAX_ANSWER) .. "\n" .. M.MARK .. "> \n")
 end
@@ -112,19 +113,20 @@ function M.serve(path, env)
         local line, rest = c.input:match("^([^\n]*)\n(.*)$")
         if not line then break end
         c.input = rest
+        -- what this line prints is this client's, kept for its answer
+        local out, size = {}, 0
+        env.print = function(...)
+          local parts = {}
+          for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+          local s = table.concat(parts, "\t") .. "\n"
+          size = size + #s
+          if size <= M.MAX_ANSWER then out[#out + 1] = s end
+        end
         if line:sub(1, 1) == "\1" then
-          answer_json(conn, evaluate(line:sub(2), env, "=repl"))
+          local res = table.pack(evaluate(line:sub(2), env, "=repl"))
+          answer_json(conn, table.concat(out), table.unpack(res, 1, res.n))
         else
           local code = c.pending .. line
-          local out = {}
-          local size = 0
-          env.print = function(...)
-            local parts = {}
-            for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-            local s = table.concat(parts, "\t") .. "\n"
-            size = size + #s
-            if size <= M.MAX_ANSWER then out[#out + 1] = s end
-          end
           local res = table.pack(evaluate(code, env, "=repl"))
           if res[1] == "incomplete" then
             c.pending = code .. "\n"

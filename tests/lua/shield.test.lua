@@ -170,4 +170,34 @@ do
   t.ok(rc == 2 and err:find("'off=1' is not NAME=number", 1, true), "--shield names what it takes", err)
 end
 
+-- 6. nomade run: a refused candle is logged and journaled with why; the
+-- REPL's shield.status() and shield.explain() while it runs
+do
+  local rows = {}
+  for i = 1, 60 do rows[i] = { 100 + i % 3, 101 + i % 3, 99 + i % 3, 100.5 + i % 3, 5 } end
+  rows[10] = { 100, 90, 99, 100, 5 }  -- high under low
+  local data, jpath, sock = bt.csv(rows), os.tmpname() .. ".journal", os.tmpname() .. ".sock"
+  local out = os.tmpname()
+  os.execute(string.format("%s run %s --feed replay:%s --speed 36000 --log-format json --journal %s --socket %s"
+    .. " > %s 2>&1 &", t.bin, eager("1h"), data, jpath, sock, out))
+  os.execute("sleep 2")
+  local rc1, status = t.run("repl --socket " .. sock .. " -e 'shield.status().state'")
+  local rc2, explained = t.run("repl --socket " .. sock .. " -e 'shield.explain()'")
+  os.execute("sleep 5")
+  local f = assert(io.open(out))
+  local text = f:read("a")
+  f:close()
+  local refused
+  for line in text:gmatch("[^\n]+") do
+    local ok, doc = pcall(cjson.decode, line)
+    if ok and type(doc) == "table" and doc.event == "refused" then refused = doc end
+  end
+  t.ok(refused and tostring(refused.why):find("OHLC inconsistent", 1, true), "a refused candle is logged with why",
+    text:sub(1, 1500))
+  t.ok(rc1 == 0 and (status:find('"value":"GREEN"', 1, true) or status:find('"value":"RED"', 1, true)
+    or status:find('"value":"AMBER"', 1, true)), "shield.status() answers the state in the REPL", status)
+  t.ok(rc2 == 0 and explained:find("state ", 1, true) and explained:find("bad_candle", 1, true)
+    and explained:find("transitions", 1, true), "shield.explain() names the reasons and transitions", explained)
+end
+
 t.done()
