@@ -14,7 +14,7 @@
  *                                       changes are judged here, on inode,
  *                                       size and ns mtime/ctime, and a
  *                                       50 ms poll backs ev_stat up
- *   loop.signal(name, fn)               "INT", "TERM" or "HUP"
+ *   loop.signal(name, fn)               "INT", "TERM", "HUP" or "USR1"
  *   loop.listen(path, {data = fn(conn, bytes), close = fn(conn)})
  *                                       a Unix socket server, the socket
  *                                       made 0600; conn:write(s),
@@ -236,8 +236,8 @@ static int l_watch(lua_State *L)
 
 static int l_signal(lua_State *L)
 {
-	static const char *const names[] = {"INT", "TERM", "HUP", NULL};
-	static const int numbers[] = {SIGINT, SIGTERM, SIGHUP};
+	static const char *const names[] = {"INT", "TERM", "HUP", "USR1", NULL};
+	static const int numbers[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
 	int which = luaL_checkoption(L, 1, NULL, names);
 	watcher *w = new_watcher(L, SIGNAL, 2);
 

@@ -8,7 +8,9 @@
  *               atr_period =, warmup =, api_errors =, recovery =} -> sh
  *   sh:candle(t, o, h, l, c, v)   "accepted", "refused" and why, or "repeat"
  *   sh:tick(now_ms), sh:heartbeat(now_ms), sh:api(ok, what, now_ms),
- *   sh:skew(ms, now_ms), sh:signal("disconnected"|"tribunal", on, detail, now_ms)
+ *   sh:skew(ms, now_ms), sh:signal(name, on, detail, now_ms) with name one of
+ *                                 disconnected, tribunal, risk, reconcile, halted
+ *   sh:allows(entry) -> bool      the gate's rule, for a check before any order
  *   sh:state() -> "GREEN"|"AMBER"|"RED" (the gate that reads it is C:
  *                                 lib_paper.c, lib_bybit.c)
  *   sh:reasons() -> {{check, severity, detail, since}...}
@@ -118,13 +120,19 @@ static int s_skew(lua_State *L)
 /* only the reasons an outside event decides; the rest are the shield's own */
 static int s_signal(lua_State *L)
 {
-	static const char *const names[] = {"disconnected", "tribunal", NULL};
-	static const int ids[] = {SH_DISCONNECTED, SH_TRIBUNAL};
+	static const char *const names[] = {"disconnected", "tribunal", "risk", "reconcile", "halted", NULL};
+	static const int ids[] = {SH_DISCONNECTED, SH_TRIBUNAL, SH_RISK, SH_RECONCILE, SH_HALTED};
 	shield *s = shield_check_ud(L, 1);
 	int which = luaL_checkoption(L, 2, NULL, names);
 
 	shield_signal(s, ids[which], lua_toboolean(L, 3), luaL_checknumber(L, 5), luaL_optstring(L, 4, ""));
 	return 0;
+}
+
+static int s_allows(lua_State *L)
+{
+	lua_pushboolean(L, shield_allows(shield_check_ud(L, 1)->state, lua_toboolean(L, 2)));
+	return 1;
 }
 
 static int s_state(lua_State *L)
@@ -303,6 +311,7 @@ static const luaL_Reg methods[] = {
 	{"api", s_api},
 	{"skew", s_skew},
 	{"signal", s_signal},
+	{"allows", s_allows},
 	{"state", s_state},
 	{"reasons", s_reasons},
 	{"transitions", s_transitions},

@@ -32,6 +32,9 @@ static const struct {
 	{"clock_skew", SHIELD_AMBER},
 	{"api_errors", SHIELD_AMBER},
 	{"tribunal", SHIELD_AMBER},
+	{"risk", SHIELD_RED},
+	{"reconcile", SHIELD_RED},
+	{"halted", SHIELD_AMBER},
 };
 
 static const char *const state_names[] = {"GREEN", "AMBER", "RED"};

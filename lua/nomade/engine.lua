@@ -54,7 +54,7 @@ function M.new(o)
   }
   local m = readonly(inner, "m")
   local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
-    blocked = 0, mode = o.mode or "off" }
+    blocked = 0, refused = 0, mode = o.mode or "off" }
   local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats }
 
   function e.set_indicators(map)
@@ -87,16 +87,22 @@ function M.new(o)
   local phase = "regime(m)"
   function e.phase() return phase end
 
-  -- the gate said no: counted, and the state it was in
-  local function blocked(state)
+  -- the gate said no: counted, and the state it was in; or the book
+  -- refused (live execution's risk limits, the exchange): why
+  local function blocked(state, why)
+    if why then
+      stats.refused = stats.refused + 1
+      return "refused", why
+    end
     stats.blocked = stats.blocked + 1
     return "blocked", state
   end
 
   local progress = o.progress
   -- the strategy's turn on the close of candle i; returns what it did:
-  -- nil, "buy" or "sell" (and the verdict, for a candidate), or "blocked"
-  -- and the shield's state when the gate refused the order
+  -- nil, "buy" or "sell" (and the verdict, for a candidate), "blocked"
+  -- and the shield's state when the gate refused the order, or "refused"
+  -- and why when the book did
   function e.decide(i)
     if progress then progress(i) end
     phase = "regime(m)"
@@ -109,8 +115,8 @@ function M.new(o)
       phase = "exit(m, position)"
       local reason = strat:exit(m, inner.position)
       if not reason then return end
-      local sent, state = book:sell(reason, i)
-      if not sent then return blocked(state) end
+      local sent, state, why = book:sell(reason, i)
+      if not sent then return blocked(state, why) end
       inner.pending = true
       return "sell", reason
     end
@@ -135,8 +141,8 @@ function M.new(o)
     phase = "entry(m, regime, verdict)"
     local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
     if not intent then return "pass", verdict end
-    local sent, now_state = book:buy(intent, i)
-    if not sent then return blocked(now_state) end
+    local sent, now_state, why = book:buy(intent, i)
+    if not sent then return blocked(now_state, why) end
     inner.pending = true
     return "buy", verdict
   end

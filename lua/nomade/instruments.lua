@@ -88,7 +88,7 @@ function M.from_list(list, symbol)
         return nil, "instruments: " .. symbol .. ": minOrderQty and minOrderAmt must be decimal strings"
       end
       return { symbol = symbol, qty_step = qty, tick = tick, min_qty = min_qty, min_amt = min_amt,
-        max_market_qty = tonumber(lot.maxMarketOrderQty), status = r.status }
+        max_market_qty = tonumber(lot.maxMarketOrderQty), status = r.status, base = r.baseCoin, quote = r.quoteCoin }
     end
   end
   return nil, "instruments: no record for " .. symbol

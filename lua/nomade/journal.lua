@@ -4,7 +4,9 @@
 -- of the strategy's `state`. A process killed at any moment leaves the
 -- journal at the end of the last candle it finished; a restart resumes
 -- from there, and the candle's time being the primary key means no candle
--- can be applied twice.
+-- can be applied twice. Live execution adds the orders (each written,
+-- durably, before it is sent) and the exchange's fills, committed as they
+-- happen: they are the truth a restart reconciles with the exchange.
 local store = require "nomade.store"
 local cjson = require "cjson.safe"
 
@@ -20,6 +22,10 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, time INTEGER, kind TE
 CREATE TABLE IF NOT EXISTS trades (id INTEGER PRIMARY KEY, detail TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), time INTEGER NOT NULL,
   book TEXT NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (link TEXT PRIMARY KEY, time INTEGER NOT NULL, side TEXT NOT NULL,
+  qty TEXT NOT NULL, candle INTEGER, idx INTEGER, reason TEXT, status TEXT NOT NULL, order_id TEXT);
+CREATE TABLE IF NOT EXISTS fills (exec_id TEXT PRIMARY KEY, link TEXT NOT NULL, side TEXT NOT NULL,
+  qty REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL, fee_coin TEXT NOT NULL, time INTEGER NOT NULL);
 ]]
 
 -- JSON has one number type: integral values come back as integers
@@ -117,6 +123,79 @@ function M:candle(c, snapshot, new_trades, state)
   end
   db:exec("COMMIT")
   return serialised, why
+end
+
+-- a lasting flag of the run (the kill switch): its value, or nil
+function M:flag(key, value)
+  if value == nil then
+    local row = self.db:run("SELECT value FROM meta WHERE key = ?", "flag." .. key)[1]
+    return row and row[1]
+  end
+  if value == false then
+    self.db:run("DELETE FROM meta WHERE key = ?", "flag." .. key)
+  else
+    self.db:run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", "flag." .. key, value)
+  end
+end
+
+-- live execution: every commit reaches the disk before an order is sent
+function M:durable() self.db:exec("PRAGMA synchronous=FULL") end
+
+-- this journal's own mark, in every orderLinkId it sends: its orders are
+-- told from anyone else's on the account
+function M:tag()
+  local row = self.db:run("SELECT value FROM meta WHERE key = 'tag'")[1]
+  if row then return row[1] end
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local bytes = f:read(4)
+  f:close()
+  local tag = string.format("%08x", string.unpack(">I4", bytes))
+  self.db:run("INSERT INTO meta (key, value) VALUES ('tag', ?)", tag)
+  return tag
+end
+
+local ORDER_COLUMNS = { "link", "time", "side", "qty", "candle", "idx", "reason", "status", "order_id" }
+
+-- an order: written now, before it is sent
+function M:order(o)
+  self.db:run("INSERT INTO orders (link, time, side, qty, candle, idx, reason, status, order_id) VALUES "
+    .. "(?, ?, ?, ?, ?, ?, ?, ?, ?)", o.link, o.time, o.side, o.qty, o.candle, o.idx, o.reason, o.status, o.order_id)
+end
+
+function M:order_status(link, status, order_id)
+  self.db:run("UPDATE orders SET status = ?, order_id = coalesce(?, order_id) WHERE link = ?", status,
+    order_id, link)
+end
+
+-- every order, oldest first, as tables
+function M:orders()
+  local out = {}
+  for _, r in ipairs(self.db:run("SELECT " .. table.concat(ORDER_COLUMNS, ", ") .. " FROM orders ORDER BY time, link")) do
+    local o = {}
+    for k, col in ipairs(ORDER_COLUMNS) do o[col] = r[k] end
+    out[#out + 1] = o
+  end
+  return out
+end
+
+local FILL_COLUMNS = { "exec_id", "link", "side", "qty", "price", "fee", "fee_coin", "time" }
+
+-- a fill from the exchange: true if it is new (an exec_id is applied once)
+function M:fill(f)
+  if self.db:run("SELECT 1 FROM fills WHERE exec_id = ?", f.exec_id)[1] then return false end
+  self.db:run("INSERT INTO fills (exec_id, link, side, qty, price, fee, fee_coin, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    f.exec_id, f.link, f.side, f.qty, f.price, f.fee, f.fee_coin, f.time)
+  return true
+end
+
+function M:fills()
+  local out = {}
+  for _, r in ipairs(self.db:run("SELECT " .. table.concat(FILL_COLUMNS, ", ") .. " FROM fills ORDER BY time, exec_id")) do
+    local f = {}
+    for k, col in ipairs(FILL_COLUMNS) do f[col] = r[k] end
+    out[#out + 1] = f
+  end
+  return out
 end
 
 function M:close() self.db:close() end

@@ -3,7 +3,9 @@
 -- the same engine as the backtester (nomade.engine) with paper execution;
 -- the strategy file is watched and reloaded in place, keeping `state` and
 -- the book. Feeds (nomade.feed): a replay of a candle file X times faster
--- than real time, or Bybit's REST klines polled after each close.
+-- than real time, or Bybit's klines. Execution: the paper book, or Bybit
+-- itself (nomade.exchange) behind the shield, the risk limits and the
+-- kill switch.
 local ta = require "nomade.ta"
 local loop = require "nomade.loop"
 local host = require "nomade.host"
@@ -17,6 +19,8 @@ local repl = require "nomade.repl"
 local journal_mod = require "nomade.journal"
 local log_mod = require "nomade.log"
 local cli = require "nomade.cli"
+local exchange = require "nomade.exchange"
+local bybit = require "nomade.bybit"
 
 local M = {}
 
@@ -43,7 +47,16 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
                      spot stream; needed with a custom --base-url)
   --speed X          replay: how much faster than real time (default 3600: a
                      1h candle a second); max: as fast as possible
-  --exec paper       execution (paper is the only one so far)
+  --exec paper|bybit paper (default): simulated fills at the next open;
+                     bybit: real orders on Bybit spot (README, "Going live"),
+                     with one of --testnet, --demo or --live (mainnet), or a
+                     custom --base-url; keys from BYBIT_API_KEY/SECRET
+  --testnet, --demo, --live
+                     where --exec bybit trades; --live is real money
+  --private-url URL  the private stream (default: the base's; needed with a
+                     custom --base-url)
+  --halt-file PATH   the kill switch as a file: while it exists, no entries
+                     and open orders cancelled (default JOURNAL.halt)
   --socket PATH      the REPL's socket (default $XDG_RUNTIME_DIR/nomade/nomade.sock,
                      else /tmp/nomade-$UID/nomade.sock)
   --journal PATH     the SQLite journal; a restart with it resumes where the
@@ -71,17 +84,56 @@ end
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
   cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
   ["base-url"] = true, ["ws-url"] = true, ["stream-timeout"] = true, shield = true, provider = true, model = true,
-  ["llm-url"] = true, llm = true }
+  ["llm-url"] = true, llm = true, ["halt-file"] = true, ["private-url"] = true }
+
+-- --exec bybit: where it trades, and where the feed reads (demo trading
+-- has no market data of its own: mainnet's)
+local EXEC_BASES = { testnet = "testnet", demo = "demo", live = "mainnet" }
+local FEED_BASES = { testnet = "testnet", demo = "mainnet", live = "mainnet" }
+
+local function exec_args(opts)
+  local chosen = {}
+  for flag in pairs(EXEC_BASES) do if opts[flag] then chosen[#chosen + 1] = "--" .. flag end end
+  if opts.exec ~= "bybit" then
+    if #chosen > 0 or opts["private-url"] then return nil, "--testnet, --demo, --live and --private-url go with --exec bybit" end
+    return true
+  end
+  if opts.feed ~= "bybit" and opts.feed ~= "bybit-rest" then
+    return nil, "--exec bybit trades on live data: it needs --feed bybit (or bybit-rest)"
+  end
+  local custom = opts["base-url"] and opts["base-url"]:match("^https?://")
+  if #chosen > 1 then return nil, "one of --testnet, --demo or --live, not " .. table.concat(chosen, " and ") end
+  if #chosen == 0 and not custom then
+    return nil, "--exec bybit needs --testnet, --demo or --live (real money), or a custom --base-url"
+  end
+  if #chosen == 1 and custom then return nil, chosen[1] .. " and a custom --base-url exclude each other" end
+  if custom then
+    if not opts["private-url"] then return nil, "--exec bybit with a custom --base-url needs --private-url" end
+    opts.exec_base = opts["base-url"]
+  else
+    local which = chosen[1]:sub(3)
+    if opts["base-url"] and opts["base-url"] ~= FEED_BASES[which] then
+      return nil, "--base-url " .. opts["base-url"] .. " does not go with " .. chosen[1]
+    end
+    opts.exec_base, opts["base-url"] = EXEC_BASES[which], FEED_BASES[which]
+  end
+  return true
+end
 
 local function parse_args(args)
-  local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true })
+  local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true, testnet = true, demo = true, live = true })
   if not opts then return nil, err end
   opts.adopt = opts["adopt-journal"]
-  local bybit = opts.feed == "bybit" or opts.feed == "bybit-rest"
-  if not bybit and not (opts.feed or ""):match("^replay:.") then
+  local streamed = opts.feed == "bybit" or opts.feed == "bybit-rest"
+  if not streamed and not (opts.feed or ""):match("^replay:.") then
     return nil, "--feed replay:FILE, --feed bybit or --feed bybit-rest is required"
   end
-  if opts["base-url"] and not bybit then return nil, "--base-url goes with --feed bybit or bybit-rest" end
+  if opts["base-url"] and not streamed then return nil, "--base-url goes with --feed bybit or bybit-rest" end
+  if opts.exec and opts.exec ~= "paper" and opts.exec ~= "bybit" then
+    return nil, "--exec must be paper or bybit, got '" .. opts.exec .. "'"
+  end
+  local exec_ok, exec_err = exec_args(opts)
+  if not exec_ok then return nil, exec_err end
   if (opts["ws-url"] or opts["stream-timeout"]) and opts.feed ~= "bybit" then
     return nil, "--ws-url and --stream-timeout go with --feed bybit"
   end
@@ -89,7 +141,6 @@ local function parse_args(args)
   if opts["stream-timeout"] and not (st and st >= 1 and st <= 3600) then
     return nil, "--stream-timeout must be seconds in 1..3600"
   end
-  if opts.exec and opts.exec ~= "paper" then return nil, "--exec must be paper (the only execution so far)" end
   local shielded, sherr = shield_mod.check(opts.shield)
   if not shielded then return nil, sherr end
   local llm, llm_err = tribunal.parse_llm(opts.llm)
@@ -150,6 +201,20 @@ local function build_indicators(decl, columns, n)
   return list, map
 end
 
+-- --exec bybit: the exchange's book, with keys, on a durable journal
+local function live_book(opts, s, rules, sh, journal)
+  local key, secret, kerr = bybit.keys()
+  if kerr then return nil, "--exec bybit: " .. tostring(kerr) end
+  if not key or not secret then
+    return nil, "--exec bybit needs BYBIT_API_KEY and BYBIT_API_SECRET (in the environment, or in the 0600 file "
+      .. "NOMADE_SECRETS names)"
+  end
+  local client = bybit.new { base = opts.exec_base, key = key, secret = secret }
+  journal:durable()
+  return exchange.new { client = client, shield = sh, journal = journal, settings = s, rules = rules,
+    fee = opts.fee, emit = emit }
+end
+
 function M.main(...)
   local opts, err = parse_args({ ... })
   if not opts then return cli.refuse("run", err, M.USAGE) end
@@ -168,7 +233,7 @@ function M.main(...)
   local journal
   if jpath then
     journal, jperr = journal_mod.open(jpath, { strategy = path or "default", symbol = s.symbol,
-      interval = s.interval }, opts.adopt)
+      interval = s.interval, exec = opts.exec or "paper" }, opts.adopt)
   end
   if not journal then
     io.stderr:write("nomade run: ", tostring(jperr), "\n")
@@ -192,8 +257,19 @@ function M.main(...)
     io.stderr:write("nomade run: ", tostring(ferr or rerr or (not judge and jerr)), "\n")
     return 1
   end
-  local book = engine.paper_book(s, rules, opts)
-  book:guard(sh)  -- every order of this run passes the shield's gate, in C
+  local book
+  if opts.exec == "bybit" then
+    local berr
+    book, berr = live_book(opts, s, rules, sh, journal)
+    if not book then
+      journal:close()
+      io.stderr:write("nomade run: ", tostring(berr), "\n")
+      return 1
+    end
+  else
+    book = engine.paper_book(s, rules, opts)
+    book:guard(sh)  -- every order of this run passes the shield's gate, in C
+  end
 
   -- the candles seen so far, growing as the feed delivers them
   local columns = {}
@@ -281,8 +357,7 @@ function M.main(...)
     end
     e.cursor:set(n)
     inner.index = n
-    if n > 1 and book:open_candle(n, inner.time, inner.open, inner.high, inner.low) then
-      e.changed()
+    if book:open_candle(n, inner.time, inner.open, inner.high, inner.low, inner.close, live) and n > 1 then
       local done = book.trades
       for t = trades + 1, #done do
         local tr = done[t]
@@ -297,6 +372,7 @@ function M.main(...)
         journal:event("fill", { side = "buy", qty = book.position.qty, price = book.position.price })
       end
     end
+    e.changed()
     inner.equity = book:equity(inner.close)
     if live and n >= strat.settings.history then decide(n) end
     local all = book.trades
@@ -333,6 +409,10 @@ function M.main(...)
       emit("warn", "blocked", { shield = detail, why = why }, "  block %s refused by the shield: %s",
         inner.position and "the exit" or "the entry", why)
       journal:event("blocked", { shield = detail, why = why })
+    elseif what == "refused" then
+      emit("warn", "refused_order", { why = detail }, "  refuse %s: %s", inner.position and "the exit" or "the entry",
+        detail)
+      journal:event("refused_order", { why = detail })
     elseif what == "buy" or what == "sell" or what == "wait" or what == "pass" then
       local v = type(detail) == "table" and string.format(" (tribunal %s: %s %d%s)", detail.source,
         detail.signal, detail.score, detail.cause and ", cause " .. detail.cause or "")
@@ -340,8 +420,9 @@ function M.main(...)
       emit("info", "decision", { outcome = what, regime = inner.regime, verdict = type(detail) == "table"
         and { signal = detail.signal, score = detail.score, source = detail.source, cause = detail.cause,
           reasoning = detail.reasoning, latency_ms = detail.latency_ms } or nil },
-        "  %-5s %s%s", what == "buy" and "order" or what, what == "buy" and "market buy at the next open"
-        or what == "sell" and "sell at the next open" or "no entry", v)
+        "  %-5s %s%s", what == "buy" and "order" or what, what == "buy" and "market buy" .. (book.exchange and ""
+        or " at the next open") or what == "sell" and "sell" .. (book.exchange and "" or " at the next open")
+        or "no entry", v)
     end
     emit("info", "candle", { time = iso(inner.time), close = inner.close, regime = inner.regime,
       position = book.position and "long" or "flat", equity = inner.equity, shield = inner.shield },
@@ -394,6 +475,49 @@ function M.main(...)
     return true
   end
 
+  -- the kill switch (REPL halt(), SIGUSR1, the halt file): the shield
+  -- stops entries (in C) and the open order is cancelled; it lasts, in the
+  -- journal, until unhalt() with the file gone
+  local halt_file = opts["halt-file"] or (jpath .. ".halt")
+  local function halt(why)
+    local was = journal:flag("halted")
+    journal:flag("halted", why)
+    sh:signal("halted", true, why, loop.time() * 1000)
+    report_shield()
+    if not was then
+      emit("error", "halt", { why = why }, "  HALT  %s: no entries; open orders cancelled", why)
+      journal:note(inner.time, "halt", { why = why })
+    end
+    if book.cancel_open then
+      local ok, cerr = book:cancel_open()
+      if not ok then
+        emit("error", "halt", { why = why, error = tostring(cerr) }, "  error halt: the open order could not be "
+          .. "cancelled (%s); retried with the next check", tostring(cerr))
+      end
+    end
+    return "halted: " .. why
+  end
+  local function unhalt()
+    local f = io.open(halt_file, "rb")
+    if f then
+      f:close()
+      return nil, "the halt file " .. halt_file .. " still exists: remove it first"
+    end
+    journal:flag("halted", false)
+    sh:signal("halted", false, "", loop.time() * 1000)
+    report_shield()
+    emit("warn", "unhalt", {}, "  unhalt the kill switch is lifted (entries resume once the shield is GREEN)")
+    journal:note(inner.time, "unhalt", {})
+    return "unhalted"
+  end
+  local function check_halt_file()
+    local f = io.open(halt_file, "rb")
+    if f then
+      f:close()
+      if not journal:flag("halted") or (book.open and book.open.order_id) then halt("the halt file " .. halt_file) end
+    end
+  end
+
   -- what the REPL sees (README, "The REPL")
   local env
   local api = {
@@ -401,9 +525,10 @@ function M.main(...)
     candles = function() return e.m.candles end,
     ind = function() return e.m.ind end,
     book = function()
-      return { quote = book.quote, base = book.base, equity = book:equity(inner.close or 0),
-        position = book.position, pending = book.pending, trades = #book.trades, fees = book.fees,
-        refused = book.refused }
+      return { exec = book.exchange and "bybit" or "paper", quote = book.quote, base = book.base,
+        equity = book:equity(inner.close or 0), position = book.position, pending = book.pending,
+        open = book.open, trades = #book.trades, fees = book.fees, refused = book.refused,
+        risk_refused = book.risk_refused }
     end,
     trades = function(k)
       local all, out = book.trades, {}
@@ -422,9 +547,27 @@ function M.main(...)
     status = function()
       return { strategy = path or "the default strategy", symbol = strat.settings.symbol,
         interval = strat.settings.interval, candles = n, feed = feed.status(), shield = sh:state(),
-        paused = e.paused or false, regime = inner.regime, reloads = reloads, tribunal = e.stats,
+        paused = e.paused or false, halted = journal:flag("halted"), exec = book.exchange and "bybit" or "paper",
+        private_stream = book.exchange and (book.stream_up or false) or nil,
+        regime = inner.regime, reloads = reloads, tribunal = e.stats,
         llm = live_tribunal and { provider = live_tribunal.provider, model = live_tribunal.model,
           today = live_tribunal.totals, causes = live_tribunal.causes, deadline = live_tribunal.deadline } }
+    end,
+    halt = function(why) return halt(type(why) == "string" and why or "halt() from the REPL") end,
+    unhalt = unhalt,
+    reconcile = function()
+      if not book.reconcile then return nil, "paper execution has nothing to reconcile" end
+      local ok, problem, notes = book:reconcile("REPL")
+      return { ok = ok, problem = problem, notes = notes }
+    end,
+    orders = function(k)
+      if not book.known then return nil, "paper execution: see book()" end
+      local all = {}
+      for _, o in pairs(book.known) do all[#all + 1] = o end
+      table.sort(all, function(a, b) return a.time > b.time end)
+      local out = {}
+      for i = 1, math.min(k or 10, #all) do out[i] = all[i] end
+      return out
     end,
     pause = function()
       e.paused = true
@@ -451,6 +594,10 @@ status()          strategy, feed progress, shield state, paused, reloads, tribun
 shield.status()   the Integrity Shield: state, reasons, counts
 shield.explain()  its reasons and last transitions, in words
 pause(), resume() stop / restart new entries (exits go on)
+halt(), unhalt()  the kill switch: no entries, open orders cancelled; lasts
+                  across restarts until unhalt()
+orders(n)         --exec bybit: the last n orders; reconcile(): match the
+                  journal with the exchange now
 reload()          reload the strategy file now
 ta, nomade        the indicator library and every nomade module]])
     end,
@@ -475,10 +622,11 @@ ta, nomade        the indicator library and every nomade module]])
     e.cursor:set(n)
     inner.index = n
     e.changed()
-    trades, journaled = #book.trades, #book.trades
+    trades, journaled = #book.trades, #resumed.book.trades
     emit("info", "journal_resume", { journal = jpath, candles = n, last = iso(resumed.time) },
-      "  resume from %s: %d candles, last %s, %s, equity %.2f", jpath, n, iso(resumed.time),
-      book.position and "a position open" or "flat", book:equity(inner.close))
+      "  resume from %s: %d candles, last %s, %s%s", jpath, n, iso(resumed.time),
+      book.position and "a position open" or "flat", book.exchange and " (balances: the exchange's, next)"
+        or string.format(", equity %.2f", book:equity(inner.close)))
   end
   -- a live feed: the shield watches its clock and its requests
   local ticker
@@ -496,6 +644,34 @@ ta, nomade        the indicator library and every nomade module]])
     ticker = loop.timer(5, 5, function()
       sh:tick(feed.clock())
       report_shield()
+    end)
+  end
+  -- the kill switch as it was left, then the exchange: reconciled before
+  -- anything trades, its private stream, and a retry while it disagrees
+  local halted = journal:flag("halted")
+  if halted then
+    sh:signal("halted", true, halted, loop.time() * 1000)
+    report_shield()
+    emit("error", "halt", { why = halted }, "  HALT  still halted (%s): unhalt() in the REPL lifts it", halted)
+  end
+  local guard = loop.timer(1, 1, check_halt_file)
+  check_halt_file()
+  local retry
+  if book.exchange then
+    book.on_change = e.changed
+    book.price = inner.close
+    book:reconcile("start")
+    report_shield()
+    local _, perr = book:stream { url = opts["private-url"], timeout = tonumber(opts["stream-timeout"]),
+      on_ready = function() report_shield() end }
+    if perr then
+      emit("error", "private_stream", { error = tostring(perr) }, "  error private stream: %s", tostring(perr))
+    end
+    retry = loop.timer(30, 30, function()
+      if book.problem then
+        book:reconcile("retry")
+        report_shield()
+      end
     end)
   end
   local finished = false
@@ -519,6 +695,7 @@ ta, nomade        the indicator library and every nomade module]])
     watch_files()
     watchers[#watchers + 1] = loop.signal("HUP", function() reload("SIGHUP") end)
   end
+  watchers[#watchers + 1] = loop.signal("USR1", function() halt("SIGUSR1") end)
   for _, sig in ipairs({ "INT", "TERM" }) do
     watchers[#watchers + 1] = loop.signal(sig, function()
       emit("info", "stop", { signal = "SIG" .. sig }, "  stop  SIG%s: stopping after this candle", sig)
@@ -533,8 +710,14 @@ ta, nomade        the indicator library and every nomade module]])
     io.stderr:write("nomade run: the REPL cannot listen: ", tostring(sockerr), "\n")
     return 1
   end
+  if book.exchange then
+    emit("warn", "exec", { base = book.client.base, max_position_value = s.max_position_value,
+      max_orders_per_hour = s.max_orders_per_hour, max_daily_loss = s.max_daily_loss },
+      "nomade run: REAL ORDERS on %s; risk: max_position_value %g, max_orders_per_hour %d, max_daily_loss %g",
+      book.client.base, s.max_position_value, s.max_orders_per_hour, s.max_daily_loss)
+  end
   emit("info", "start", { strategy = path or "default", symbol = s.symbol, interval = s.interval,
-    feed = feed.name, history = feed.history, tribunal = opts.tribunal or "off" },
+    feed = feed.name, history = feed.history, tribunal = opts.tribunal or "off", exec = opts.exec or "paper" },
     "nomade run: %s on %s %s, %s; tribunal %s%s", path or "the default strategy", s.symbol, s.interval,
     feed.describe(), opts.tribunal or "off",
     (opts.tribunal or "off") == "off" and " (every candidate passes as BUY)" or "")
@@ -545,6 +728,9 @@ ta, nomade        the indicator library and every nomade module]])
   loop.run()
   feed.stop()
   if ticker then ticker:stop() end
+  guard:stop()
+  if retry then retry:stop() end
+  if book.exchange then book:stop() end
   for _, w in ipairs(watchers) do w:stop() end
   for _, w in pairs(watched) do w:stop() end
   server:close()

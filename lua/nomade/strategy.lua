@@ -35,6 +35,13 @@ local SETTINGS = {
     "false or a fraction in (0, 1)" },
   take_profit = { false, function(v) return v == false or (type(v) == "number" and v > 0) end,
     "false or a fraction > 0" },
+  -- risk limits of live execution (--exec bybit; README, "Going live")
+  max_position_value = { 1000, function(v) return type(v) == "number" and v > 0 and v < math.huge end,
+    "a value in the quote coin > 0 (an entry is capped to it)" },
+  max_orders_per_hour = { 12, function(v) return math.type(v) == "integer" and v >= 1 end,
+    "an integer >= 1 (entries beyond it are refused)" },
+  max_daily_loss = { 0.05, function(v) return type(v) == "number" and v > 0 and v < 1 end,
+    "a fraction in (0, 1) of the equity at the day's start (beyond it the shield goes RED)" },
 }
 
 -- require for a strategy: modules from its own folder only (a.b is
@@ -101,7 +108,8 @@ local function check_settings(s, name)
     local spec = SETTINGS[k]
     if not spec then
       return nil, string.format("%s: settings.%s: unknown setting (known: %s)", name, tostring(k),
-        "symbol, interval, history, position_size, min_score, stop_loss, take_profit")
+        "symbol, interval, history, position_size, min_score, stop_loss, take_profit, max_position_value, "
+        .. "max_orders_per_hour, max_daily_loss")
     end
     if not spec[2](v) then
       return nil, string.format("%s: settings.%s must be %s, got %s", name, k, spec[3], tostring(v))

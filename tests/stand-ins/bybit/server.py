@@ -314,6 +314,7 @@ class State:
         self.duplicate_code = (170141, "Duplicate clientOrderId")
         self.kline_start_only = "latest"
         self.fee_rates = {"taker": Decimal("0.001"), "maker": Decimal("0.001")}
+        self.market_fills = []  # pending partial-fill plans for market orders (control market_fills)
         self.market.book = copy.deepcopy(self.market.default_book)
         self.ws_faults = []  # pending WebSocket faults (ws.py)
         self.ws_wallet_seen = self.wallet_snapshot()
@@ -911,8 +912,21 @@ class Handler(BaseHTTPRequestHandler):
                 if st.available(r["base"]) < fill_qty:
                     raise BybitError(170131, "Balance insufficient")
             self.store(order)
-            self.execute(order, fill_qty, px, maker=False)
-            order["orderStatus"] = "Filled"
+            plan = st.market_fills.pop(0) if st.market_fills else None
+            if plan is None:
+                self.execute(order, fill_qty, px, maker=False)
+                order["orderStatus"] = "Filled"
+            else:
+                # a market order that meets thin liquidity: some pieces, the rest cancelled
+                done = Decimal(0)
+                for frac in plan:
+                    piece = min(fill_qty - done, (fill_qty * frac / r["basePrecision"]).to_integral_value(
+                        decimal.ROUND_FLOOR) * r["basePrecision"])
+                    if piece > 0:
+                        self.execute(order, piece, px, maker=False)
+                        done += piece
+                order["orderStatus"] = ("Filled" if done >= fill_qty else
+                                        "PartiallyFilledCanceled" if done > 0 else "Cancelled")
         else:
             price = self.dec_param(p, "price")
             if price % r["tickSize"] != 0:
@@ -1276,6 +1290,14 @@ class Handler(BaseHTTPRequestHandler):
                     if k not in ("maker", "taker"):
                         raise ValueError("fee_rates keys are maker and taker")
                     st.fee_rates[k] = Decimal(str(v))
+            if "market_fills" in req:
+                # {"fractions": ["0.4", "0.3"], "count": 1}: the next count market orders fill
+                # in those pieces of their quantity; what the pieces leave is cancelled
+                mf = req["market_fills"]
+                fr = [Decimal(str(x)) for x in mf.get("fractions", [])]
+                if not fr or any(x <= 0 or x > 1 for x in fr) or sum(fr) > 1:
+                    raise ValueError("market_fills.fractions: pieces in (0, 1] summing to at most 1")
+                st.market_fills.extend([fr] * int(mf.get("count", 1)))
             if req.get("clear_faults"):
                 st.faults = []
             if req.get("clear_log"):

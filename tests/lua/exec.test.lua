@@ -1,0 +1,207 @@
+-- nomade run --exec bybit against the stand-in (real processes, sockets and
+-- the stand-in's matching engine): the flags it demands, a live round trip
+-- whose book equals the exchange's, partial fills, a lost order answer, a
+-- private stream that is down (fills over REST), the risk limits, the kill
+-- switch, and reconciliation at restart (an order that never left, a fill
+-- missed while down, a stranger's order, a position sold behind its back).
+local t = require "testlib"
+local x = require "livex"
+
+local ex = x.exchange()
+t.ok(ex, "the stand-in started")
+ex.control { rate_limits = false }
+
+-- 1. the flags
+local dir = x.tmpdir()
+x.strategy(dir)
+local function refused(args, env, pattern, name)
+  local rc, _, err = t.run("run " .. dir .. "/s.lua " .. args, env or x.KEYS)
+  t.ok(rc ~= 0 and err:find(pattern, 1, true), name, err)
+end
+refused("--feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --exec bybit --testnet", nil,
+  "--exec bybit trades on live data", "--exec bybit on a replay is refused")
+refused("--feed bybit --exec bybit", nil, "needs --testnet, --demo or --live", "no network named: refused")
+refused("--feed bybit --exec bybit --testnet --live", nil, "one of --testnet, --demo or --live",
+  "two networks: refused")
+refused("--feed bybit --exec bybit --base-url " .. ex.base .. " --ws-url " .. ex.public, nil,
+  "needs --private-url", "a custom base without a private stream: refused")
+refused("--feed bybit --testnet", nil, "go with --exec bybit", "--testnet without --exec bybit: refused")
+refused("--feed bybit --exec bybit --base-url " .. ex.base .. " --ws-url " .. ex.public .. " --private-url "
+  .. ex.private .. " --journal " .. dir .. "/k.journal", "BYBIT_API_KEY= BYBIT_API_SECRET=", "BYBIT_API_KEY",
+  "no keys: refused, naming them")
+refused("--feed bybit --exec mars", nil, "--exec must be paper or bybit", "an unknown --exec: refused")
+
+-- 2. a round trip: a buy on a candle, the sell on the next
+local p = x.start(ex, dir)
+t.ok(p.ready, "nomade run --exec bybit starts and subscribes", x.slurp(p.out):sub(1, 1500))
+local rec = x.wait(p, 5, "reconcile")
+t.ok(rec and rec.ok, "it reconciles with the exchange before trading", rec and rec.problem)
+x.close_candle(ex)
+local buy = x.wait(p, 10, "fill", function(e) return e.side == "buy" end)
+t.ok(buy and buy.link:match("^nmd%x+%-"), "a close: a market buy, filled (orderLinkId with the journal's tag)",
+  x.slurp(p.out):sub(-1500))
+local ok, why = x.agrees(p, ex)
+t.ok(ok, "the book equals the exchange's wallet after the buy", why)
+x.close_candle(ex)
+local trade = x.wait(p, 10, "trade")
+t.ok(trade and trade.reason == "one candle" and trade.pnl < 0, "the next close: the exit sells it all (a trade, "
+  .. "fees paid)", x.slurp(p.out):sub(-1500))
+ok, why = x.agrees(p, ex)
+t.ok(ok, "flat again, and the book equals the wallet", why)
+local orders = x.orders(ex)
+t.ok(#orders == 2 and orders[1].side == "Buy" and orders[2].side == "Sell" and orders[1].orderLinkId ~= orders[2].orderLinkId,
+  "the exchange holds exactly those two orders", #orders)
+
+-- 3. partial fills: 40% then 30%, the rest cancelled; the exit sells what came
+ex.control { market_fills = { fractions = { "0.4", "0.3" } } }
+x.close_candle(ex)
+local st = x.wait(p, 10, "order", function(e) return e.status == "PartiallyFilledCanceled" end)
+t.ok(st, "a market buy filled 70% and cancelled: seen as such", x.slurp(p.out):sub(-1500))
+local fills = x.all(p, "fill", function(e) return e.link == (st and st.link) end)
+t.eq(#fills, 2, "its two executions, each applied once")
+ok, why = x.agrees(p, ex)
+t.ok(ok, "the position is what was filled, equal to the wallet", why)
+x.close_candle(ex)
+t.ok(x.wait(p, 10, "trade", nil, 2), "the exit sells the partial position", x.slurp(p.out):sub(-1000))
+ok, why = x.agrees(p, ex)
+t.ok(ok, "flat, equal to the wallet", why)
+
+-- 4. the order's answer is lost: looked up by orderLinkId, never sent twice
+ex.control { ws_fault = "lose_order_response" }
+local before = #x.orders(ex)
+local sent = #x.all(p, "order", function(e) return e.status == "sent" end)
+x.close_candle(ex)
+local lost = x.wait(p, 10, "order", function(e) return e.status == "sent" end, sent + 1)
+t.ok(lost and x.wait(p, 10, "fill", function(e) return e.link == lost.link end),
+  "a lost answer: the order is found and filled", x.slurp(p.out):sub(-1500))
+t.eq(#x.orders(ex), before + 1, "one order on the exchange, no duplicate")
+ok, why = x.agrees(p, ex)
+t.ok(ok, "equal to the wallet", why)
+
+-- 5. the private stream cut: the sell's fill comes over REST
+ex.control { ws_fault = "silent", ms = 9000, path = "/v5/private" }
+x.close_candle(ex)
+local sold = x.wait(p, 12, "trade", nil, 3)
+t.ok(sold, "with the private stream silent, the fill is fetched over REST", x.slurp(p.out):sub(-1500))
+ok, why = x.agrees(p, ex, 10)
+t.ok(ok, "equal to the wallet", why)
+
+-- 6. the public stream dropped: RED, and no order until GREEN again
+local n_orders = #x.orders(ex)
+ex.control { ws_fault = "drop", path = "/v5/public/spot" }
+local red = x.wait(p, 10, "shield", function(e) return e.to == "RED" end)
+t.ok(red and red.check == "disconnected", "a dropped stream turns the shield RED", red and red.check)
+t.eq(#x.orders(ex), n_orders, "no order while it is not GREEN")
+x.stop(p)
+
+-- 7. risk: one order an hour; the cap; the day's loss
+local dir2 = x.tmpdir()
+x.strategy(dir2, "max_position_value = 200, max_daily_loss = 0.00001")
+ex.control { reset = true }
+ex.control { rate_limits = false }
+p = x.start(ex, dir2)
+x.close_candle(ex)
+local capped = x.wait(p, 10, "risk")
+local b1 = x.wait(p, 10, "fill", function(e) return e.side == "buy" end)
+t.ok(capped and b1 and capped.value <= 200 and b1.qty == capped.capped,
+  "an entry above max_position_value is capped to it (at the last close)", capped and capped.value)
+x.close_candle(ex)
+x.wait(p, 10, "trade")
+x.close_candle(ex)  -- the trade's fees are the day's loss
+local loss = x.wait(p, 10, "shield", function(e) return e.to == "RED" and e.check == "risk" end)
+t.ok(loss, "a day's loss beyond max_daily_loss turns the shield RED (risk)", x.slurp(p.out):sub(-1500))
+local blocked = x.wait(p, 10, "blocked")
+t.ok(blocked, "and the next entry is blocked by the shield", x.slurp(p.out):sub(-800))
+t.eq(#x.orders(ex), 2, "the buy and the sell: nothing while RED")
+x.stop(p)
+
+local dir3 = x.tmpdir()
+x.strategy(dir3, "max_orders_per_hour = 1")
+ex.control { reset = true }
+ex.control { rate_limits = false }
+p = x.start(ex, dir3)
+x.close_candle(ex)
+x.wait(p, 10, "fill", function(e) return e.side == "buy" end)
+x.close_candle(ex)
+x.wait(p, 10, "trade")
+x.close_candle(ex)
+local refusal = x.wait(p, 10, "refused_order")
+t.ok(refusal and refusal.why:find("max_orders_per_hour", 1, true), "a second entry within the hour: refused",
+  refusal and refusal.why)
+t.eq(#x.orders(ex), 2, "the buy and the exit only (exits are never held back by the count)")
+
+-- 8. the kill switch: halt() in the REPL, then lasting over a restart
+local h, herr = x.repl(p, "halt()")
+t.ok(h and h:find("halted", 1, true), "halt() from the REPL", herr)
+t.ok(x.wait(p, 5, "shield", function(e) return e.check == "halted" end), "the shield stops entries (halted)")
+x.stop(p)
+p = x.start(ex, dir3)
+t.ok(x.wait(p, 5, "halt"), "a restart is still halted", x.slurp(p.out):sub(1, 1000))
+os.execute("touch " .. dir3 .. "/j.journal.halt")
+local u = x.repl(p, "unhalt()")
+t.ok(u == nil, "unhalt() is refused while the halt file exists")
+os.remove(dir3 .. "/j.journal.halt")
+u = x.repl(p, "unhalt()")
+t.eq(u, "unhalted", "and works once it is gone")
+x.stop(p)
+os.execute("touch " .. dir3 .. "/j.journal.halt")
+p = x.start(ex, dir3)
+t.ok(x.wait(p, 10, "halt", function(e) return e.why:find("halt file", 1, true) end), "the halt file halts", x.slurp(p.out))
+os.remove(dir3 .. "/j.journal.halt")
+x.repl(p, "unhalt()")
+os.execute("kill -USR1 " .. p.pid)
+t.ok(x.wait(p, 5, "halt", function(e) return e.why == "SIGUSR1" end), "SIGUSR1 halts")
+x.stop(p)
+
+-- 9. reconciliation at restart
+local dir4 = x.tmpdir()
+x.strategy(dir4)
+ex.control { reset = true }
+ex.control { rate_limits = false }
+p = x.start(ex, dir4)
+x.stop(p)
+-- while it is down: an order it journaled but never sent, one it sent
+-- whose fill it never saw, and a stranger's resting order
+local journal = assert(require("nomade.journal").open(dir4 .. "/j.journal", { strategy = dir4 .. "/s.lua",
+  symbol = "BTCUSDT", interval = "1m", exec = "bybit" }))
+local tag = journal:tag()
+journal:order { link = "nmd" .. tag .. "-lost-b", time = os.time() * 1000, side = "Buy", qty = "0.001", status = "intent" }
+journal:order { link = "nmd" .. tag .. "-sent-b", time = os.time() * 1000 + 1, side = "Buy", qty = "0.002", status = "intent" }
+journal:close()
+local bybit = require "nomade.bybit"
+local client = bybit.new { base = ex.base, key = "test-key", secret = "test-secret-0123456789" }
+local sh = require("nomade._shield").new { interval = 60 }
+for k = 1, 30 do sh:candle(k * 60000, 100 + k, 101 + k, 99 + k, 100.5 + k, 10) end
+t.eq(sh:state(), "GREEN", "(the test's own shield is GREEN)")
+t.ok(client:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "0.002", market_unit = "baseCoin",
+  link_id = "nmd" .. tag .. "-sent-b", shield = sh }, "(the order that left before the crash)")
+t.ok(client:create_order { symbol = "BTCUSDT", side = "Buy", type = "Limit", qty = "0.001", price = "10000",
+  link_id = "manual-1", shield = sh }, "(a stranger's limit order)")
+p = x.start(ex, dir4)
+rec = x.wait(p, 15, "reconcile")
+local notes = rec and table.concat(rec.notes, "\n") or ""
+t.ok(rec and rec.ok, "the restart reconciles", rec and rec.problem)
+t.ok(notes:find("-lost-b: intent -> not_placed", 1, true), "the order that never left: not placed", notes)
+t.ok(notes:find("of nmd" .. tag .. "-sent-b applied (missed)", 1, true), "the fill missed while down: applied", notes)
+t.ok(notes:find("not placed by this journal: left alone", 1, true), "the stranger's order: reported, left alone", notes)
+local b = x.repl(p, "book()")
+t.ok(b and b.position and math.abs(b.position.qty - 0.002 * 0.999) < 1e-12, "the position is the missed fill's",
+  b and b.position and b.position.qty)
+x.stop(p)
+-- someone sells the position on the account: the journal cannot be right
+t.ok(client:create_order { symbol = "BTCUSDT", side = "Sell", type = "Market", qty = "0.001", market_unit = "baseCoin",
+  link_id = "manual-2", shield = sh, entry = false }, "(a sale behind nomade's back)")
+n_orders = #x.orders(ex)
+p = x.start(ex, dir4)
+rec = x.wait(p, 15, "reconcile")
+t.ok(rec and not rec.ok and rec.problem:find("less than the journal's position", 1, true),
+  "a position the account cannot hold: reconciliation fails, saying why", rec and rec.problem)
+local s_red = x.repl(p, "shield.status()")
+t.ok(s_red and s_red.state == "RED", "and the shield stays RED", s_red and s_red.state)
+x.close_candle(ex)
+x.wait(p, 10, "candle")
+t.eq(#x.orders(ex), n_orders, "no order goes out")
+x.stop(p)
+
+ex.stop()
+t.done()
