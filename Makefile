@@ -5,6 +5,7 @@
 #   make run      the default strategy live on a replay of the bundled candles
 #   make bench    indicator figures beside a plain C loop (and TA-Lib's C)
 #   make asan     the whole test suite under ASan + UBSan
+#   make soak     200 kill -9s during live trading, a 30 s silent stream
 #   make fuzz     short libFuzzer runs of every parser target (FUZZ_SECONDS)
 #   make lint     luacheck + cppcheck
 
@@ -45,7 +46,7 @@ HEADERS = $(wildcard runtime/*.h runtime/ta/*.h)
 NOMADE = $(BUILD)/nomade
 C_TESTS = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all deps test check run bench asan fuzz lint clean
+.PHONY: all deps test check run bench asan fuzz lint clean soak
 
 all: $(NOMADE)
 
@@ -78,6 +79,13 @@ check: $(NOMADE) $(C_TESTS)
 
 test: deps
 	@$(MAKE) --no-print-directory check
+
+# long runs: SOAK_CRASHES kill -9s during live trading, and a stream
+# silent for the real 30 s deadline
+SOAK_CRASHES = 200
+soak: $(NOMADE)
+	@NOMADE_CRASHES=$(SOAK_CRASHES) LUA_TESTS="tests/lua/crash.test.lua tests/soak/silent.test.lua" \
+		tests/run $(NOMADE)
 
 asan: deps
 	@$(MAKE) --no-print-directory check BUILD=build/asan OPT="-O1 -g" \

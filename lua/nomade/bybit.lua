@@ -203,6 +203,7 @@ function C:exchange(method, path, params, signed, gate)
     headers["X-BAPI-SIGN"] = sig
     headers["X-BAPI-SIGN-TYPE"] = "2"
   end
+  if gate and gate.trigger then self.latency = (loop.time() - gate.trigger) * 1e6 end
   local status, rh, text = http.request { method = method, url = url, headers = headers, body = body,
     timeout = self.timeout }
   if not status then
@@ -272,7 +273,7 @@ function M.kline_rows(list)
   return rows
 end
 
--- C:candles(symbol, interval, n [, {since =, ["end"] =}]) -> {time, open,
+-- C:candles(symbol, interval, n [, {since =, ["end"] =, closed =}]) -> {time, open,
 -- high, low, close, volume (ascending arrays of numbers), n, open_candle =
 -- {time, close} or nil}. The n newest confirmed candles up to `end` (ms,
 -- default now), or with n nil every one after `since` (ms, exclusive).
@@ -286,7 +287,9 @@ function C:candles(symbol, interval, n, o)
   local step = require("nomade.strategy").INTERVALS[interval] * 1000
   local synced, serr = self:fresh_offset()
   if not synced then return nil, serr end
-  local server_now = self:server_now()
+  -- o.closed: a time the exchange has shown to be past (a confirmed push
+  -- of the candle starting then), whatever our estimate of its clock says
+  local server_now = math.max(self:server_now(), o.closed or 0)
   local since = o.since or math.mininteger
   local rows, seen, open_row = {}, {}, nil
   local upto = o["end"]
@@ -428,7 +431,9 @@ end
 
 -- C:create_order{symbol, side = "Buy"|"Sell", type = "Market"|"Limit",
 -- qty = "string", price =, market_unit = "quoteCoin"|"baseCoin",
--- time_in_force =, link_id =, shield =, entry = (default: a Buy)}
+-- time_in_force =, link_id =, shield =, entry = (default: a Buy),
+-- trigger = (the loop.time() the decision began: client.latency is then
+-- the µs from it to the request going out)}
 -- -> {orderId, orderLinkId, recovered?} or nil, err. The shield's gate
 -- decides in C whether the order is signed at all (kind "refused" if not).
 -- Never sent twice: after a lost answer the order is looked up by its
@@ -440,7 +445,8 @@ function C:create_order(o)
   local link = o.link_id or M.link_id()
   local body = { category = "spot", symbol = o.symbol, side = o.side, orderType = o.type, qty = o.qty,
     price = o.price, marketUnit = o.market_unit, timeInForce = o.time_in_force, orderLinkId = link }
-  local res, err = self:call("POST", "/v5/order/create", body, true, true, { shield = o.shield, entry = entry })
+  local res, err = self:call("POST", "/v5/order/create", body, true, true, { shield = o.shield, entry = entry,
+    trigger = o.trigger })
   if res then return res end
   if err.kind == "duplicate" or err.kind == "network" or err.kind == "timeout" or err.kind == "bad_response"
       or (err.kind == "exchange" and (err.status or 0) >= 500) then

@@ -24,6 +24,8 @@ M.FINAL = FINAL
 
 -- how often an order the stream has not settled is looked up over REST
 M.REFRESH = 5
+-- beyond the recv_window, how long an order not found may still arrive
+M.GRACE_MS = 2000
 
 local function now_ms() return math.floor(loop.time() * 1000) end
 
@@ -68,6 +70,7 @@ function B:fold(f)
   self.fees = self.fees + fee_quote
   local p = self.position
   if f.side == "Buy" then
+    self.held = self.held + f.qty - (f.fee_coin == self.rules.base and f.fee or 0)
     if not p then
       p = { qty = 0, gross = 0, value = 0, cost = 0, time = f.time, index = ord.idx or self.candle_index,
         proceeds = 0, sold = 0, sold_value = 0 }
@@ -81,6 +84,7 @@ function B:fold(f)
     p.take = self.s.take_profit and p.price * (1 + self.s.take_profit) or nil
     return
   end
+  self.held = self.held - f.qty
   if not p then return end  -- a sell of coins this journal never bought: not its position
   p.qty = math.max(0, p.qty - f.qty)
   p.sold, p.sold_value = p.sold + f.qty, p.sold_value + f.qty * f.price
@@ -96,9 +100,13 @@ end
 
 -- the book from the journal: its orders and its fills, folded
 function B:load()
+  local before = self.known or {}  -- the same tables again: a watched order stays watched
   self.known, self.open, self.position, self.trades, self.fees = {}, nil, nil, {}, 0
+  self.held = 0  -- the base coin this journal's fills put on the account
   self.sent = {}
-  for _, ord in ipairs(self.journal:orders()) do
+  for _, row in ipairs(self.journal:orders()) do
+    local ord = before[row.link] or row
+    for k, v in pairs(row) do ord[k] = v end
     self.known[ord.link] = ord
     if not FINAL[ord.status] then self.open = ord end
     if ord.status ~= "not_placed" then self.sent[#self.sent + 1] = ord.time end
@@ -152,6 +160,11 @@ function B:order_update(x)
   local ord = type(x) == "table" and x.symbol == self.symbol and self.known[x.orderLinkId]
   if not ord or type(x.orderStatus) ~= "string" then return end
   ord.cum = tonumber(x.cumExecQty) or ord.cum
+  if ord.status == "not_placed" then  -- the exchange is the truth, even about this
+    self.emit("error", "order", { link = ord.link, status = x.orderStatus }, "  error order %s was judged "
+      .. "not placed, and the exchange has it (%s): taken as the exchange says", ord.link, x.orderStatus)
+    ord.status = "late"
+  end
   if ord.status ~= x.orderStatus and not FINAL[ord.status] then
     ord.status, ord.order_id = x.orderStatus, x.orderId or ord.order_id
     self.journal:order_status(ord.link, ord.status, ord.order_id)
@@ -194,7 +207,11 @@ function B:send(side, qty, reason, i)
   self.emit("info", "order", { link = link, side = side:lower(), qty = ord.qty, reason = reason, status = "sent" },
     "  order %s market %s %s%s", link, side:lower(), ord.qty, reason and " (" .. reason .. ")" or "")
   local res, err = self.client:create_order { symbol = self.symbol, side = side, type = "Market", qty = ord.qty,
-    market_unit = "baseCoin", link_id = link, shield = self.sh, entry = side == "Buy" }
+    market_unit = "baseCoin", link_id = link, shield = self.sh, entry = side == "Buy", trigger = self.trigger }
+  if self.trigger and self.client.latency then  -- the closing push to this request: nomade's share
+    self.emit("debug", "latency", { us = self.client.latency, link = link },
+      "  debug candle close to order request: %.0f us", self.client.latency)
+  end
   if res or (err and err.unknown) then
     if res then
       ord.order_id = res.orderId
@@ -219,6 +236,8 @@ end
 
 -- REST behind the stream: until the order is settled, it is looked up
 function B:watch(ord)
+  if ord.watched then return end
+  ord.watched = true
   loop.timer(M.REFRESH, M.REFRESH, function(t)
     if self:settle(ord) then return t:stop() end
     self:refresh(ord)
@@ -232,7 +251,14 @@ function B:refresh(ord)
   if not found then return nil, err end
   local x = found.list[1]
   if not x then
-    if ord.status == "unknown" or ord.status == "intent" then
+    -- a request still on its way would be refused once recv_window has
+    -- passed: until then, not finding it proves nothing
+    local settled = now_ms() - ord.time > self.client.recv_window + M.GRACE_MS
+    if (ord.status == "unknown" or ord.status == "intent") and not settled then
+      ord.status = "unknown"
+      self.journal:order_status(ord.link, "unknown")
+      return true
+    elseif ord.status == "unknown" or ord.status == "intent" then
       ord.status = "not_placed"
       self.journal:order_status(ord.link, "not_placed")
       self.emit("warn", "order", { link = ord.link, status = "not_placed" },
@@ -370,8 +396,7 @@ end
 -- orders of others reported and left alone. If the account cannot hold
 -- the journal's position, or the exchange cannot be asked, the shield
 -- stays RED (reconcile) with the reason.
-function B:reconcile(why)
-  self.reconciling = true
+local function match(self)
   local notes, problem = {}, nil
   local function step(ok, err, what)
     if not ok and not problem then problem = what .. ": " .. tostring(err) end
@@ -400,6 +425,7 @@ function B:reconcile(why)
       local before = ord.status
       step(self:refresh(ord), nil, "order " .. ord.link)
       if ord.status ~= before then notes[#notes + 1] = ord.link .. ": " .. before .. " -> " .. ord.status end
+      if not FINAL[ord.status] then self:watch(ord) end
     end
   end
   local open, oerr = self.client:open_orders(self.symbol)
@@ -421,7 +447,15 @@ function B:reconcile(why)
     problem = string.format("the account holds %.8g %s, less than the journal's position of %.8g (sold or moved "
       .. "outside nomade?)", self.base, self.rules.base, p.qty)
   end
+  return problem, notes
+end
+
+function B:reconcile(why)
+  self.reconciling = true  -- no order meanwhile
+  local ok, problem, notes = pcall(match, self)
+  if not ok then problem, notes = "reconciliation failed: " .. tostring(problem), {} end
   self.reconciling, self.problem = false, problem
+  local p = self.position
   local t = self.candle_time > 0 and self.candle_time or now_ms()
   self.sh:signal("reconcile", problem ~= nil, problem or "", t)
   self.emit(problem and "error" or "info", "reconcile", { ok = problem == nil, why = why, notes = notes,

@@ -138,8 +138,8 @@ local function bybit_base(opts, s, after)
 
   -- every confirmed candle after the last, over REST; the newest is live
   -- when live_newest. true, or nil, err (logged, counted)
-  function f.catch_up(live_newest)
-    local got, perr = client:candles(s.symbol, s.interval, nil, { since = f.last })
+  function f.catch_up(live_newest, closed)
+    local got, perr = client:candles(s.symbol, s.interval, nil, { since = f.last, closed = closed })
     if f.on_poll then f.on_poll(got ~= nil, perr, client.offset) end
     if not got then
       f.errors, f.last_error = f.errors + 1, tostring(perr)
@@ -228,22 +228,29 @@ function M.bybit_ws(opts, s, after)
   if not f then return nil, err end
   local step = f.step
   local topic = "kline." .. require("nomade.bybit").INTERVALS[s.interval] .. "." .. s.symbol
+  local tickers = "tickers." .. s.symbol
   local st
 
   -- a kline push: a confirmed candle after the last closes it
-  local function on_message(_, doc)
+  local function on_message(stream, doc)
     if doc.op == "subscribe" and doc.success ~= true then
       log.event("error", "feed_subscribe", { topic = topic, ret_msg = doc.ret_msg },
         "  error feed: the subscription to " .. topic .. " failed: " .. tostring(doc.ret_msg))
+    end
+    if doc.topic == tickers and type(doc.data) == "table" then  -- the live price, between closes
+      local last = tonumber(doc.data.lastPrice)
+      if last then f.ticker = { price = last, time = math.tointeger(doc.ts) } end
+      return
     end
     if doc.topic ~= topic or type(doc.data) ~= "table" then return end
     for _, k in ipairs(doc.data) do
       local start = type(k) == "table" and math.tointeger(k.start)
       if start and k.confirm == true and start > f.last then
-        if start > f.last + step then f.catch_up(false) end  -- missed pushes: REST has them
+        if start > f.last + step then f.catch_up(false, start) end  -- missed pushes: REST has them
         if start == f.last + step then
           local row = { time = start, open = tonumber(k.open), high = tonumber(k.high), low = tonumber(k.low),
             close = tonumber(k.close), volume = tonumber(k.volume) }
+          f.arrived = stream.arrived  -- the push that closed it came in then (make bench)
           if row.open and row.high and row.low and row.close and row.volume then f.push(row, true) end
         end
       elseif start and k.confirm == false then
@@ -254,7 +261,7 @@ function M.bybit_ws(opts, s, after)
 
   -- (re)connected: subscribe, then what closed while it was down
   local function on_open(stream)
-    stream:send { op = "subscribe", args = { topic }, req_id = "nomade" }
+    stream:send { op = "subscribe", args = { topic, tickers }, req_id = "nomade" }
     local ok, cerr = f.catch_up(false)
     if not ok then return false, "cannot catch up over REST: " .. tostring(cerr) end
     return true
@@ -271,7 +278,7 @@ function M.bybit_ws(opts, s, after)
     return { source = "bybit", base = f.client.base, stream = url, up = st and st.up or false,
       connects = st and st.connects or 0, messages = st and st.messages or 0, malformed = st and st.malformed or 0,
       candles = f.cols.n, last = f.last and iso(f.last), errors = f.errors, last_error = f.last_error, gaps = f.gaps,
-      open_candle = f.open_candle }
+      open_candle = f.open_candle, ticker = f.ticker }
   end
   function f.describe()
     return string.format("Bybit %s klines streamed from %s (%d candles %s from %s)", s.interval, url, f.cols.n,

@@ -323,6 +323,7 @@ function M.main(...)
           "  gap   candles %s .. %s missing: %s", iso(from), iso(to), why or "the exchange has none")
       end
     end
+    if book.exchange then book.trigger = live and feed.arrived end  -- the order latency's start
     ingest(row, live)
   end
 
@@ -527,7 +528,7 @@ function M.main(...)
     book = function()
       return { exec = book.exchange and "bybit" or "paper", quote = book.quote, base = book.base,
         equity = book:equity(inner.close or 0), position = book.position, pending = book.pending,
-        open = book.open, trades = #book.trades, fees = book.fees, refused = book.refused,
+        open = book.open, held = book.held, trades = #book.trades, fees = book.fees, refused = book.refused,
         risk_refused = book.risk_refused }
     end,
     trades = function(k)

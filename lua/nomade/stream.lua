@@ -43,6 +43,7 @@ function S:drain()
   self.busy = true
   while #self.queue > 0 do
     local item = table.remove(self.queue, 1)
+    if item ~= OPENED then self.arrived, item = item[2], item[1] end  -- when it came off the socket
     local ok, err = pcall(function()
       if item == OPENED then
         local fine, why = self.on_open(self)
@@ -85,7 +86,7 @@ function S:connect()
   local c, err = ws.connect(self.url, {
     on_message = function(_, data)
       self.messages, self.last_msg = self.messages + 1, loop.time()
-      self.queue[#self.queue + 1] = data
+      self.queue[#self.queue + 1] = { data, self.last_msg }
       self:drain()
     end,
     on_close = function(_, code, reason)

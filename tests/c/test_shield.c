@@ -841,6 +841,20 @@ static void test_signals(void)
 	next(&s, &tp);
 	expect(&s, SHIELD_GREEN, -1, "tribunal back, 3 candles: GREEN");
 
+	/* live execution's own signals: the day's loss and a failed
+	   reconciliation stop everything, the kill switch stops entries */
+	shield_signal(&s, SH_HALTED, 1, tp.t, "halt() from the REPL");
+	expect(&s, SHIELD_AMBER, SH_HALTED, "halted: AMBER (exits only)");
+	shield_signal(&s, SH_RISK, 1, tp.t, "the day's loss");
+	expect(&s, SHIELD_RED, SH_RISK, "the day's loss beyond the limit: RED");
+	shield_signal(&s, SH_RISK, 0, tp.t, NULL);
+	shield_signal(&s, SH_HALTED, 0, tp.t, NULL);
+	shield_signal(&s, SH_RECONCILE, 1, tp.t, "the account holds less");
+	expect(&s, SHIELD_RED, SH_RECONCILE, "the account cannot be reconciled: RED");
+	shield_signal(&s, SH_RECONCILE, 0, tp.t, NULL);
+	feed(&s, &tp, 3);
+	expect(&s, SHIELD_GREEN, -1, "reconciled, 3 clean candles: GREEN");
+
 	active = s.active;
 	for (i = 0; i < sizeof outside / sizeof outside[0]; i++) {
 		shield_signal(&s, outside[i], 1, tp.t, "no such check");

@@ -52,6 +52,10 @@ local orders = x.orders(ex)
 t.ok(#orders == 2 and orders[1].side == "Buy" and orders[2].side == "Sell" and orders[1].orderLinkId ~= orders[2].orderLinkId,
   "the exchange holds exactly those two orders", #orders)
 
+local feed_status = x.repl(p, "status().feed")
+t.ok(feed_status and feed_status.ticker and feed_status.ticker.price > 0,
+  "the tickers stream gives the live price between closes", feed_status and feed_status.ticker)
+
 -- 3. partial fills: 40% then 30%, the rest cancelled; the exit sells what came
 ex.control { market_fills = { fractions = { "0.4", "0.3" } } }
 x.close_candle(ex)
@@ -160,12 +164,15 @@ ex.control { reset = true }
 ex.control { rate_limits = false }
 p = x.start(ex, dir4)
 x.stop(p)
--- while it is down: an order it journaled but never sent, one it sent
--- whose fill it never saw, and a stranger's resting order
+-- while it is down: an order it journaled but never sent (a minute ago,
+-- and just now), one it sent whose fill it never saw, and a stranger's
+-- resting order
 local journal = assert(require("nomade.journal").open(dir4 .. "/j.journal", { strategy = dir4 .. "/s.lua",
   symbol = "BTCUSDT", interval = "1m", exec = "bybit" }))
 local tag = journal:tag()
-journal:order { link = "nmd" .. tag .. "-lost-b", time = os.time() * 1000, side = "Buy", qty = "0.001", status = "intent" }
+local now = math.floor(require("nomade.loop").time() * 1000)
+journal:order { link = "nmd" .. tag .. "-lost-b", time = now - 60000, side = "Buy", qty = "0.001", status = "intent" }
+journal:order { link = "nmd" .. tag .. "-late-b", time = now, side = "Buy", qty = "0.001", status = "intent" }
 journal:order { link = "nmd" .. tag .. "-sent-b", time = os.time() * 1000 + 1, side = "Buy", qty = "0.002", status = "intent" }
 journal:close()
 local bybit = require "nomade.bybit"
@@ -182,6 +189,10 @@ rec = x.wait(p, 15, "reconcile")
 local notes = rec and table.concat(rec.notes, "\n") or ""
 t.ok(rec and rec.ok, "the restart reconciles", rec and rec.problem)
 t.ok(notes:find("-lost-b: intent -> not_placed", 1, true), "the order that never left: not placed", notes)
+t.ok(notes:find("-late-b: intent -> unknown", 1, true), "one written moments ago: unknown, since its request "
+  .. "could still arrive", notes)
+t.ok(x.wait(p, 15, "order", function(e) return e.link:find("-late-b", 1, true) and e.status == "not_placed" end),
+  "and not placed once its recv_window has passed")
 t.ok(notes:find("of nmd" .. tag .. "-sent-b applied (missed)", 1, true), "the fill missed while down: applied", notes)
 t.ok(notes:find("not placed by this journal: left alone", 1, true), "the stranger's order: reported, left alone", notes)
 local b = x.repl(p, "book()")

@@ -161,10 +161,11 @@ function M.agrees(p, ex, seconds)
     local b, err = M.repl(p, "book()")
     local base, quote = M.wallet(ex)
     if b and math.abs(b.base - base) < 1e-9 and math.abs(b.quote - quote) < 1e-6 and not b.pending then
-      -- what a sell leaves below the qty step stays on the account as dust
+      -- the coins the journal's fills put on the account (the position,
+      -- and the dust each sell leaves below the qty step) are the account's
       local pos = b.position and b.position.qty or 0
-      if base - pos >= -1e-12 and base - pos < 1e-5 then return true end
-      why = string.format("position %.9g, exchange BTC %.9g", pos, base)
+      if math.abs(b.held - base) < 1e-12 and base - pos >= -1e-12 then return true end
+      why = string.format("position %.9g, held %.9g, exchange BTC %.9g", pos, b.held, base)
     else
       why = b and string.format("book base %s quote %s pending %s; exchange BTC %s USDT %s", b.base, b.quote,
         tostring(b.pending), base, quote) or tostring(err)

@@ -538,13 +538,15 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, OSError):
             self.close_connection = True
             return
+        # the moment the whole request was in: a bench's end of an interval
+        mono_us = time.monotonic_ns() // 1000
         if path == "/__control":
             return self.control(method, query, body)
 
         with st.lock:
             st.log_seq += 1
             entry = collections.OrderedDict([
-                ("seq", st.log_seq), ("time", st.now_ms()), ("method", method), ("path", path),
+                ("seq", st.log_seq), ("time", st.now_ms()), ("mono_us", mono_us), ("method", method), ("path", path),
                 ("query", query), ("target", target), ("headers", dict(self.headers.items())),
                 ("body", body.decode("utf-8", "replace")), ("fault", None), ("status", None),
                 ("retCode", None)])
