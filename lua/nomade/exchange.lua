@@ -39,6 +39,13 @@ local function base36(n)
   return out
 end
 
+-- a quantity, price or balance from the exchange: a finite number >= 0,
+-- or nil (a push is outside input: "1e999" or "-1" must not reach the book)
+local function amount(v)
+  local n = tonumber(v)
+  if n and n >= 0 and n < math.huge then return n end
+end
+
 local function decimals(unit) return math.floor(math.log(unit.scale, 10) + 0.5) end
 
 -- exchange.new{client, shield, journal, settings, rules, fee, emit} -> book
@@ -134,11 +141,13 @@ end
 -- an execution of the exchange (stream or REST) -> a fill, applied once
 function B:execution(e)
   if type(e) ~= "table" or e.symbol ~= self.symbol or not self.known[e.orderLinkId] then return end
-  if e.execType and e.execType ~= "Trade" then return end
-  local f = { exec_id = tostring(e.execId), link = e.orderLinkId, side = e.side, qty = tonumber(e.execQty),
-    price = tonumber(e.execPrice), fee = tonumber(e.execFee) or 0, fee_coin = e.feeCurrency or "",
+  if e.execType and e.execType ~= "Trade" or (type(e.execId) ~= "string" and math.type(e.execId) ~= "integer") then
+    return
+  end
+  local f = { exec_id = tostring(e.execId), link = e.orderLinkId, side = e.side, qty = amount(e.execQty),
+    price = amount(e.execPrice), fee = amount(e.execFee) or 0, fee_coin = tostring(e.feeCurrency or ""),
     time = math.tointeger(tonumber(e.execTime)) or now_ms() }
-  if not f.qty or not f.price or (f.side ~= "Buy" and f.side ~= "Sell") then return end
+  if not f.qty or f.qty == 0 or not f.price or f.price == 0 or (f.side ~= "Buy" and f.side ~= "Sell") then return end
   if not self.journal:fill(f) then return end
   self.filled[f.link] = (self.filled[f.link] or 0) + f.qty
   local trades = #self.trades
@@ -159,7 +168,7 @@ end
 function B:order_update(x)
   local ord = type(x) == "table" and x.symbol == self.symbol and self.known[x.orderLinkId]
   if not ord or type(x.orderStatus) ~= "string" then return end
-  ord.cum = tonumber(x.cumExecQty) or ord.cum
+  ord.cum = amount(x.cumExecQty) or ord.cum
   if ord.status == "not_placed" then  -- the exchange is the truth, even about this
     self.emit("error", "order", { link = ord.link, status = x.orderStatus }, "  error order %s was judged "
       .. "not placed, and the exchange has it (%s): taken as the exchange says", ord.link, x.orderStatus)
@@ -179,10 +188,10 @@ end
 function B:wallet(accounts)
   for _, acct in ipairs(type(accounts) == "table" and accounts or {}) do
     for _, c in ipairs(type(acct) == "table" and type(acct.coin) == "table" and acct.coin or {}) do
-      local bal = tonumber(c.walletBalance)
+      local bal = type(c) == "table" and amount(c.walletBalance)
       if bal and c.coin == self.rules.base then self.base = bal end
       if bal and c.coin == self.rules.quote then
-        self.quote, self.locked = bal, tonumber(c.locked) or 0
+        self.quote, self.locked = bal, amount(c.locked) or 0
       end
     end
   end
@@ -475,13 +484,23 @@ function B:adopt(link, side, qty, time)
   self.known[link] = ord
 end
 
+-- one private push's data (a list, as the exchange sent it, unchecked):
+-- what tests/fuzz/fuzz_exchange.c throws arbitrary JSON at
+function B:push(topic, list)
+  if type(list) ~= "table" then return end
+  if topic == "wallet" then return self:wallet(list) end
+  for _, item in ipairs(list) do
+    if topic == "order" then self:order_update(item) elseif topic == "execution" then self:execution(item) end
+  end
+end
+
 -- the private stream: fills, orders and balances as they happen, and a
 -- reconciliation after every reconnect
 function B:stream(o)
   local st, err = self.client:private_stream { url = o.url, timeout = o.timeout,
-    on_order = function(list) for _, x in ipairs(list) do self:order_update(x) end end,
-    on_execution = function(list) for _, e in ipairs(list) do self:execution(e) end end,
-    on_wallet = function(list) self:wallet(list) end,
+    on_order = function(list) self:push("order", list) end,
+    on_execution = function(list) self:push("execution", list) end,
+    on_wallet = function(list) self:push("wallet", list) end,
     on_ready = function(up, why)
       self.stream_up = up
       if up then self:reconcile("private stream connected") end

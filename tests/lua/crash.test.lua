@@ -34,9 +34,9 @@ for k = 1, crashes do
   if ok then agreed = agreed + 1 else why_not = why_not or string.format("restart %d: %s", k, why) end
   -- every other time: killed while a slow exchange holds the order
   if k % 2 == 0 then
-    ex.control { fault = "latency", ms = 400, path = "/v5/order/create" }
+    ex.control { fault = "latency", ms = 1500, path = "/v5/order/create" }
     x.close_candle(ex)
-    x.sleep(string.format("%.3f", 0.1 + math.random() * 0.2))
+    x.sleep(string.format("%.3f", 0.4 + math.random() * 0.6))
   end
   -- one to three candles, then kill -9 somewhere in what follows
   for _ = 1, math.random(1, 3) do
