@@ -203,7 +203,9 @@ function C:exchange(method, path, params, signed, gate)
     headers["X-BAPI-SIGN"] = sig
     headers["X-BAPI-SIGN-TYPE"] = "2"
   end
-  if gate and gate.trigger then self.latency = (loop.time() - gate.trigger) * 1e6 end
+  if gate and gate.trigger and not gate.sent then  -- the first attempt: a retry's wait is not nomade's
+    gate.sent, self.latency = true, (loop.time() - gate.trigger) * 1e6
+  end
   local status, rh, text = http.request { method = method, url = url, headers = headers, body = body,
     timeout = self.timeout }
   if not status then

@@ -213,10 +213,11 @@ function B:send(side, qty, reason, i)
   self.known[link], self.open, self.pending = ord, ord, true
   self.sent[#self.sent + 1] = ord.time
   self.orders = self.orders + 1
-  self.emit("info", "order", { link = link, side = side:lower(), qty = ord.qty, reason = reason, status = "sent" },
-    "  order %s market %s %s%s", link, side:lower(), ord.qty, reason and " (" .. reason .. ")" or "")
   local res, err = self.client:create_order { symbol = self.symbol, side = side, type = "Market", qty = ord.qty,
     market_unit = "baseCoin", link_id = link, shield = self.sh, entry = side == "Buy", trigger = self.trigger }
+  -- logged once answered: the line is not worth its time before the request
+  self.emit("info", "order", { link = link, side = side:lower(), qty = ord.qty, reason = reason, status = "sent" },
+    "  order %s market %s %s%s", link, side:lower(), ord.qty, reason and " (" .. reason .. ")" or "")
   if self.trigger and self.client.latency then  -- the closing push to this request: nomade's share
     self.emit("debug", "latency", { us = self.client.latency, link = link },
       "  debug candle close to order request: %.0f us", self.client.latency)

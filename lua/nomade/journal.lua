@@ -138,9 +138,6 @@ function M:flag(key, value)
   end
 end
 
--- live execution: every commit reaches the disk before an order is sent
-function M:durable() self.db:exec("PRAGMA synchronous=FULL") end
-
 -- this journal's own mark, in every orderLinkId it sends: its orders are
 -- told from anyone else's on the account
 function M:tag()

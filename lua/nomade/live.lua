@@ -201,7 +201,7 @@ local function build_indicators(decl, columns, n)
   return list, map
 end
 
--- --exec bybit: the exchange's book, with keys, on a durable journal
+-- --exec bybit: the exchange's book, with keys
 local function live_book(opts, s, rules, sh, journal)
   local key, secret, kerr = bybit.keys()
   if kerr then return nil, "--exec bybit: " .. tostring(kerr) end
@@ -210,7 +210,6 @@ local function live_book(opts, s, rules, sh, journal)
       .. "NOMADE_SECRETS names)"
   end
   local client = bybit.new { base = opts.exec_base, key = key, secret = secret }
-  journal:durable()
   return exchange.new { client = client, shield = sh, journal = journal, settings = s, rules = rules,
     fee = opts.fee, emit = emit }
 end

@@ -21,6 +21,7 @@ import os
 import random
 import sys
 import threading
+import time
 import traceback
 import uuid
 
@@ -120,11 +121,14 @@ class Conn:
             if self.silent():
                 self.srv.log("discarded", self, **logged)
                 continue
+            # taken before the send: after it, this thread may wait for the GIL
+            # (a REST thread's turn) and would log the frame late
+            handed = time.monotonic_ns() // 1000
             try:
                 await self.ws.send(data)
             except ConnectionClosed:
                 return
-            self.srv.log("sent", self, **logged)
+            self.srv.log("sent", self, mono_us=handed, **logged)
 
 
 class WsServer:
@@ -202,10 +206,11 @@ class WsServer:
     # ------------------------------------------------------------------ log (shared with REST)
     def log(self, event, conn=None, **kw):
         st = self.st
+        mono_us = kw.pop("mono_us", None) or time.monotonic_ns() // 1000
         with st.lock:
             st.log_seq += 1
             e = collections.OrderedDict([
-                ("seq", st.log_seq), ("time", st.now_ms()), ("ws", True), ("method", "WS"),
+                ("seq", st.log_seq), ("time", st.now_ms()), ("mono_us", mono_us), ("ws", True), ("method", "WS"),
                 ("event", event), ("path", conn.path if conn else None),
                 ("conn_id", conn.conn_id if conn else None), ("fault", None)])
             e.update(kw)
