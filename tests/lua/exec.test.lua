@@ -90,6 +90,36 @@ t.ok(sold, "with the private stream silent, the fill is fetched over REST", x.sl
 ok, why = x.agrees(p, ex, 10)
 t.ok(ok, "equal to the wallet", why)
 
+-- 5b. the other stream faults, one candle each: exactly one order for it,
+-- and the book equal to the account afterwards
+for _, fault in ipairs({
+  { ws_fault = "repeat_kline" }, { ws_fault = "reorder_kline", after = "any" },
+  { ws_fault = "malformed", path = "/v5/public/spot" }, { ws_fault = "delay_pong", ms = 3000 },
+}) do
+  local n0 = #x.orders(ex)
+  local sent0 = #x.all(p, "order", function(e) return e.status == "sent" end)
+  ex.control(fault)
+  x.close_candle(ex)
+  x.wait(p, 10, "order", function(e) return e.status == "sent" end, sent0 + 1)
+  x.sleep(0.5)  -- time for a second order, if the fault were to cause one
+  t.eq(#x.orders(ex) - n0, 1, fault.ws_fault .. ": one order for the candle")
+  ok, why = x.agrees(p, ex, 10)
+  t.ok(ok, fault.ws_fault .. ": the book equals the account", why)
+end
+
+-- 5c. the private stream dropped and its next auth refused: orders go on,
+-- fills come over REST until it is back, and it reconciles when it is
+local recs = #x.all(p, "reconcile")
+ex.control { ws_fault = "reject_auth" }
+ex.control { ws_fault = "drop", path = "/v5/private" }
+t.ok(x.wait(p, 10, "auth"), "the private stream's auth is refused: logged")
+local n1 = #x.orders(ex)
+x.close_candle(ex)
+ok, why = x.agrees(p, ex, 15)
+t.ok(ok and #x.orders(ex) == n1 + 1, "meanwhile an order is placed and settled", why)
+t.ok(x.wait(p, 15, "reconcile", function(e) return e.why == "private stream connected" end, 2),
+  "the private stream back: reconciled again", #x.all(p, "reconcile") - recs)
+
 -- 6. the public stream dropped: RED, and no order until GREEN again
 local n_orders = #x.orders(ex)
 ex.control { ws_fault = "drop", path = "/v5/public/spot" }
