@@ -12,7 +12,7 @@
 
 PKG_CONFIG ?= pkg-config
 CC = gcc
-PKGS = lua5.4 lua5.4-cjson libcurl libcrypto libssl sqlite3 zlib libedit
+PKGS = lua5.4 lua5.4-cjson libcurl libcrypto libssl sqlite3 zlib libedit libmicrohttpd
 BUILD = build
 FUZZ_SECONDS = 20
 
@@ -39,7 +39,7 @@ CORE_SRC = runtime/host.c runtime/series.c runtime/csv.c \
            runtime/lib_crypto.c runtime/lib_paper.c runtime/lib_loop.c runtime/lib_term.c \
            runtime/lib_store.c runtime/lib_http.c runtime/lib_bybit.c \
            runtime/shield.c runtime/lib_shield.c runtime/verdict.c runtime/lib_gemini.c \
-           runtime/ws.c runtime/lib_ws.c \
+           runtime/ws.c runtime/lib_ws.c runtime/lib_httpd.c \
                      $(TA_SRC)
 LUA_SRC = $(shell find lua/nomade -name '*.lua' | LC_ALL=C sort) lua/strategy.lua
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embed_lua.o

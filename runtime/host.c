@@ -25,6 +25,7 @@ static const luaL_Reg c_modules[] = {
 	{"nomade._shield", luaopen_nomade_shield_core},
 	{"nomade._gemini", luaopen_nomade_gemini_core},
 	{"nomade.ws", luaopen_nomade_ws},
+	{"nomade.httpd", luaopen_nomade_httpd},
 	{"cjson", luaopen_cjson},
 	{"cjson.safe", luaopen_cjson_safe},
 	{NULL, NULL}

@@ -74,5 +74,6 @@ int luaopen_nomade_bybit_core(lua_State *L);
 int luaopen_nomade_shield_core(lua_State *L);
 int luaopen_nomade_gemini_core(lua_State *L);
 int luaopen_nomade_ws(lua_State *L);
+int luaopen_nomade_httpd(lua_State *L);
 
 #endif

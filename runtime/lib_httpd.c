@@ -1,0 +1,520 @@
+/*
+ * lib_httpd.c: nomade.httpd, a small HTTP server on the event loop for the
+ * dashboard. Requests are parsed by Debian's libmicrohttpd (its epoll fd
+ * watched by libev, no threads of its own); Lua sees each request whole
+ * and answers it at once, or opens a stream (Server-Sent Events) that it
+ * writes to later. A streamed connection with nothing to send is
+ * suspended, and resumed by the next write, so an idle dashboard costs
+ * nothing.
+ *
+ *   httpd.listen{host = "127.0.0.1", port = 8080, handler = fn(req),
+ *                max_body = 65536} -> server, or nil, err
+ *     req = {method, path, query = {k = v}, headers = {name = v} (lower
+ *            case), body}
+ *     fn returns {status, headers = {...}, body} or {status, headers,
+ *     stream = fn(st)}: st:send(text) -> true or false when closed,
+ *     st:close(), st:open(); on_close = fn() when the client goes
+ *   server.port, server:close()
+ * The handler runs protected and must not yield: a failure answers 500.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ev.h>
+#include <microhttpd.h>
+#include <lauxlib.h>
+#include "host.h"
+
+#define SERVER_MT "nomade.httpd.server"
+#define STREAM_MT "nomade.httpd.stream"
+
+typedef struct {
+	struct MHD_Daemon *d;
+	ev_io io;
+	ev_timer timer;
+	lua_State *L;
+	int handler_ref, self_ref;
+	size_t max_body;
+} server;
+
+typedef struct stream stream;
+
+/* the Lua side of a stream: NULL once the connection is gone */
+typedef struct {
+	stream *s;
+} stream_ud;
+
+struct stream {
+	struct MHD_Connection *conn;
+	server *srv;
+	char *buf;
+	size_t len, off, cap;
+	int suspended, closing;
+	int ud_ref, close_ref;  /* the userdata (anchored while open), on_close */
+};
+
+/* one request while its body arrives */
+typedef struct {
+	char *body;
+	size_t len;
+	int too_big;
+} request;
+
+static struct ev_loop *loop(void) { return EV_DEFAULT; }
+
+/* runs what is due and sets the timer to libmicrohttpd's next timeout */
+static void pump(server *srv)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (!srv->d)
+		return;
+	MHD_run(srv->d);
+	ev_timer_stop(loop(), &srv->timer);
+	if (MHD_get_timeout(srv->d, &ms) == MHD_YES) {
+		ev_timer_set(&srv->timer, (double)ms / 1000.0, 0.);
+		ev_timer_start(loop(), &srv->timer);
+	}
+}
+
+static void on_io(struct ev_loop *l, ev_io *w, int revents)
+{
+	(void)l;
+	(void)revents;
+	pump((server *)w->data);
+}
+
+static void on_timer(struct ev_loop *l, ev_timer *t, int revents)
+{
+	(void)l;
+	(void)revents;
+	pump((server *)t->data);
+}
+
+/* ---- streams */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	stream *s = (stream *)cls;
+	size_t n;
+
+	(void)pos;
+	if (s->len > s->off) {
+		n = s->len - s->off < max ? s->len - s->off : max;
+		memcpy(out, s->buf + s->off, n);
+		s->off += n;
+		if (s->off == s->len)
+			s->off = s->len = 0;
+		return (ssize_t)n;
+	}
+	if (s->closing)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	MHD_suspend_connection(s->conn);  /* until there is something to send */
+	s->suspended = 1;
+	return 0;
+}
+
+/* the connection is gone: the Lua side learns it, and nothing is kept */
+static void stream_free(void *cls)
+{
+	stream *s = (stream *)cls;
+	lua_State *L = s->srv->L;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ud_ref);
+	((stream_ud *)lua_touserdata(L, -1))->s = NULL;
+	lua_pop(L, 1);
+	luaL_unref(L, LUA_REGISTRYINDEX, s->ud_ref);
+	if (s->close_ref != LUA_NOREF) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, s->close_ref);
+		luaL_unref(L, LUA_REGISTRYINDEX, s->close_ref);
+		if (host_pcall(L, 0, 0) != LUA_OK)
+			host_report(L, "httpd: on_close");
+	}
+	free(s->buf);
+	free(s);
+}
+
+/* a resumed connection is served by the next MHD_run, which without
+   threads of its own libmicrohttpd leaves to us: at once */
+static void wake(stream *s)
+{
+	if (s->suspended) {
+		s->suspended = 0;
+		MHD_resume_connection(s->conn);
+		ev_timer_stop(loop(), &s->srv->timer);
+		ev_timer_set(&s->srv->timer, 0., 0.);
+		ev_timer_start(loop(), &s->srv->timer);
+	}
+}
+
+static stream *check_stream(lua_State *L)
+{
+	return ((stream_ud *)luaL_checkudata(L, 1, STREAM_MT))->s;
+}
+
+static int st_send(lua_State *L)
+{
+	stream *s = check_stream(L);
+	size_t n;
+	const char *text = luaL_checklstring(L, 2, &n);
+
+	if (!s || s->closing) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	if (s->len + n > s->cap) {
+		size_t cap = (s->len + n) * 2;
+		char *nb = (char *)realloc(s->buf, cap);
+		if (!nb)
+			return luaL_error(L, "httpd: stream send: out of memory");
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, text, n);
+	s->len += n;
+	wake(s);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int st_close(lua_State *L)
+{
+	stream *s = check_stream(L);
+
+	if (s && !s->closing) {
+		s->closing = 1;
+		wake(s);
+	}
+	return 0;
+}
+
+static int st_open(lua_State *L)
+{
+	stream *s = check_stream(L);
+	lua_pushboolean(L, s && !s->closing);
+	return 1;
+}
+
+/* ---- requests */
+
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	lua_State *L = (lua_State *)cls;
+	char name[128];
+	size_t k;
+
+	if (!key)
+		return MHD_YES;
+	for (k = 0; key[k] && k < sizeof name - 1; k++)
+		name[k] = (char)(kind == MHD_HEADER_KIND && key[k] >= 'A' && key[k] <= 'Z' ? key[k] + 32 : key[k]);
+	name[k] = '\0';
+	lua_pushstring(L, value ? value : "");
+	lua_setfield(L, -2, name);
+	return MHD_YES;
+}
+
+static void push_request(lua_State *L, struct MHD_Connection *conn, const char *url, const char *method,
+                         const request *r)
+{
+	lua_createtable(L, 0, 5);
+	lua_pushstring(L, method);
+	lua_setfield(L, -2, "method");
+	lua_pushstring(L, url);
+	lua_setfield(L, -2, "path");
+	lua_newtable(L);
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, L);
+	lua_setfield(L, -2, "query");
+	lua_newtable(L);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, L);
+	lua_setfield(L, -2, "headers");
+	lua_pushlstring(L, r->body ? r->body : "", r->len);
+	lua_setfield(L, -2, "body");
+}
+
+/* the response's headers from the table at idx */
+static void add_headers(lua_State *L, int idx, struct MHD_Response *resp)
+{
+	lua_getfield(L, idx, "headers");
+	if (lua_istable(L, -1)) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING)
+				MHD_add_response_header(resp, lua_tostring(L, -2), lua_tostring(L, -1));
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+}
+
+static enum MHD_Result plain(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+	                                                            MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* a stream: its userdata, anchored while the connection lasts, handed to
+   the answer's stream function */
+static enum MHD_Result open_stream(server *srv, struct MHD_Connection *conn, int res, unsigned status)
+{
+	lua_State *L = srv->L;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	stream_ud *ud;
+	stream *s = (stream *)calloc(1, sizeof *s);
+
+	if (!s)
+		return plain(conn, 500, "{\"error\":\"out of memory\"}");
+	s->conn = conn;
+	s->srv = srv;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+	if (!resp) {
+		free(s);
+		return plain(conn, 500, "{\"error\":\"cannot stream\"}");
+	}
+	add_headers(L, res, resp);
+	ud = (stream_ud *)lua_newuserdatauv(L, sizeof *ud, 0);
+	ud->s = s;
+	luaL_setmetatable(L, STREAM_MT);
+	s->ud_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_getfield(L, res, "on_close");
+	s->close_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : (lua_pop(L, 1), LUA_NOREF);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	lua_getfield(L, res, "stream");
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ud_ref);
+	if (host_pcall(L, 1, 0) != LUA_OK)
+		host_report(L, "httpd: stream");
+	return ret;
+}
+
+/* the handler's answer (a table at the top) to the wire */
+static enum MHD_Result answer(server *srv, struct MHD_Connection *conn)
+{
+	lua_State *L = srv->L;
+	int res = lua_gettop(L);
+	unsigned status;
+	size_t n;
+	const char *body;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (!lua_istable(L, res))
+		return plain(conn, 500, "{\"error\":\"the handler answered no table\"}");
+	lua_getfield(L, res, "status");
+	status = (unsigned)luaL_optinteger(L, -1, 200);
+	lua_pop(L, 1);
+	if (status < 100 || status > 599)
+		return plain(conn, 500, "{\"error\":\"the handler answered a bad status\"}");
+	lua_getfield(L, res, "stream");
+	if (lua_isfunction(L, -1)) {
+		lua_pop(L, 1);
+		return open_stream(srv, conn, res, status);
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, res, "body");
+	body = lua_tolstring(L, -1, &n);
+	resp = MHD_create_response_from_buffer(body ? n : 0, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+	lua_pop(L, 1);
+	add_headers(L, res, resp);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *size, void **ctx)
+{
+	server *srv = (server *)cls;
+	lua_State *L = srv->L;
+	request *r = (request *)*ctx;
+	enum MHD_Result ret;
+	int top;
+
+	(void)version;
+	if (!r) {  /* the headers are in: the body may follow */
+		r = (request *)calloc(1, sizeof *r);
+		if (!r)
+			return MHD_NO;
+		*ctx = r;
+		return MHD_YES;
+	}
+	if (*size) {
+		if (!r->too_big && r->len + *size <= srv->max_body) {
+			char *nb = (char *)realloc(r->body, r->len + *size);
+			if (!nb)
+				return MHD_NO;
+			memcpy(nb + r->len, data, *size);
+			r->body = nb;
+			r->len += *size;
+		} else {
+			r->too_big = 1;
+		}
+		*size = 0;
+		return MHD_YES;
+	}
+	if (r->too_big)
+		return plain(conn, 413, "{\"error\":\"the request body is too large\"}");
+	top = lua_gettop(L);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, srv->handler_ref);
+	push_request(L, conn, url, method, r);
+	if (host_pcall(L, 1, 1) != LUA_OK) {
+		host_report(L, "httpd: handler");
+		ret = plain(conn, 500, "{\"error\":\"internal error\"}");
+	} else {
+		ret = answer(srv, conn);
+	}
+	lua_settop(L, top);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx, enum MHD_RequestTerminationCode why)
+{
+	request *r = (request *)*ctx;
+
+	(void)cls;
+	(void)conn;
+	(void)why;
+	if (r) {
+		free(r->body);
+		free(r);
+		*ctx = NULL;
+	}
+}
+
+/* ---- the server */
+
+static server *check_server(lua_State *L)
+{
+	return (server *)luaL_checkudata(L, 1, SERVER_MT);
+}
+
+static void stop(server *srv)
+{
+	if (!srv->d)
+		return;
+	ev_io_stop(loop(), &srv->io);
+	ev_timer_stop(loop(), &srv->timer);
+	MHD_stop_daemon(srv->d);
+	srv->d = NULL;
+	luaL_unref(srv->L, LUA_REGISTRYINDEX, srv->handler_ref);
+	luaL_unref(srv->L, LUA_REGISTRYINDEX, srv->self_ref);
+	srv->handler_ref = srv->self_ref = LUA_NOREF;
+}
+
+static int h_listen(lua_State *L)
+{
+	struct sockaddr_in addr;
+	const char *host;
+	lua_Integer port, max_body;
+	server *srv;
+	const union MHD_DaemonInfo *info;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "host");
+	host = luaL_optstring(L, -1, "127.0.0.1");
+	lua_getfield(L, 1, "port");
+	port = luaL_optinteger(L, -1, 8080);
+	lua_getfield(L, 1, "handler");
+	luaL_argcheck(L, lua_isfunction(L, -1), 1, "httpd.listen: handler must be a function");
+	lua_getfield(L, 1, "max_body");
+	max_body = luaL_optinteger(L, -1, 65536);
+	luaL_argcheck(L, max_body >= 0, 1, "httpd.listen: max_body must be >= 0");
+	memset(&addr, 0, sizeof addr);
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)port);
+	if (port < 0 || port > 65535 || inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+		return luaL_error(L, "httpd.listen: host must be an IPv4 address and port 0..65535");
+	srv = (server *)lua_newuserdatauv(L, sizeof *srv, 0);
+	memset(srv, 0, sizeof *srv);
+	srv->L = L;
+	srv->max_body = (size_t)max_body;
+	luaL_setmetatable(L, SERVER_MT);
+	srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
+	                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+	                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+	                          MHD_OPTION_END);
+	if (!srv->d) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "httpd: cannot listen on %s:%d", host, (int)port);
+		return 2;
+	}
+	info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_EPOLL_FD);
+	ev_io_init(&srv->io, on_io, info->epoll_fd, EV_READ);
+	srv->io.data = srv;
+	ev_io_start(loop(), &srv->io);
+	ev_timer_init(&srv->timer, on_timer, 0., 0.);
+	srv->timer.data = srv;
+	lua_pushvalue(L, 4);
+	srv->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pushvalue(L, -1);
+	srv->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);  /* the loop holds it while it listens */
+	pump(srv);
+	return 1;
+}
+
+static int s_close(lua_State *L)
+{
+	stop(check_server(L));
+	return 0;
+}
+
+static int s_index(lua_State *L)
+{
+	server *srv = check_server(L);
+	const char *k = luaL_checkstring(L, 2);
+
+	if (!strcmp(k, "port")) {
+		const union MHD_DaemonInfo *info = srv->d ? MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+		if (!info)
+			return 0;
+		lua_pushinteger(L, info->port);
+		return 1;
+	}
+	if (!strcmp(k, "close")) {
+		lua_pushcfunction(L, s_close);
+		return 1;
+	}
+	return 0;
+}
+
+static int s_gc(lua_State *L)
+{
+	stop(check_server(L));
+	return 0;
+}
+
+static const luaL_Reg stream_methods[] = {
+	{"send", st_send},
+	{"close", st_close},
+	{"open", st_open},
+	{NULL, NULL}
+};
+
+int luaopen_nomade_httpd(lua_State *L)
+{
+	static const luaL_Reg funcs[] = {{"listen", h_listen}, {NULL, NULL}};
+
+	if (luaL_newmetatable(L, SERVER_MT)) {
+		lua_pushcfunction(L, s_index);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, s_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, STREAM_MT)) {
+		luaL_newlib(L, stream_methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+	luaL_newlib(L, funcs);
+	return 1;
+}
