@@ -20,6 +20,9 @@ local journal_mod = require "nomade.journal"
 local log_mod = require "nomade.log"
 local cli = require "nomade.cli"
 local exchange = require "nomade.exchange"
+local tree_mod = require "nomade.tree"
+local board_mod = require "nomade.board"
+local dashboard = require "nomade.dashboard"
 local bybit = require "nomade.bybit"
 
 local M = {}
@@ -57,6 +60,11 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
                      custom --base-url)
   --halt-file PATH   the kill switch as a file: while it exists, no entries
                      and open orders cancelled (default JOURNAL.halt)
+  --http HOST:PORT   the dashboard (README, "The dashboard"; default
+                     127.0.0.1:8080), or off; its controls need the token
+                     printed at start (or NOMADE_DASHBOARD_TOKEN)
+  --web DIR          the dashboard's pages (default: web/ beside the binary's
+                     build/ directory, else /usr/local/share/nomade/web)
   --socket PATH      the REPL's socket (default $XDG_RUNTIME_DIR/nomade/nomade.sock,
                      else /tmp/nomade-$UID/nomade.sock)
   --journal PATH     the SQLite journal; a restart with it resumes where the
@@ -84,7 +92,8 @@ end
 local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
   cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
   ["base-url"] = true, ["ws-url"] = true, ["stream-timeout"] = true, shield = true, provider = true, model = true,
-  ["llm-url"] = true, llm = true, ["halt-file"] = true, ["private-url"] = true }
+  ["llm-url"] = true, llm = true, ["halt-file"] = true, ["private-url"] = true,
+  http = true, web = true }
 
 -- --exec bybit: where it trades, and where the feed reads (demo trading
 -- has no market data of its own: mainnet's)
@@ -134,6 +143,11 @@ local function parse_args(args)
   end
   local exec_ok, exec_err = exec_args(opts)
   if not exec_ok then return nil, exec_err end
+  if opts.http ~= "off" then
+    local h, port = (opts.http or "127.0.0.1:8080"):match("^(%d+%.%d+%.%d+%.%d+):(%d+)$")
+    if not h or tonumber(port) > 65535 then return nil, "--http must be HOST:PORT (an IPv4 address) or off" end
+    opts.http_host, opts.http_port = h, tonumber(port)
+  end
   if (opts["ws-url"] or opts["stream-timeout"]) and opts.feed ~= "bybit" then
     return nil, "--ws-url and --stream-timeout go with --feed bybit"
   end
@@ -214,6 +228,28 @@ local function live_book(opts, s, rules, sh, journal)
     fee = opts.fee, emit = emit }
 end
 
+-- 16 random bytes in hex: the dashboard's controls token
+local function random_token()
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local bytes = f:read(16)
+  f:close()
+  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+-- where the pages are: web/ beside the build/ directory of the binary
+-- (a build tree), else where `make install` would put them
+function M.web_dir()
+  local dir = host.argv0():match("^(.*)/[^/]+$") or "."
+  for _, cand in ipairs({ dir .. "/../web", "/usr/local/share/nomade/web" }) do
+    local f = io.open(cand .. "/trading.html", "rb")
+    if f then
+      f:close()
+      return cand
+    end
+  end
+  return dir .. "/../web"
+end
+
 function M.main(...)
   local opts, err = parse_args({ ... })
   if not opts then return cli.refuse("run", err, M.USAGE) end
@@ -277,6 +313,8 @@ function M.main(...)
   local e = engine.new { strategy = strat, book = book, judge = judge, columns = columns,
     indicators = map, mode = opts.tribunal or "off" }
   local inner, ivals = e.inner, e.ivals
+  local tree = tree_mod.new()
+  local board = board_mod.new(tree, s.symbol, strategy.INTERVALS[s.interval] * 1000)
   local n, trades, journaled = 0, 0, 0
   local verdicts, reloads = {}, { count = 0 }
   local decide, rewatch
@@ -375,6 +413,7 @@ function M.main(...)
     e.changed()
     inner.equity = book:equity(inner.close)
     if live and n >= strat.settings.history then decide(n) end
+    board:candle(inner, ivals, inner.regime, inner.equity)
     local all = book.trades
     local fresh = {}
     for t = journaled + 1, #all do fresh[#fresh + 1] = all[t] end
@@ -393,6 +432,7 @@ function M.main(...)
         source = detail.source, reasoning = detail.reasoning, outcome = what, cause = detail.cause,
         latency_ms = detail.latency_ms, tokens = detail.tokens and detail.tokens.total, model = detail.model })
       verdicts[51] = nil
+      board:verdict(verdicts[1], inner.time)
     end
     if not ok then
       emit("error", "strategy_error", { ["function"] = e.phase(), error = tostring(what) },
@@ -623,6 +663,12 @@ ta, nomade        the indicator library and every nomade module]])
     inner.index = n
     e.changed()
     trades, journaled = #book.trades, #resumed.book.trades
+    for k = math.max(1, n - board_mod.CANDLES + 1), n do
+      local c, values = {}, {}
+      for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do c[col] = columns[col][k] end
+      for name, series in pairs(map) do values[name] = series[k] end
+      board:candle(c, values)
+    end
     emit("info", "journal_resume", { journal = jpath, candles = n, last = iso(resumed.time) },
       "  resume from %s: %d candles, last %s, %s%s", jpath, n, iso(resumed.time),
       book.position and "a position open" or "flat", book.exchange and " (balances: the exchange's, next)"
@@ -710,6 +756,60 @@ ta, nomade        the indicator library and every nomade module]])
     io.stderr:write("nomade run: the REPL cannot listen: ", tostring(sockerr), "\n")
     return 1
   end
+  -- the dashboard: the tree kept current, served over HTTP
+  local started = math.floor(loop.time() * 1000)
+  local function sync_board()
+    local st = api.status()
+    board:sync("/bot/status", { mode = st.exec, symbol = st.symbol, interval = st.interval, feed = feed.name,
+      strategy = st.strategy, started = started, updated = math.floor(loop.time() * 1000), paused = st.paused,
+      halted = st.halted, candles = st.candles, reload = { count = reloads.count, ok = reloads.ok,
+        last = reloads.last, error = reloads.error } })
+    local reasons, transitions = {}, {}
+    for _, r in ipairs(sh:reasons()) do reasons[r.check] = r end
+    for _, tr in ipairs(sh:transitions(math.max(0, seen_seq - 50))) do transitions[string.format("%d", tr.seq)] = tr end
+    board:sync("/shield", { state = sh:state(), reasons = reasons, transitions = transitions })
+    local p = book.position
+    board:sync("/positions", p and { [s.symbol] = { qty = p.qty, price = p.price, time = p.time, stop = p.stop,
+      take = p.take } } or nil)
+    local orders = {}
+    for link, o in pairs(book.known or {}) do
+      orders[link] = { link = link, side = o.side, qty = o.qty, status = o.status, time = o.time, reason = o.reason }
+    end
+    board:sync("/orders", orders)
+    board:sync("/trades", board_mod.trades(book.trades))
+    local f = feed.status()
+    local live_price = f.ticker or f.open_candle
+    if live_price then board:price(live_price.price or live_price.close, live_price.time or loop.time() * 1000) end
+  end
+  local web, syncer = nil, nil
+  if opts.http_host then
+    -- a configured token is a secret, never printed; a fresh one is, once
+    local token = os.getenv("NOMADE_DASHBOARD_TOKEN")
+    local shown = "NOMADE_DASHBOARD_TOKEN"
+    if not token or token == "" then
+      token = random_token()
+      shown = token
+    end
+    local dir = opts.web or M.web_dir()
+    local werr
+    web, werr = dashboard.serve { host = opts.http_host, port = opts.http_port, tree = tree, web = dir, token = token,
+      on_command = function(action)
+        emit("warn", "command", { action = action }, "  control %s from the dashboard", action)
+        return api[action]()
+      end }
+    if not web and opts.http then
+      io.stderr:write("nomade run: the dashboard cannot listen: ", tostring(werr), " (--http off to go without)\n")
+      return 1
+    elseif not web then  -- the default address is taken (another run?): said, and trading goes on
+      emit("warn", "dashboard", { error = tostring(werr) }, "  warn  no dashboard: %s (give --http HOST:PORT)",
+        tostring(werr))
+    else
+      sync_board()
+      syncer = loop.timer(1, 1, sync_board)
+      emit("info", "hint", { url = string.format("http://%s:%d/", opts.http_host, web.port), web = dir },
+        "  dashboard http://%s:%d/  (controls token: %s)", opts.http_host, web.port, shown)
+    end
+  end
   if book.exchange then
     emit("warn", "exec", { base = book.client.base, max_position_value = s.max_position_value,
       max_orders_per_hour = s.max_orders_per_hour, max_daily_loss = s.max_daily_loss },
@@ -734,6 +834,10 @@ ta, nomade        the indicator library and every nomade module]])
   for _, w in ipairs(watchers) do w:stop() end
   for _, w in pairs(watched) do w:stop() end
   server:close()
+  if web then
+    syncer:stop()
+    web:close()
+  end
   journal:close()
   emit("info", "end", { finished = finished, candles = n, equity = book:equity(inner.close or 0),
     trades = #book.trades }, "nomade run: %s after %d candles: equity %.2f, %d trades, %s",

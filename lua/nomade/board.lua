@@ -1,0 +1,91 @@
+-- nomade.board: a running strategy's state as the dashboard's data tree
+-- (nomade.tree; the layout is in README, "The dashboard"). Candles,
+-- equity and verdicts are appended as they happen, keeping the recent
+-- ones; the rest (status, shield, positions, orders, trades) is put again
+-- whenever it has changed, so a page sees only what moved.
+local tree_mod = require "nomade.tree"
+local null = require("cjson.safe").null
+
+local M = {}
+
+M.CANDLES = 300   -- candles (and equity points) the tree keeps
+M.VERDICTS = 50
+M.TRADES = 100
+
+local B = {}
+B.__index = B
+
+-- board.new(tree, symbol, interval_ms) -> board
+function M.new(tree, symbol, step)
+  return setmetatable({ tree = tree, base = "/market/" .. symbol, step = step, candles = {}, equity = {},
+    verdicts = {}, seen = {} }, B)
+end
+
+local function finite(x) return type(x) == "number" and x == x and math.abs(x) ~= math.huge end
+
+-- appends key to a window of at most max keys; the key that falls out, if any
+local function window(keys, key, max)
+  keys[#keys + 1] = key
+  if #keys > max then return table.remove(keys, 1) end
+end
+
+-- a closed candle, its indicators (name -> value), regime and the equity
+function B:candle(c, ind, regime, equity)
+  local key = string.format("%d", c.time)
+  local values = {}
+  for name, v in pairs(ind) do if finite(v) then values[name] = v end end
+  local patch = { [key] = { t = c.time, o = c.open, h = c.high, l = c.low, c = c.close, v = c.volume,
+    regime = regime, ind = values } }
+  local gone = window(self.candles, key, M.CANDLES)
+  if gone then patch[gone] = null end
+  self.tree:patch(self.base .. "/candles", patch)
+  self:price(c.close, c.time + self.step)
+  if finite(equity) then
+    local eq = { [key] = equity }
+    gone = window(self.equity, key, M.CANDLES)
+    if gone then eq[gone] = null end
+    self.tree:patch("/equity", eq)
+  end
+end
+
+-- the live price (the last close, or the ticker's between closes)
+function B:price(price, time)
+  if not finite(price) then return end
+  local cur = self.seen.current
+  if cur and cur.price == price and cur.time == time then return end
+  self.seen.current = { price = price, time = time }
+  self.tree:put(self.base .. "/current", self.seen.current)
+end
+
+-- a tribunal verdict (signal, score, reasoning, latency_ms, cause, ...)
+function B:verdict(v, time)
+  local key = string.format("%d", time)
+  local rec = { time = time, signal = v.signal, score = v.score, reasoning = v.reasoning,
+    latency_ms = v.latency_ms, cause = v.cause, source = v.source, model = v.model, outcome = v.outcome }
+  self.tree:put("/tribunal/last", rec)
+  local patch = { [key] = rec }
+  local gone = window(self.verdicts, key, M.VERDICTS)
+  if gone then patch[gone] = null end
+  self.tree:patch("/tribunal/verdicts", patch)
+end
+
+-- a node put again only when it has changed
+function B:sync(path, value)
+  local text = tree_mod.json(value)
+  if self.seen[path] == text then return end
+  self.seen[path] = text
+  self.tree:put(path, value)
+end
+
+-- the last trades, keyed by their number
+function M.trades(all)
+  local out = {}
+  for k = math.max(1, #all - M.TRADES + 1), #all do
+    local tr = all[k]
+    out[string.format("%d", k)] = { entry_time = tr.entry_time, exit_time = tr.exit_time,
+      entry_price = tr.entry_price, exit_price = tr.exit_price, qty = tr.qty, pnl = tr.pnl, reason = tr.reason }
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,160 @@
+-- nomade.dashboard: what `nomade run --http` serves (README, "The
+-- dashboard"): the pages of web/, and the data tree (nomade.tree) in the
+-- Firebase REST shape, so the pages speak one protocol to nomade or to a
+-- Firebase database: GET /<path>.json, the same with Accept:
+-- text/event-stream for a stream of put/patch events (keep-alive
+-- included), and POST /commands.json for the controls, which needs the
+-- token printed at start-up. Everything else is read-only.
+local httpd = require "nomade.httpd"
+local loop = require "nomade.loop"
+local tree_mod = require "nomade.tree"
+local cjson = require "cjson.safe"
+
+local M = {}
+
+M.KEEPALIVE = 30  -- seconds between keep-alive events on a quiet stream
+M.ACTIONS = { pause = true, resume = true, halt = true }
+
+local TYPES = { html = "text/html; charset=utf-8", js = "text/javascript; charset=utf-8",
+  mjs = "text/javascript; charset=utf-8", css = "text/css; charset=utf-8", json = "application/json",
+  png = "image/png", svg = "image/svg+xml", ico = "image/x-icon", map = "application/json" }
+
+local JSON = { ["Content-Type"] = "application/json; charset=utf-8", ["Cache-Control"] = "no-cache" }
+
+local function reply(status, body, headers)
+  return { status = status, headers = headers or JSON, body = body }
+end
+
+local function refuse(status, message)
+  return reply(status, tree_mod.json({ error = message }))
+end
+
+-- a file of the web directory, or 404; no path outside it
+local function static(dir, path)
+  if path == "/" then return { status = 302, headers = { Location = "/trading.html" }, body = "" } end
+  local ext = path:match("%.(%w+)$")
+  if not dir or path:find("..", 1, true) or not path:match("^/[%w%-_./]+$") or not TYPES[ext] then
+    return refuse(404, "Not found")
+  end
+  local f = io.open(dir .. path, "rb")
+  if not f then return refuse(404, "Not found") end
+  local body = f:read("a")
+  f:close()
+  return reply(200, body, { ["Content-Type"] = TYPES[ext], ["Cache-Control"] = "no-cache" })
+end
+
+-- Firebase's push ids: time-ordered, 20 characters
+local PUSH = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+local last_push, last_rand = 0, {}
+local function push_id(now)
+  local out = {}
+  local t = now
+  for k = 8, 1, -1 do
+    out[k] = PUSH:sub(t % 64 + 1, t % 64 + 1)
+    t = t // 64
+  end
+  if now == last_push then  -- the same ms: the random part counts up
+    for k = 12, 1, -1 do
+      if last_rand[k] < 63 then last_rand[k] = last_rand[k] + 1 break end
+      last_rand[k] = 0
+    end
+  else
+    for k = 1, 12 do last_rand[k] = math.random(0, 63) end
+  end
+  last_push = now
+  for k = 1, 12 do out[8 + k] = PUSH:sub(last_rand[k] + 1, last_rand[k] + 1) end
+  return table.concat(out)
+end
+
+local function authorized(req, token)
+  local auth = req.query.auth or (req.headers.authorization or ""):match("^Bearer%s+(.+)$")
+  return token ~= nil and auth == token
+end
+
+-- M.handler{tree, web = dir, token, on_command = fn(action) -> result
+-- text} -> handle(req) for nomade.httpd, and the open streams (id -> st).
+-- Pure but for the tree: tests/fuzz/fuzz_dashboard.c throws requests at it
+function M.handler(o)
+  local tree = o.tree
+  local streams = {}
+
+  local function forget(id)
+    tree:unsubscribe(id)
+    streams[id] = nil
+  end
+
+  -- a stream of the tree at keys_path: a put of all of it, then its changes
+  local function stream_of(keys_path)
+    local id
+    local function open(st)
+      id = tree:subscribe(keys_path, function(kind, path, data)
+        if not st:send(tree_mod.event(kind, path, data)) then forget(id) end
+      end)
+      streams[id] = st
+      st:send(tree_mod.event("put", "/", tree:get(keys_path)))
+    end
+    return open, function() if id then forget(id) end end
+  end
+
+  local function command(req)
+    if not authorized(req, o.token) then return refuse(401, "Permission denied") end
+    local doc = cjson.decode(req.body)
+    if type(doc) ~= "table" or not M.ACTIONS[doc.action] then
+      return refuse(400, "the body must be {\"action\": \"pause\"|\"resume\"|\"halt\"}")
+    end
+    local now = math.floor(loop.time() * 1000)
+    local name = push_id(now)
+    local ok, result = pcall(o.on_command, doc.action)
+    tree:put("/commands/" .. name, { action = doc.action, time = now, result = ok and tostring(result)
+      or "error: " .. tostring(result) })
+    return reply(200, tree_mod.json({ name = name }))
+  end
+
+  local function handle(req)
+    local path = req.path
+    if not path:match("%.json$") then
+      if req.method ~= "GET" and req.method ~= "HEAD" then return refuse(405, "Method not allowed") end
+      return static(o.web, path)
+    end
+    local keys_path = path:gsub("%.json$", "")
+    if keys_path == "" then keys_path = "/" end
+    local keys, why = tree_mod.split(keys_path)
+    if not keys then return refuse(400, why) end
+    if req.method == "POST" and keys_path:gsub("/+$", "") == "/commands" then return command(req) end
+    if req.method ~= "GET" then return refuse(401, "Permission denied") end
+    if (req.headers.accept or ""):find("text/event-stream", 1, true) then
+      local open, closed = stream_of(keys_path)
+      return { status = 200, headers = { ["Content-Type"] = "text/event-stream", ["Cache-Control"] = "no-cache",
+        ["Access-Control-Allow-Origin"] = "*" }, stream = open, on_close = closed }
+    end
+    if req.query.print == "silent" then return reply(204, "") end
+    return reply(200, tree_mod.json(tree:get(keys_path)))
+  end
+  return handle, streams, forget
+end
+
+-- M.serve{host, port, keepalive = s, and M.handler's} -> server
+-- (server.port, server:close()) or nil, err
+function M.serve(o)
+  local handle, streams, forget = M.handler(o)
+  local srv, err = httpd.listen { host = o.host or "127.0.0.1", port = o.port or 8080, handler = handle }
+  if not srv then return nil, err end
+  -- keep-alives: a quiet stream still shows it lives, and a dead client is
+  -- found by the write that fails
+  local ticker = loop.timer(o.keepalive or M.KEEPALIVE, o.keepalive or M.KEEPALIVE, function()
+    for id, st in pairs(streams) do
+      if not st:send(tree_mod.event("keep-alive")) then forget(id) end
+    end
+  end)
+  return setmetatable({ port = srv.port }, { __index = {
+    close = function()
+      ticker:stop()
+      for id, st in pairs(streams) do
+        st:close()
+        forget(id)
+      end
+      srv:close()
+    end } })
+end
+
+return M
