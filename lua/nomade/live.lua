@@ -63,6 +63,9 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
   --http HOST:PORT   the dashboard (README, "The dashboard"; default
                      127.0.0.1:8080), or off; its controls need the token
                      printed at start (or NOMADE_DASHBOARD_TOKEN)
+  --firebase URL     also publish the dashboard's tree to this Firebase
+                     Realtime Database (https://<name>.firebaseio.com), with
+                     the secret or token in FIREBASE_AUTH
   --web DIR          the dashboard's pages (default: web/ beside the binary's
                      build/ directory, else /usr/local/share/nomade/web)
   --socket PATH      the REPL's socket (default $XDG_RUNTIME_DIR/nomade/nomade.sock,
@@ -93,7 +96,7 @@ local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = tru
   cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
   ["base-url"] = true, ["ws-url"] = true, ["stream-timeout"] = true, shield = true, provider = true, model = true,
   ["llm-url"] = true, llm = true, ["halt-file"] = true, ["private-url"] = true,
-  http = true, web = true }
+  http = true, web = true, firebase = true }
 
 -- --exec bybit: where it trades, and where the feed reads (demo trading
 -- has no market data of its own: mainnet's)
@@ -515,6 +518,8 @@ function M.main(...)
     return true
   end
 
+  local publisher  -- --firebase: nomade.firebase
+
   -- the kill switch (REPL halt(), SIGUSR1, the halt file): the shield
   -- stops entries (in C) and the open order is cancelled; it lasts, in the
   -- journal, until unhalt() with the file gone
@@ -588,6 +593,7 @@ function M.main(...)
       return { strategy = path or "the default strategy", symbol = strat.settings.symbol,
         interval = strat.settings.interval, candles = n, feed = feed.status(), shield = sh:state(),
         paused = e.paused or false, halted = journal:flag("halted"), exec = book.exchange and "bybit" or "paper",
+        firebase = publisher and publisher:status(),
         private_stream = book.exchange and (book.stream_up or false) or nil,
         regime = inner.regime, reloads = reloads, tribunal = e.stats,
         llm = live_tribunal and { provider = live_tribunal.provider, model = live_tribunal.model,
@@ -804,11 +810,24 @@ ta, nomade        the indicator library and every nomade module]])
       emit("warn", "dashboard", { error = tostring(werr) }, "  warn  no dashboard: %s (give --http HOST:PORT)",
         tostring(werr))
     else
-      sync_board()
-      syncer = loop.timer(1, 1, sync_board)
       emit("info", "hint", { url = string.format("http://%s:%d/", opts.http_host, web.port), web = dir },
         "  dashboard http://%s:%d/  (controls token: %s)", opts.http_host, web.port, shown)
     end
+  end
+  if opts.firebase then
+    local perr
+    publisher, perr = require("nomade.firebase").new { url = opts.firebase, tree = tree,
+      auth = require("nomade.secrets").get("FIREBASE_AUTH") }
+    if not publisher then
+      io.stderr:write("nomade run: --firebase: ", tostring(perr), "\n")
+      return 1
+    end
+    publisher:start()
+    emit("info", "hint", { firebase = opts.firebase }, "  firebase: the tree is published to %s", opts.firebase)
+  end
+  if web or publisher then
+    sync_board()
+    syncer = loop.timer(1, 1, sync_board)
   end
   if book.exchange then
     emit("warn", "exec", { base = book.client.base, max_position_value = s.max_position_value,
@@ -834,10 +853,9 @@ ta, nomade        the indicator library and every nomade module]])
   for _, w in ipairs(watchers) do w:stop() end
   for _, w in pairs(watched) do w:stop() end
   server:close()
-  if web then
-    syncer:stop()
-    web:close()
-  end
+  if syncer then syncer:stop() end
+  if web then web:close() end
+  if publisher then publisher:stop() end
   journal:close()
   emit("info", "end", { finished = finished, candles = n, equity = book:equity(inner.close or 0),
     trades = #book.trades }, "nomade run: %s after %d candles: equity %.2f, %d trades, %s",
