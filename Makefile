@@ -142,7 +142,7 @@ $(BUILD)/fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c runtime/ws.c runtime/ws.h | deps
 
 # the Lua parsers run in the real host: every runtime file, built for fuzzing
 LUA_FUZZ = $(BUILD)/fuzz/fuzz_bybit $(BUILD)/fuzz/fuzz_gemini $(BUILD)/fuzz/fuzz_exchange \
-           $(BUILD)/fuzz/fuzz_dashboard
+           $(BUILD)/fuzz/fuzz_dashboard $(BUILD)/fuzz/fuzz_sse
 $(LUA_FUZZ): $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/lua_fuzz.h $(CORE_SRC) $(BUILD)/embed_lua.c $(HEADERS) | deps
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -I$(BUILD) $(PKG_CFLAGS) -o $@ $< $(CORE_SRC) $(BUILD)/embed_lua.c $(LIBS)

@@ -5,8 +5,13 @@
  * timer callback itself).
  *
  *   http.request{method =, url =, headers = {"Name: value", ...} or
- *                {Name = value}, body =, timeout = s (default 10)}
+ *                {Name = value}, body =, timeout = s (default 10),
+ *                on_data = fn(chunk), idle = s}
  *     -> status, headers (lower-case names), body   or   nil, err
+ * With on_data the body is not kept but handed over as it comes (a
+ * stream: Server-Sent Events), fn returning false ends the transfer,
+ * redirects are followed, and idle cuts a transfer that receives nothing
+ * for that long.
  * In a coroutine that can yield (every event handler), the call yields
  * and the loop resumes it when the transfer ends. Elsewhere (the CLI, a
  * script) the transfer runs to the end before the call returns.
@@ -37,7 +42,7 @@ typedef struct {
 	buffer body, head;
 	char error[CURL_ERROR_SIZE];
 	lua_State *co;       /* the waiting coroutine, NULL for a sync call */
-	int co_ref, self_ref;
+	int co_ref, self_ref, data_ref;  /* data_ref: on_data, or LUA_NOREF */
 } request;
 
 static struct {
@@ -72,6 +77,25 @@ static size_t on_body(char *s, size_t size, size_t n, void *ud)
 	return append(&((request *)ud)->body, s, size * n) ? size * n : 0;
 }
 
+/* a chunk of a stream, to on_data (protected: a failing handler is
+   reported and the stream goes on; false ends it) */
+static size_t on_stream(char *s, size_t size, size_t n, void *ud)
+{
+	request *r = (request *)ud;
+	lua_State *L = g.L;
+	int go = 1;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->data_ref);
+	lua_pushlstring(L, s, size * n);
+	if (host_pcall(L, 1, 1) != LUA_OK)
+		host_report(L, "http: on_data");
+	else {
+		go = !(lua_isboolean(L, -1) && !lua_toboolean(L, -1));
+		lua_pop(L, 1);
+	}
+	return go ? size * n : 0;
+}
+
 static size_t on_header(char *s, size_t size, size_t n, void *ud)
 {
 	return append(&((request *)ud)->head, s, size * n) ? size * n : 0;
@@ -87,6 +111,10 @@ static void req_free(request *r)
 	}
 	curl_slist_free_all(r->headers);
 	r->headers = NULL;
+	if (r->data_ref != LUA_NOREF && g.L) {
+		luaL_unref(g.L, LUA_REGISTRYINDEX, r->data_ref);
+		r->data_ref = LUA_NOREF;
+	}
 	free(r->body.p);
 	free(r->head.p);
 	memset(&r->body, 0, sizeof r->body);
@@ -106,7 +134,7 @@ static void setup(lua_State *L, request *r)
 	const char *url, *method, *ca;
 	size_t blen = 0;
 	const char *body;
-	double timeout;
+	double timeout, idle;
 
 	lua_getfield(L, 1, "url");
 	url = lua_tostring(L, -1);
@@ -120,6 +148,14 @@ static void setup(lua_State *L, request *r)
 	timeout = luaL_optnumber(L, -1, 10);
 	if (!(timeout > 0))
 		luaL_error(L, "http.request: timeout must be > 0 seconds");
+	lua_getfield(L, 1, "idle");
+	idle = luaL_optnumber(L, -1, 0);
+	lua_getfield(L, 1, "on_data");
+	if (lua_isfunction(L, -1)) {
+		lua_pushvalue(L, -1);
+		r->data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
+	lua_pop(L, 1);
 	lua_getfield(L, 1, "headers");
 	if (lua_istable(L, -1)) {
 		lua_pushnil(L);
@@ -143,7 +179,15 @@ static void setup(lua_State *L, request *r)
 		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
 	}
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, r->data_ref != LUA_NOREF ? on_stream : on_body);
+	if (r->data_ref != LUA_NOREF) {  /* Firebase streams redirect (307) to the server holding the data */
+		curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 5L);
+	}
+	if (idle > 0) {
+		curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, (long)idle);
+	}
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
@@ -307,7 +351,7 @@ static int l_request(lua_State *L)
 	lua_settop(L, 1);
 	r = (request *)lua_newuserdatauv(L, sizeof *r, 0);  /* 2 */
 	memset(r, 0, sizeof *r);
-	r->co_ref = r->self_ref = LUA_NOREF;
+	r->co_ref = r->self_ref = r->data_ref = LUA_NOREF;
 	luaL_setmetatable(L, REQ_MT);
 	setup(L, r);
 	lua_settop(L, 2);

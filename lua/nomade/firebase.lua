@@ -6,6 +6,8 @@
 -- and the next try waits longer (1, 2, 4 ... 60 s). All of it runs on
 -- timers of its own: trading never waits for Firebase. The credential is
 -- a query parameter on the wire only: never in a log line or an error.
+-- /commands is not published: it is the dashboard's input, which listen()
+-- streams (SSE) when the user enables remote control.
 local http = require "nomade.http"
 local loop = require "nomade.loop"
 local tree_mod = require "nomade.tree"
@@ -15,6 +17,8 @@ local M = {}
 
 M.INTERVAL = 1      -- seconds between PATCHes, at most one in flight
 M.MAX_BACKOFF = 60
+M.COMMAND_TTL = 600 -- seconds: an older command found unhandled is not carried out
+M.IDLE = 90         -- a stream with nothing, keep-alives included, for this long is cut
 
 local P = {}
 P.__index = P
@@ -47,7 +51,7 @@ end
 -- a change at path: remembered once, and what it covers forgotten
 function P:mark(path)
   local keys = tree_mod.split(path)
-  if not keys or covered(self.pending, keys) then return end
+  if not keys or keys[1] == "commands" or covered(self.pending, keys) then return end
   local norm = #keys == 0 and "/" or "/" .. table.concat(keys, "/")
   for p in pairs(self.pending) do
     if norm == "/" or p:sub(1, #norm + 1) == norm .. "/" then self.pending[p] = nil end
@@ -62,7 +66,9 @@ function P:flush()
   self.pending, self.busy = {}, true
   for p in pairs(paths) do
     if p == "/" then  -- the whole tree: each top-level child
-      for k, v in pairs(self.tree:get("/") or {}) do body[k] = v end
+      for k, v in pairs(self.tree:get("/") or {}) do
+        if k ~= "commands" then body[k] = v end
+      end
     else
       local v = self.tree:get(p)
       body[p:sub(2)] = v == nil and require("cjson.safe").null or v
@@ -82,7 +88,7 @@ function P:flush()
   self.wait_until = loop.time() + self.backoff
   local why = status and string.format("HTTP %d %s", status, (text or ""):match('"error"%s*:%s*"([^"]*)"') or "")
     or tostring(headers)
-  why = why:gsub(self.auth:gsub("%p", "%%%0"), "<auth>")  -- whatever the error quotes
+  why = self:scrub(why)  -- whatever the error quotes
   self.last_error = why
   log.event("warn", "firebase", { error = why, retry_in = self.backoff },
     string.format("  warn  firebase: the update failed (%s); again in %d s", why, self.backoff))
@@ -104,7 +110,106 @@ end
 
 function P:stop()
   if self.timer then self.timer:stop() end
+  if self.listener then self.listener:stop() end
   if self.sub then self.tree:unsubscribe(self.sub) end
+end
+
+-- M.sse_parser() -> feed(chunk) -> the events {event, data} it completes.
+-- Lines end with \n, \r or \r\n; ":" starts a comment; data lines are
+-- joined with \n; a blank line ends an event (protocols.md §4.6). Pure,
+-- never raises (tests/fuzz/fuzz_sse.c holds it to that).
+function M.sse_parser()
+  local buf, name, data = "", nil, nil
+  return function(chunk)
+    buf = buf .. chunk
+    local out, pos = {}, 1
+    while true do
+      local s, e = buf:find("[\r\n]", pos)
+      if not s then break end
+      if buf:sub(s, s) == "\r" then
+        if s == #buf then break end  -- a \r\n may be split across chunks
+        if buf:sub(s + 1, s + 1) == "\n" then e = s + 1 end
+      end
+      local line = buf:sub(pos, s - 1)
+      pos = e + 1
+      if line == "" then
+        if data or name then out[#out + 1] = { event = name or "message", data = data or "" } end
+        name, data = nil, nil
+      elseif line:sub(1, 1) ~= ":" then
+        local field, value = line:match("^([^:]*):? ?(.*)$")
+        if field == "event" then
+          name = value
+        elseif field == "data" then
+          data = data and data .. "\n" .. value or value
+        end
+      end
+    end
+    buf = buf:sub(pos)
+    return out
+  end
+end
+
+-- the commands of a stream event: {id = command} (a put or patch at "/",
+-- or a put at "/<id>"); nothing for writes deeper down
+local function commands_in(path, data)
+  if type(data) ~= "table" then return {} end
+  if path == "/" then return data end
+  local id = path:match("^/([^/]+)$")
+  return id and { [id] = data } or {}
+end
+
+-- one command from the dashboard: carried out once, unless stale, and
+-- answered with its result
+function P:command(id, c, on_command)
+  if type(c) ~= "table" or c.result ~= nil or self.handled[id] then return end
+  self.handled[id] = true
+  local now = math.floor(loop.time() * 1000)
+  local result
+  if type(c.time) ~= "number" or not (now - c.time <= M.COMMAND_TTL * 1000) then
+    result = "expired: not carried out"
+  elseif c.action ~= "pause" and c.action ~= "resume" and c.action ~= "halt" then
+    result = "refused: unknown action"
+  else
+    local ok, r = pcall(on_command, c.action)
+    result = ok and tostring(r) or "error: " .. tostring(r)
+  end
+  http.request { method = "PATCH", url = self.url .. "/commands/" .. id .. ".json?print=silent&auth=" .. self.auth,
+    headers = { ["Content-Type"] = "application/json" }, body = tree_mod.json({ result = result, handled = now }) }
+end
+
+-- the credential out of a message
+function P:scrub(text) return (text:gsub(self.auth:gsub("%p", "%%%0"), "<auth>")) end
+
+-- listen(on_command): the dashboard's /commands streamed (SSE), each new
+-- command carried out; the stream reconnects with back-off when it ends
+function P:listen(on_command)
+  self.handled = {}
+  local wait = 1
+  local function connect()
+    local parser, ended = M.sse_parser(), nil
+    local status, _, text = http.request { url = self.url .. "/commands.json?auth=" .. self.auth,
+      headers = { Accept = "text/event-stream", ["Cache-Control"] = "no-cache" }, timeout = 7 * 86400,
+      idle = M.IDLE, on_data = function(chunk)
+        for _, e in ipairs(parser(chunk)) do
+          if e.event == "auth_revoked" or e.event == "cancel" then
+            ended = e.event
+            return false
+          end
+          local doc = (e.event == "put" or e.event == "patch") and require("cjson.safe").decode(e.data)
+          if type(doc) == "table" and type(doc.path) == "string" then
+            for id, c in pairs(commands_in(doc.path, doc.data)) do self:command(tostring(id), c, on_command) end
+            wait = 1
+          end
+        end
+      end }
+    local why = self:scrub(ended or (status and ("HTTP " .. status) or tostring(text)))
+    self.listen_error = why
+    log.event("warn", "firebase_commands", { error = why, retry_in = wait },
+      string.format("  warn  firebase: the commands stream ended (%s); again in %d s", why, wait))
+    self.listener = loop.timer(wait, 0, connect)
+    wait = math.min(M.MAX_BACKOFF, wait * 2)
+  end
+  self.listener = loop.timer(0, 0, connect)
 end
 
 function P:status()

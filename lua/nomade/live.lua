@@ -66,6 +66,9 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
   --firebase URL     also publish the dashboard's tree to this Firebase
                      Realtime Database (https://<name>.firebaseio.com), with
                      the secret or token in FIREBASE_AUTH
+  --firebase-commands
+                     also take pause, resume and halt from the database's
+                     /commands (what the pages write there); off unless given
   --web DIR          the dashboard's pages (default: web/ beside the binary's
                      build/ directory, else /usr/local/share/nomade/web)
   --socket PATH      the REPL's socket (default $XDG_RUNTIME_DIR/nomade/nomade.sock,
@@ -133,7 +136,8 @@ local function exec_args(opts)
 end
 
 local function parse_args(args)
-  local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true, testnet = true, demo = true, live = true })
+  local opts, err = cli.parse(args, OPTIONS, { ["adopt-journal"] = true, testnet = true, demo = true, live = true,
+    ["firebase-commands"] = true })
   if not opts then return nil, err end
   opts.adopt = opts["adopt-journal"]
   local streamed = opts.feed == "bybit" or opts.feed == "bybit-rest"
@@ -146,6 +150,7 @@ local function parse_args(args)
   end
   local exec_ok, exec_err = exec_args(opts)
   if not exec_ok then return nil, exec_err end
+  if opts["firebase-commands"] and not opts.firebase then return nil, "--firebase-commands goes with --firebase URL" end
   if opts.http ~= "off" then
     local h, port = (opts.http or "127.0.0.1:8080"):match("^(%d+%.%d+%.%d+%.%d+):(%d+)$")
     if not h or tonumber(port) > 65535 then return nil, "--http must be HOST:PORT (an IPv4 address) or off" end
@@ -823,7 +828,15 @@ ta, nomade        the indicator library and every nomade module]])
       return 1
     end
     publisher:start()
-    emit("info", "hint", { firebase = opts.firebase }, "  firebase: the tree is published to %s", opts.firebase)
+    if opts["firebase-commands"] then
+      publisher:listen(function(action)
+        emit("warn", "command", { action = action, from = "firebase" }, "  control %s from Firebase", action)
+        return api[action]()
+      end)
+    end
+    emit("info", "hint", { firebase = opts.firebase, commands = opts["firebase-commands"] or false },
+      "  firebase: the tree is published to %s%s", opts.firebase,
+      opts["firebase-commands"] and "; its /commands are obeyed" or "")
   end
   if web or publisher then
     sync_board()

@@ -2,7 +2,8 @@
 -- (tests/stand-ins/firebase): the tree arrives as multi-location PATCHes,
 -- at most about one a second, and equals what nomade serves itself; a
 -- refused credential and a 503 are retried while trading goes on; the
--- credential appears in no log line; no credential is a clear refusal.
+-- credential appears in no log line; no credential is a clear refusal;
+-- with --firebase-commands, the database's /commands are obeyed once.
 local t = require "testlib"
 local http = require "nomade.http"
 local cjson = require "cjson"
@@ -94,7 +95,55 @@ t.ok(log:find("HTTP 503", 1, true) and get(base .. "/bot/status.json"), "503 twi
   log:sub(-400))
 os.execute("kill -TERM " .. p.pid)
 
--- 3. no credential
+-- 3. commands from the database (--firebase-commands): a new one is
+-- carried out and answered; an old one is not; without the flag, none
+control { reset = true }
+local function post(action, time)
+  local s, _, b = http.request { url = base .. "/commands.json?auth=test-db-secret", method = "POST",
+    body = cjson.encode({ action = action, time = time or { [".sv"] = "timestamp" } }) }
+  return s == 200 and cjson.decode(b).name
+end
+local stale = post("halt", 1000)
+p = start("f", "test-db-secret", "--firebase-commands")
+os.execute("sleep 1.5")
+local fresh = post("pause")
+local done
+for _ = 1, 50 do
+  done = get(base .. "/commands/" .. tostring(fresh) .. ".json")
+  if done and done.result then break end
+  os.execute("sleep 0.1")
+end
+t.ok(done and done.result == "entries paused", "a new command is carried out and answered in the database",
+  done and cjson.encode(done))
+local old = get(base .. "/commands/" .. tostring(stale) .. ".json")
+t.ok(old and old.result == "expired: not carried out", "an old one found unhandled is not carried out",
+  old and cjson.encode(old))
+log = slurp(p.out)
+t.ok(log:find('"from":"firebase"', 1, true) and not log:find("HALT", 1, true), "paused, not halted")
+local own2 = log:match('"url":"(http:[^"]+)"')
+own2 = own2 and own2:gsub("\\/", "/")
+local mine_status
+for _ = 1, 30 do  -- bot/status is synced once a second
+  mine_status = own2 and get(own2 .. "bot/status.json")
+  if mine_status and mine_status.paused then break end
+  os.execute("sleep 0.1")
+end
+t.ok(mine_status and mine_status.paused == true, "the run is paused")
+local pub = get(base .. "/commands.json")
+local kept = 0
+for _ in pairs(pub or {}) do kept = kept + 1 end
+t.eq(kept, 2, "the publisher leaves the database's /commands alone")
+os.execute("kill -TERM " .. p.pid)
+p = start("g", "test-db-secret")
+os.execute("sleep 1.5")
+local ignored = post("halt")
+os.execute("sleep 1.5")
+local left = get(base .. "/commands/" .. tostring(ignored) .. ".json")
+t.ok(left and left.result == nil and not slurp(p.out):find('"from":"firebase"', 1, true),
+  "without --firebase-commands a command is left alone")
+os.execute("kill -TERM " .. p.pid)
+
+-- 4. no credential
 local rc, _, err = t.run("run --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --journal " .. dir
   .. "/d.j --socket " .. dir .. "/d.sock --http off --firebase " .. base, "FIREBASE_AUTH=")
 t.ok(rc ~= 0 and err:find("FIREBASE_AUTH", 1, true), "no credential: refused, naming it", err)
