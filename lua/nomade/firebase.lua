@@ -165,7 +165,8 @@ function P:command(id, c, on_command)
   self.handled[id] = true
   local now = math.floor(loop.time() * 1000)
   local result
-  if type(c.time) ~= "number" or not (now - c.time <= M.COMMAND_TTL * 1000) then
+  local age = type(c.time) == "number" and now - c.time
+  if not age or age ~= age or age > M.COMMAND_TTL * 1000 then  -- (NaN: cjson reads "nan")
     result = "expired: not carried out"
   elseif c.action ~= "pause" and c.action ~= "resume" and c.action ~= "halt" then
     result = "refused: unknown action"
