@@ -35,6 +35,7 @@ typedef struct {
 	ev_timer timer;
 	lua_State *L;
 	int handler_ref, self_ref;
+	int kick;  /* a connection was resumed: run again at once */
 	size_t max_body;
 } server;
 
@@ -70,9 +71,13 @@ static void pump(server *srv)
 
 	if (!srv->d)
 		return;
+	srv->kick = 0;
 	MHD_run(srv->d);
 	ev_timer_stop(loop(), &srv->timer);
-	if (MHD_get_timeout(srv->d, &ms) == MHD_YES) {
+	if (srv->kick) {  /* resumed during this run (a handler wrote to a stream) */
+		ev_timer_set(&srv->timer, 0., 0.);
+		ev_timer_start(loop(), &srv->timer);
+	} else if (MHD_get_timeout(srv->d, &ms) == MHD_YES) {
 		ev_timer_set(&srv->timer, (double)ms / 1000.0, 0.);
 		ev_timer_start(loop(), &srv->timer);
 	}
@@ -142,6 +147,7 @@ static void wake(stream *s)
 	if (s->suspended) {
 		s->suspended = 0;
 		MHD_resume_connection(s->conn);
+		s->srv->kick = 1;
 		ev_timer_stop(loop(), &s->srv->timer);
 		ev_timer_set(&s->srv->timer, 0., 0.);
 		ev_timer_start(loop(), &s->srv->timer);

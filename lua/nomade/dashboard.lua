@@ -19,7 +19,9 @@ local TYPES = { html = "text/html; charset=utf-8", js = "text/javascript; charse
   mjs = "text/javascript; charset=utf-8", css = "text/css; charset=utf-8", json = "application/json",
   png = "image/png", svg = "image/svg+xml", ico = "image/x-icon", map = "application/json" }
 
-local JSON = { ["Content-Type"] = "application/json; charset=utf-8", ["Cache-Control"] = "no-cache" }
+-- any origin may read (a page elsewhere pointed at this server with ?db=)
+local JSON = { ["Content-Type"] = "application/json; charset=utf-8", ["Cache-Control"] = "no-cache",
+  ["Access-Control-Allow-Origin"] = "*" }
 
 local function reply(status, body, headers)
   return { status = status, headers = headers or JSON, body = body }

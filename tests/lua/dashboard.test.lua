@@ -101,6 +101,16 @@ loop.timer(0, 0, function()
   tree:put("/shield", { state = "RED" })  -- elsewhere: not on this stream
   loop.sleep(1.4)
   results.after = { get("/market/BTCUSDT/current.json") }
+  -- a stream of the root while a control is posted: the control's own
+  -- write reaches it from inside the request, and later writes still flow
+  os.execute("curl -sN -m 1.5 -H 'Accept: text/event-stream' " .. base .. "/.json > " .. dir .. "/root.out 2>&1 &")
+  loop.sleep(0.3)
+  get("/commands.json?auth=tok", { method = "POST", body = '{"action":"resume"}' })
+  for k = 1, 5 do
+    loop.sleep(0.1)
+    tree:put("/market/BTCUSDT/current", { price = 200 + k, time = 3 + k })
+  end
+  loop.sleep(1.2)
   loop.stop()
 end)
 loop.run()
@@ -118,12 +128,12 @@ t.ok(results.auth[1] == 200 and cjson.decode(results.auth[2]).name:match("^%-[%w
   and #cjson.decode(results.auth[2]).name == 20, "with ?auth=token: done, answered {name: a push id}",
   results.auth[2])
 t.ok(results.bearer[1] == 200, "or with Authorization: Bearer")
-t.eq(table.concat(commands, ","), "pause,halt", "the controls reached the runtime, once each")
+t.eq(table.concat(commands, ","), "pause,halt,resume", "the controls reached the runtime, once each")
 t.ok(results.badaction[1] == 400, "an unknown action: 400")
 local recorded = tree:get("/commands")
 local n, one = 0, nil
 for _, c in pairs(recorded or {}) do n = n + 1 one = c end
-t.ok(n == 2 and one.result:match("^done "), "each command is in the tree with its result")
+t.ok(n == 3 and one.result:match("^done "), "each command is in the tree with its result")
 t.ok(results.page[1] == 200 and results.page[2]:find("<title>t</title>", 1, true), "the pages are served")
 t.ok(results.traversal[1] == 404 and results.nofile[1] == 404, "no file outside web/, and 404 for a missing one")
 t.eq(results.big[1], 413, "a body over the limit: 413")
@@ -143,6 +153,9 @@ for _, k in ipairs(kinds) do
 end
 t.ok(alive >= 2, "keep-alive events on a quiet stream (" .. alive .. ")")
 t.ok(results.after[1] == 200, "the server goes on after a client went away")
+local root = slurp(dir .. "/root.out")
+t.ok(root:find('"path":"/commands/', 1, true) and root:find('"price":205', 1, true),
+  "a stream gets a control's write, and every write after it", root:sub(-300))
 
 -- 3. nomade run --http: a replay's tree
 local jdir = os.tmpname() .. ".d"
