@@ -49,6 +49,10 @@ C_TESTS = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
 .PHONY: all deps test check run bench asan fuzz lint clean soak
 
+# the dashboard's assets (lightweight-charts from vendor/web) and web-test
+include web/web.mk
+$(WEB_ASSETS): | deps
+
 all: $(NOMADE)
 
 deps:
@@ -75,7 +79,7 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/unit.h $(CORE_OBJ) | deps
 	$(CC) $(CFLAGS_ALL) -Itests/c -o $@ $< $(CORE_OBJ) $(LIBS)
 
 # the tests themselves, for whichever BUILD this make was given
-check: $(NOMADE) $(C_TESTS)
+check: $(NOMADE) $(C_TESTS) $(WEB_ASSETS)
 	@tests/run $(NOMADE) $(C_TESTS)
 
 test: deps
