@@ -212,7 +212,7 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 
 	if (!key)
 		return MHD_YES;
-	for (k = 0; key[k] && k < sizeof name - 1; k++)
+	for (k = 0; k < sizeof name - 1 && key[k]; k++)
 		name[k] = (char)(kind == MHD_HEADER_KIND && key[k] >= 'A' && key[k] <= 'Z' ? key[k] + 32 : key[k]);
 	name[k] = '\0';
 	lua_pushstring(L, value ? value : "");
