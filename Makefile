@@ -97,8 +97,9 @@ asan: deps
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 # the default strategy, live on a replay of the bundled candles (10 a
-# second), with a copy of the strategy to edit and a fresh journal
-run: $(NOMADE)
+# second), with a copy of the strategy to edit, a fresh journal and the
+# dashboard on http://127.0.0.1:8080/
+run: $(NOMADE) $(WEB_ASSETS)
 	@mkdir -p build/run
 	@[ -f build/run/strategy.lua ] || cp lua/strategy.lua build/run/strategy.lua
 	$(NOMADE) run build/run/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv \
