@@ -49,11 +49,12 @@ C_TESTS = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
 .PHONY: all deps test check run bench asan fuzz lint clean soak
 
+
+all: $(NOMADE)
+
 # the dashboard's assets (lightweight-charts from vendor/web) and web-test
 include web/web.mk
 $(WEB_ASSETS): | deps
-
-all: $(NOMADE)
 
 deps:
 	@scripts/install-deps

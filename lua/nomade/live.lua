@@ -244,18 +244,20 @@ local function random_token()
   return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
--- where the pages are: web/ beside the build/ directory of the binary
--- (a build tree), else where `make install` would put them
+local function has_pages(dir)
+  local f = io.open(dir .. "/trading.html", "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- where the pages are: web/ of the source tree the binary was built in
+-- (build/nomade, build/asan/nomade), else where an install puts them;
+-- nil when there are none
 function M.web_dir()
   local dir = host.argv0():match("^(.*)/[^/]+$") or "."
-  for _, cand in ipairs({ dir .. "/../web", "/usr/local/share/nomade/web" }) do
-    local f = io.open(cand .. "/trading.html", "rb")
-    if f then
-      f:close()
-      return cand
-    end
+  for _, cand in ipairs({ dir .. "/../web", dir .. "/../../web", "/usr/local/share/nomade/web" }) do
+    if has_pages(cand) then return cand end
   end
-  return dir .. "/../web"
 end
 
 function M.main(...)
@@ -802,6 +804,10 @@ ta, nomade        the indicator library and every nomade module]])
       shown = token
     end
     local dir = opts.web or M.web_dir()
+    if not dir or not has_pages(dir) then
+      emit("warn", "dashboard", { web = dir }, "  warn  no pages in %s: the dashboard serves its data only (--web DIR)",
+        dir or "web/ near the binary")
+    end
     local werr
     web, werr = dashboard.serve { host = opts.http_host, port = opts.http_port, tree = tree, web = dir, token = token,
       on_command = function(action)
