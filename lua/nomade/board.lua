@@ -23,10 +23,12 @@ end
 
 local function finite(x) return type(x) == "number" and x == x and math.abs(x) ~= math.huge end
 
--- appends key to a window of at most max keys; the key that falls out, if any
-local function window(keys, key, max)
+-- key appended to a window of at most max keys: the key that falls out
+-- leaves, by a null in the same patch
+local function window(keys, key, max, patch)
   keys[#keys + 1] = key
-  if #keys > max then return table.remove(keys, 1) end
+  if #keys > max then patch[table.remove(keys, 1)] = null end
+  return patch
 end
 
 -- a closed candle, its indicators (name -> value), regime and the equity
@@ -34,17 +36,11 @@ function B:candle(c, ind, regime, equity)
   local key = string.format("%d", c.time)
   local values = {}
   for name, v in pairs(ind) do if finite(v) then values[name] = v end end
-  local patch = { [key] = { t = c.time, o = c.open, h = c.high, l = c.low, c = c.close, v = c.volume,
-    regime = regime, ind = values } }
-  local gone = window(self.candles, key, M.CANDLES)
-  if gone then patch[gone] = null end
-  self.tree:patch(self.base .. "/candles", patch)
+  self.tree:patch(self.base .. "/candles", window(self.candles, key, M.CANDLES, { [key] = { t = c.time,
+    o = c.open, h = c.high, l = c.low, c = c.close, v = c.volume, regime = regime, ind = values } }))
   self:price(c.close, c.time + self.step)
   if finite(equity) then
-    local eq = { [key] = equity }
-    gone = window(self.equity, key, M.CANDLES)
-    if gone then eq[gone] = null end
-    self.tree:patch("/equity", eq)
+    self.tree:patch("/equity", window(self.equity, key, M.CANDLES, { [key] = equity }))
   end
 end
 
@@ -63,10 +59,7 @@ function B:verdict(v, time)
   local rec = { time = time, signal = v.signal, score = v.score, reasoning = v.reasoning,
     latency_ms = v.latency_ms, cause = v.cause, source = v.source, model = v.model, outcome = v.outcome }
   self.tree:put("/tribunal/last", rec)
-  local patch = { [key] = rec }
-  local gone = window(self.verdicts, key, M.VERDICTS)
-  if gone then patch[gone] = null end
-  self.tree:patch("/tribunal/verdicts", patch)
+  self.tree:patch("/tribunal/verdicts", window(self.verdicts, key, M.VERDICTS, { [key] = rec }))
 end
 
 -- a node put again only when it has changed

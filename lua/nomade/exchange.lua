@@ -46,6 +46,12 @@ local function amount(v)
   if n and n >= 0 and n < math.huge then return n end
 end
 
+-- executions as the exchange lists them (newest first), oldest first
+local function by_time(list)
+  table.sort(list, function(a, b) return (tonumber(a.execTime) or 0) < (tonumber(b.execTime) or 0) end)
+  return list
+end
+
 local function decimals(unit) return math.floor(math.log(unit.scale, 10) + 0.5) end
 
 -- exchange.new{client, shield, journal, settings, rules, fee, emit} -> book
@@ -70,20 +76,22 @@ function B:dust(qty)
   return instruments.floor(qty, self.rules.qty_step) < math.max(self.rules.min_qty, self.rules.qty_step.value)
 end
 
--- one fill into the position and the trades (in time order)
+-- one fill into what is filled, the position and the trades (in time order)
 function B:fold(f)
   local ord = self.known[f.link] or {}
+  self.filled[f.link] = (self.filled[f.link] or 0) + f.qty
   local fee_quote = f.fee_coin == self.rules.quote and f.fee or f.fee * f.price
   self.fees = self.fees + fee_quote
   local p = self.position
   if f.side == "Buy" then
-    self.held = self.held + f.qty - (f.fee_coin == self.rules.base and f.fee or 0)
+    local net = f.qty - (f.fee_coin == self.rules.base and f.fee or 0)  -- a buy's fee may be paid in the coin
+    self.held = self.held + net
     if not p then
       p = { qty = 0, gross = 0, value = 0, cost = 0, time = f.time, index = ord.idx or self.candle_index,
         proceeds = 0, sold = 0, sold_value = 0 }
       self.position = p
     end
-    p.qty = p.qty + f.qty - (f.fee_coin == self.rules.base and f.fee or 0)
+    p.qty = p.qty + net
     p.gross, p.value = p.gross + f.qty, p.value + f.qty * f.price
     p.cost = p.cost + f.qty * f.price + (f.fee_coin == self.rules.quote and f.fee or 0)
     p.price = p.value / p.gross
@@ -119,10 +127,7 @@ function B:load()
     if ord.status ~= "not_placed" then self.sent[#self.sent + 1] = ord.time end
   end
   self.filled = {}
-  for _, f in ipairs(self.journal:fills()) do
-    self.filled[f.link] = (self.filled[f.link] or 0) + f.qty
-    self:fold(f)
-  end
+  for _, f in ipairs(self.journal:fills()) do self:fold(f) end
   self.pending = self.open ~= nil
 end
 
@@ -149,7 +154,6 @@ function B:execution(e)
     time = math.tointeger(tonumber(e.execTime)) or now_ms() }
   if not f.qty or f.qty == 0 or not f.price or f.price == 0 or (f.side ~= "Buy" and f.side ~= "Sell") then return end
   if not self.journal:fill(f) then return end
-  self.filled[f.link] = (self.filled[f.link] or 0) + f.qty
   local trades = #self.trades
   self:fold(f)
   self.emit("info", "fill", { side = f.side:lower(), qty = f.qty, price = f.price, fee = f.fee,
@@ -203,10 +207,12 @@ function B:equity(price) return self.quote + self.base * (price or self.price or
 -- one order, to the exchange: journaled first, then sent (the shield's
 -- gate signs it or not, in C); its fills come later
 function B:send(side, qty, reason, i)
-  local link = string.format("nmd%s-%s-%s", self.tag, base36(self.candle_time // 1000), side == "Buy" and "b" or "s")
-  local k = 1
-  while self.known[link .. (k > 1 and "-" .. k or "")] do k = k + 1 end
-  link = link .. (k > 1 and "-" .. k or "")
+  local first = string.format("nmd%s-%s-%s", self.tag, base36(self.candle_time // 1000), side == "Buy" and "b" or "s")
+  local link, k = first, 1
+  while self.known[link] do  -- the candle's id taken (an order not placed): the next
+    k = k + 1
+    link = first .. "-" .. k
+  end
   local ord = { link = link, time = now_ms(), side = side, qty = string.format("%." .. decimals(self.rules.qty_step)
     .. "f", qty), candle = self.candle_time, reason = reason, status = "intent", idx = i }
   self.journal:order(ord)
@@ -261,26 +267,24 @@ function B:refresh(ord)
   if not found then return nil, err end
   local x = found.list[1]
   if not x then
+    if ord.status ~= "unknown" and ord.status ~= "intent" then return true end
     -- a request still on its way would be refused once recv_window has
     -- passed: until then, not finding it proves nothing
-    local settled = now_ms() - ord.time > self.client.recv_window + M.GRACE_MS
-    if (ord.status == "unknown" or ord.status == "intent") and not settled then
+    if now_ms() - ord.time <= self.client.recv_window + M.GRACE_MS then
       ord.status = "unknown"
       self.journal:order_status(ord.link, "unknown")
       return true
-    elseif ord.status == "unknown" or ord.status == "intent" then
-      ord.status = "not_placed"
-      self.journal:order_status(ord.link, "not_placed")
-      self.emit("warn", "order", { link = ord.link, status = "not_placed" },
-        "  warn  order %s never reached the exchange", ord.link)
-      self:settle(ord)
     end
+    ord.status = "not_placed"
+    self.journal:order_status(ord.link, "not_placed")
+    self.emit("warn", "order", { link = ord.link, status = "not_placed" },
+      "  warn  order %s never reached the exchange", ord.link)
+    self:settle(ord)
     return true
   end
   local ex, eerr = self.client:executions(self.symbol, ord.link)
   if not ex then return nil, eerr end
-  table.sort(ex.list, function(a, b) return (tonumber(a.execTime) or 0) < (tonumber(b.execTime) or 0) end)
-  for _, e in ipairs(ex.list) do self:execution(e) end
+  for _, e in ipairs(by_time(ex.list)) do self:execution(e) end
   self:order_update(x)
   if #ex.list > 0 then return self:balances() end  -- the wallet stream may be as late as the fills
   return true
@@ -415,8 +419,7 @@ local function match(self)
   step(self:balances())
   local ex, eerr = self.client:executions(self.symbol)
   if step(ex, eerr, "executions") then
-    table.sort(ex.list, function(a, b) return (tonumber(a.execTime) or 0) < (tonumber(b.execTime) or 0) end)
-    for _, e in ipairs(ex.list) do
+    for _, e in ipairs(by_time(ex.list)) do
       if self:ours(e.orderLinkId) and not self.known[e.orderLinkId] then
         self:adopt(e.orderLinkId, e.side, e.orderQty, math.tointeger(tonumber(e.execTime)) or now_ms())
         notes[#notes + 1] = "adopted " .. e.orderLinkId .. " (on the account, not in the journal)"

@@ -168,7 +168,7 @@ function P:command(id, c, on_command)
   local age = type(c.time) == "number" and now - c.time
   if not age or age ~= age or age > M.COMMAND_TTL * 1000 then  -- (NaN: cjson reads "nan")
     result = "expired: not carried out"
-  elseif c.action ~= "pause" and c.action ~= "resume" and c.action ~= "halt" then
+  elseif not require("nomade.dashboard").ACTIONS[c.action] then
     result = "refused: unknown action"
   else
     local ok, r = pcall(on_command, c.action)

@@ -90,6 +90,8 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
 
 local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
 
+local COLUMNS = { "time", "open", "high", "low", "close", "volume" }
+
 -- an event: its level, name and fields (for json), and its text line
 local function emit(level, event, fields, fmt, ...)
   log_mod.event(level, event, fields, string.format(fmt, ...))
@@ -318,7 +320,7 @@ function M.main(...)
 
   -- the candles seen so far, growing as the feed delivers them
   local columns = {}
-  for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do columns[k] = ta.series() end
+  for _, k in ipairs(COLUMNS) do columns[k] = ta.series() end
   local ind, map = build_indicators(strat.indicators, columns, 0)
   local e = engine.new { strategy = strat, book = book, judge = judge, columns = columns,
     indicators = map, mode = opts.tribunal or "off" }
@@ -357,7 +359,7 @@ function M.main(...)
   -- when the feed can; a candle it refuses goes no further
   local function candle(k, live)
     local row = {}
-    for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do row[col] = feed.cols[col][k] end
+    for _, col in ipairs(COLUMNS) do row[col] = feed.cols[col][k] end
     if n > 0 and row.time > inner.time + step then
       local from, to = inner.time + step, row.time - step
       local rows, why
@@ -389,7 +391,7 @@ function M.main(...)
     end
     report_shield()
     n = n + 1
-    for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do
+    for _, col in ipairs(COLUMNS) do
       local v = row[col]
       columns[col]:push(v)
       inner[col] = v
@@ -661,12 +663,12 @@ ta, nomade        the indicator library and every nomade module]])
   if resumed then
     for _, row in ipairs(resumed.candles) do
       n = n + 1
-      for c, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do columns[col]:push(row[c]) end
+      for c, col in ipairs(COLUMNS) do columns[col]:push(row[c]) end
       sh:candle(table.unpack(row, 1, 6))
     end
     seen_seq = sh:stats().transitions  -- journaled when they happened
     inner.shield = sh:state()
-    for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do inner[col] = columns[col][n] end
+    for _, col in ipairs(COLUMNS) do inner[col] = columns[col][n] end
     book:restore(resumed.book)
     for k, v in pairs(resumed.state) do state[k] = v end
     ind, map = build_indicators(strat.indicators, columns, n)
@@ -678,7 +680,7 @@ ta, nomade        the indicator library and every nomade module]])
     trades, journaled = #book.trades, #resumed.book.trades
     for k = math.max(1, n - board_mod.CANDLES + 1), n do
       local c, values = {}, {}
-      for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do c[col] = columns[col][k] end
+      for _, col in ipairs(COLUMNS) do c[col] = columns[col][k] end
       for name, series in pairs(map) do values[name] = series[k] end
       board:candle(c, values)
     end
@@ -790,8 +792,7 @@ ta, nomade        the indicator library and every nomade module]])
     end
     board:sync("/orders", orders)
     board:sync("/trades", board_mod.trades(book.trades))
-    local f = feed.status()
-    local live_price = f.ticker or f.open_candle
+    local live_price = st.feed.ticker or st.feed.open_candle
     if live_price then board:price(live_price.price or live_price.close, live_price.time or loop.time() * 1000) end
   end
   local web, syncer = nil, nil

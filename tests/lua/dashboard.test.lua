@@ -18,15 +18,6 @@ local function slurp(p)
   return s
 end
 
--- JSON values equal, whatever the order of keys
-local function equal(a, b)
-  if type(a) ~= type(b) then return false end
-  if type(a) ~= "table" then return a == b end
-  for k, v in pairs(a) do if not equal(v, b[k]) then return false end end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
-end
-
 -- 1. the docs' example, event for event
 local tree = tree_mod.new()
 local events = {}
@@ -42,11 +33,11 @@ t.eq(#events, #want, "three events, as the docs' stream")
 for k, block in ipairs(want) do
   local wk, wd = block:match("^event: (%S+)\ndata: (.*)$")
   local gk, gd = (events[k] or ""):match("^event: (%S+)\ndata: (.-)\n\n$")
-  t.ok(wk == gk and equal(cjson.decode(wd), cjson.decode(gd or "null")),
+  t.ok(wk == gk and t.equal(cjson.decode(wd), cjson.decode(gd or "null")),
     "event " .. k .. " (" .. wk .. ") equals the docs' " .. (gd or "?"), wd)
 end
 t.ok(events[1]:match('^event: put\ndata: {"path":"/","data":'), "compact, \"path\" first, '/' unescaped", events[1])
-t.ok(equal(tree:get("/"), cjson.decode('{"a":1,"b":2,"c":{"foo":3,"bar":false,"baz":4}}')), "the tree after them")
+t.ok(t.equal(tree:get("/"), cjson.decode('{"a":1,"b":2,"c":{"foo":3,"bar":false,"baz":4}}')), "the tree after them")
 -- a listener below a write sees a put of its whole location
 local below = {}
 tree:subscribe("/c", function(kind, path, data) below[#below + 1] = { kind, path, data } end)

@@ -35,14 +35,6 @@ local function get(url)
   return s == 200 and cjson.decode(b) or nil
 end
 
-local function equal(a, b)
-  if type(a) ~= type(b) then return false end
-  if type(a) ~= "table" then return a == b end
-  for k, v in pairs(a) do if not equal(v, b[k]) then return false end end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
-end
-
 -- 1. published
 local p = start("a", "test-db-secret")
 os.execute("sleep 3")
@@ -56,7 +48,7 @@ local same = false
 for _ = 1, 60 do
   local mine = own and get(own .. "market/BTCUSDT/candles.json")
   local theirs = get(base .. "/market/BTCUSDT/candles.json")
-  if mine and theirs and equal(mine, theirs) then same = true break end
+  if mine and theirs and t.equal(mine, theirs) then same = true break end
   os.execute("sleep 0.1")
 end
 t.ok(same, "the database's candles equal nomade's own tree")

@@ -56,6 +56,15 @@ function M.done()
   if failed > 0 then os.exit(1) end
 end
 
+-- deep equality of decoded JSON values, whatever the order of keys
+function M.equal(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not M.equal(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
 -- the nomade binary running this test (tests/run sets it)
 M.bin = os.getenv("NOMADE_TEST_BIN") or "build/nomade"
 
