@@ -2,6 +2,8 @@
 # which installs missing Debian packages and is silent when all are there.
 #   make          build build/nomade
 #   make test     C unit tests + Lua tests inside the real host
+#   make test-clock  the time-sensitive suites under faketime at a day's,
+#                 a month's and a leap day's edges
 #   make run      the default strategy live on a replay of the bundled candles
 #   make bench    indicator figures beside a plain C loop (and TA-Lib's C),
 #                 then backtest, reload and candle-close-to-order timings
@@ -47,7 +49,7 @@ HEADERS = $(wildcard runtime/*.h runtime/ta/*.h)
 NOMADE = $(BUILD)/nomade
 C_TESTS = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all deps test check run bench asan fuzz lint clean soak
+.PHONY: all deps test test-clock check run bench asan fuzz lint clean soak
 
 
 all: $(NOMADE)
@@ -86,11 +88,17 @@ check: $(NOMADE) $(C_TESTS) $(WEB_ASSETS)
 test: deps
 	@$(MAKE) --no-print-directory check
 
+# no test may depend on the wall clock: the suites that use clocks, run at
+# instants where a dependence would show (tests/clock)
+test-clock: deps
+	@$(MAKE) --no-print-directory $(NOMADE) $(WEB_ASSETS)
+	@tests/clock $(NOMADE)
+
 # long runs: SOAK_CRASHES kill -9s during live trading, and a stream
 # silent for the real 30 s deadline
 SOAK_CRASHES = 200
 soak: $(NOMADE)
-	@NOMADE_CRASHES=$(SOAK_CRASHES) LUA_TESTS="tests/lua/crash.test.lua tests/soak/silent.test.lua" \
+	@NOMADE_CRASHES=$(SOAK_CRASHES) NOMADE_SEED=$${NOMADE_SEED:-$$(date +%s)} LUA_TESTS="tests/lua/crash.test.lua tests/soak/silent.test.lua" \
 		tests/run $(NOMADE)
 
 asan: deps

@@ -32,7 +32,7 @@ static const struct {
 	{"clock_skew", SHIELD_AMBER},
 	{"api_errors", SHIELD_AMBER},
 	{"tribunal", SHIELD_AMBER},
-	{"risk", SHIELD_RED},
+	{"risk", SHIELD_AMBER},
 	{"reconcile", SHIELD_RED},
 	{"halted", SHIELD_AMBER},
 };

@@ -25,7 +25,7 @@ enum shield_check {
 	SH_CLOCK_SKEW,    /* AMBER: local clock vs exchange beyond max_skew */
 	SH_API_ERRORS,    /* AMBER: api_errors failed requests in a row */
 	SH_TRIBUNAL,      /* AMBER: the tribunal is unavailable */
-	SH_RISK,          /* RED: a risk limit that stops trading (the day's loss) */
+	SH_RISK,          /* AMBER: a risk limit that stops entries (the day's loss) */
 	SH_RECONCILE,     /* RED: the account cannot be reconciled with the journal */
 	SH_HALTED,        /* AMBER: the kill switch: no entries until it is lifted */
 	SH_NCHECKS

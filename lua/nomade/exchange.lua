@@ -356,23 +356,35 @@ function B:sell(reason, i)
   return self:send("Sell", qty, reason, i)
 end
 
+-- the day's loss limit at a live candle: the equity (wallet balances,
+-- so fees are in, plus the position at this close) against the equity at
+-- the first live candle of the candle's UTC day. Once beyond the limit,
+-- entries stop for the rest of the day (AMBER: exits still go out), even
+-- if the equity comes back. True while breached.
+function B:day_loss(time, equity)
+  local day = time // 86400000
+  if day ~= self.day then
+    self.day, self.day_equity, self.day_breached = day, equity, false
+    self.sh:signal("risk", false, "", time)
+  elseif not self.day_breached and self.day_equity and self.day_equity - equity > self.s.max_daily_loss * self.day_equity then
+    self.day_breached = true
+    self.sh:signal("risk", true, string.format("the day's loss %.2f is beyond max_daily_loss (%g of %.2f)%s",
+      self.day_equity - equity, self.s.max_daily_loss, self.day_equity,
+      self.s.on_daily_loss == "flatten" and "; the position is sold" or ""), time)
+  end
+  return self.day_breached
+end
+
 -- each closed candle: its price, the day's loss limit, the stop and take
 -- (only a live candle, not one caught up after a restart, can trade)
 function B:open_candle(i, time, _, high, low, close, live)
   self.candle_index, self.candle_time, self.price = i, time, close or self.price
   if not live then return false end
-  local day = time // 86400000
-  local equity = self:equity()
-  if day ~= self.day then
-    self.day, self.day_equity = day, equity
-    self.sh:signal("risk", false, "", time)
-  elseif self.day_equity and self.day_equity - equity > self.s.max_daily_loss * self.day_equity then
-    self.sh:signal("risk", true, string.format("the day's loss %.2f is beyond max_daily_loss (%g of %.2f)",
-      self.day_equity - equity, self.s.max_daily_loss, self.day_equity), time)
-  end
+  local breached = self:day_loss(time, self:equity())
   local p = self.position
   if p and not self.open then
     local why = p.stop and low <= p.stop and "stop_loss" or p.take and high >= p.take and "take_profit"
+      or breached and self.s.on_daily_loss == "flatten" and "daily_loss"
     if why then self:sell(why, i) end
   end
   return false
@@ -390,9 +402,15 @@ end
 
 -- what the journal's snapshot keeps of this book (the rest is in its
 -- orders and fills)
-function B:snapshot() return { exchange = true, day = self.day, day_equity = self.day_equity } end
+function B:snapshot()
+  return { exchange = true, day = self.day, day_equity = self.day_equity, day_breached = self.day_breached }
+end
 function B:restore(snap)
-  if snap.exchange then self.day, self.day_equity = snap.day, snap.day_equity end
+  if not snap.exchange then return end
+  self.day, self.day_equity, self.day_breached = snap.day, snap.day_equity, snap.day_breached
+  if self.day_breached then  -- the breach lasts the day, across a restart
+    self.sh:signal("risk", true, "the day's loss was beyond max_daily_loss before the restart", self.day * 86400000)
+  end
 end
 function B.configure() end  -- sizing and stops are read from the settings at each order
 

@@ -41,7 +41,9 @@ local SETTINGS = {
   max_orders_per_hour = { 12, function(v) return math.type(v) == "integer" and v >= 1 end,
     "an integer >= 1 (entries beyond it are refused)" },
   max_daily_loss = { 0.05, function(v) return type(v) == "number" and v > 0 and v < 1 end,
-    "a fraction in (0, 1) of the equity at the day's start (beyond it the shield goes RED)" },
+    "a fraction in (0, 1) of the equity at the day's start (beyond it no entry for the rest of the day)" },
+  on_daily_loss = { "hold", function(v) return v == "hold" or v == "flatten" end,
+    "\"hold\" (keep the position, exits still go out) or \"flatten\" (sell it too)" },
 }
 
 -- require for a strategy: modules from its own folder only (a.b is
@@ -98,6 +100,11 @@ local function sandbox(state, log)
   return env
 end
 
+local KNOWN = {}
+for k in pairs(SETTINGS) do KNOWN[#KNOWN + 1] = k end
+table.sort(KNOWN)
+KNOWN = table.concat(KNOWN, ", ")
+
 local function check_settings(s, name)
   if s == nil then s = {} end
   if type(s) ~= "table" then
@@ -107,9 +114,7 @@ local function check_settings(s, name)
   for k, v in pairs(s) do
     local spec = SETTINGS[k]
     if not spec then
-      return nil, string.format("%s: settings.%s: unknown setting (known: %s)", name, tostring(k),
-        "symbol, interval, history, position_size, min_score, stop_loss, take_profit, max_position_value, "
-        .. "max_orders_per_hour, max_daily_loss")
+      return nil, string.format("%s: settings.%s: unknown setting (known: %s)", name, tostring(k), KNOWN)
     end
     if not spec[2](v) then
       return nil, string.format("%s: settings.%s must be %s, got %s", name, k, spec[3], tostring(v))

@@ -841,14 +841,17 @@ static void test_signals(void)
 	next(&s, &tp);
 	expect(&s, SHIELD_GREEN, -1, "tribunal back, 3 candles: GREEN");
 
-	/* live execution's own signals: the day's loss and a failed
-	   reconciliation stop everything, the kill switch stops entries */
+	/* live execution's own signals: a failed reconciliation stops
+	   everything; the kill switch and the day's loss stop entries only,
+	   so that a losing position can still be sold */
 	shield_signal(&s, SH_HALTED, 1, tp.t, "halt() from the REPL");
 	expect(&s, SHIELD_AMBER, SH_HALTED, "halted: AMBER (exits only)");
-	shield_signal(&s, SH_RISK, 1, tp.t, "the day's loss");
-	expect(&s, SHIELD_RED, SH_RISK, "the day's loss beyond the limit: RED");
-	shield_signal(&s, SH_RISK, 0, tp.t, NULL);
 	shield_signal(&s, SH_HALTED, 0, tp.t, NULL);
+	shield_signal(&s, SH_RISK, 1, tp.t, "the day's loss");
+	expect(&s, SHIELD_AMBER, SH_RISK, "the day's loss beyond the limit: AMBER (exits only)");
+	unit_ok(shield_allows(s.state, 0) && !shield_allows(s.state, 1),
+	        "the day's loss: an exit passes the gate, an entry does not");
+	shield_signal(&s, SH_RISK, 0, tp.t, NULL);
 	shield_signal(&s, SH_RECONCILE, 1, tp.t, "the account holds less");
 	expect(&s, SHIELD_RED, SH_RECONCILE, "the account cannot be reconciled: RED");
 	shield_signal(&s, SH_RECONCILE, 0, tp.t, NULL);

@@ -8,7 +8,8 @@ local t = require "testlib"
 local x = require "livex"
 
 local crashes = tonumber(os.getenv("NOMADE_CRASHES")) or 20
-local seed = tonumber(os.getenv("NOMADE_SEED")) or os.time()
+-- a fixed seed unless told (make soak draws one): a test run is repeatable
+local seed = tonumber(os.getenv("NOMADE_SEED")) or 20261203
 math.randomseed(seed)
 print("# seed " .. seed .. " (NOMADE_SEED reproduces the kill moments)")
 

@@ -10,6 +10,7 @@ local x = require "livex"
 local ex = x.exchange()
 t.ok(ex, "the stand-in started")
 ex.control { rate_limits = false }
+x.pin(ex, 30)
 
 -- 1. the flags
 local dir = x.tmpdir()
@@ -128,11 +129,14 @@ t.ok(red and red.check == "disconnected", "a dropped stream turns the shield RED
 t.eq(#x.orders(ex), n_orders, "no order while it is not GREEN")
 x.stop(p)
 
--- 7. risk: one order an hour; the cap; the day's loss
+-- 7. risk: one order an hour; the cap; the day's loss. The pinned prices
+-- put the position about 5% under water at the next close, beyond
+-- max_daily_loss (5 USDT of 10000): entries stop, exits do not
 local dir2 = x.tmpdir()
-x.strategy(dir2, "max_position_value = 200, max_daily_loss = 0.00001")
+x.strategy(dir2, "max_position_value = 200, max_daily_loss = 0.0005")
 ex.control { reset = true }
 ex.control { rate_limits = false }
+x.pin(ex)
 p = x.start(ex, dir2)
 x.close_candle(ex)
 local capped = x.wait(p, 10, "risk")
@@ -140,13 +144,51 @@ local b1 = x.wait(p, 10, "fill", function(e) return e.side == "buy" end)
 t.ok(capped and b1 and capped.value <= 200 and b1.qty == capped.capped,
   "an entry above max_position_value is capped to it (at the last close)", capped and capped.value)
 x.close_candle(ex)
-x.wait(p, 10, "trade")
-x.close_candle(ex)  -- the trade's fees are the day's loss
-local loss = x.wait(p, 10, "shield", function(e) return e.to == "RED" and e.check == "risk" end)
-t.ok(loss, "a day's loss beyond max_daily_loss turns the shield RED (risk)", x.slurp(p.out):sub(-1500))
+local loss = x.wait(p, 10, "shield", function(e) return e.check == "risk" end)
+t.ok(loss and loss.to == "AMBER", "a day's loss beyond max_daily_loss turns the shield AMBER (risk), not RED",
+  loss and loss.to or x.slurp(p.out):sub(-1500))
+local trade = x.wait(p, 10, "trade")
+t.ok(trade and trade.reason == "one candle", "the strategy's exit still sells the losing position",
+  x.slurp(p.out):sub(-1500))
+x.close_candle(ex)
 local blocked = x.wait(p, 10, "blocked")
 t.ok(blocked, "and the next entry is blocked by the shield", x.slurp(p.out):sub(-800))
-t.eq(#x.orders(ex), 2, "the buy and the sell: nothing while RED")
+t.eq(#x.orders(ex), 2, "the buy and the sell: no entry after the day's loss")
+x.stop(p)
+
+-- on_daily_loss: "hold" keeps a position the strategy holds, and its stop
+-- still goes out; "flatten" sells it at the breach
+local function day_loss_run(extra)
+  local d = x.tmpdir()
+  x.strategy(d, "max_position_value = 200, max_daily_loss = 0.0005, " .. extra, "function exit() end")
+  ex.control { reset = true }
+  ex.control { rate_limits = false }
+  x.pin(ex)
+  local run = x.start(ex, d)
+  x.close_candle(ex)
+  x.wait(run, 10, "fill", function(e) return e.side == "buy" end)
+  x.close_candle(ex)
+  x.wait(run, 10, "shield", function(e) return e.check == "risk" end)
+  return run
+end
+p = day_loss_run('on_daily_loss = "hold"')
+x.close_candle(ex)
+x.wait(p, 10, "blocked")
+t.ok(#x.all(p, "trade") == 0 and #x.orders(ex) == 1, "hold: the position is kept, nothing else is bought",
+  #x.orders(ex))
+x.stop(p)
+p = day_loss_run('on_daily_loss = "hold", stop_loss = 0.03')
+trade = x.wait(p, 10, "trade")
+t.ok(trade and trade.reason == "stop_loss", "hold: the stop still sells after the breach",
+  trade and trade.reason or x.slurp(p.out):sub(-1500))
+x.stop(p)
+p = day_loss_run('on_daily_loss = "flatten"')
+trade = x.wait(p, 10, "trade")
+t.ok(trade and trade.reason == "daily_loss", "flatten: the runtime sells the position at the breach",
+  trade and trade.reason or x.slurp(p.out):sub(-1500))
+x.close_candle(ex)
+x.wait(p, 10, "blocked")
+t.eq(#x.orders(ex), 2, "flatten: the buy and the sell, no entry after")
 x.stop(p)
 
 local dir3 = x.tmpdir()

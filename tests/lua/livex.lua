@@ -39,9 +39,26 @@ function M.close_candle(ex)
   return boundary
 end
 
+-- the minute whose prices the stand-in's series shows while pinned: its
+-- closes lie about 5% under the book's fixed ask (20518), so a position
+-- bought there shows a loss at the next close
+M.PRICES_AT = 1796066640000  -- 2026-11-30 19:24 UTC
+
+-- the stand-in pinned, whatever the wall clock: its series shows the
+-- prices of M.PRICES_AT from its current minute on, and when fewer than
+-- `minutes` (10) are left in its UTC day its clock moves past midnight,
+-- so the candles a test closes next fall in one UTC day
+function M.pin(ex, minutes)
+  local st = ex.control()
+  local offset, now = st.clock_offset_ms, st.server_time
+  local left = 86400000 - now % 86400000
+  if left < (minutes or 10) * 60000 then offset, now = offset + left + 1000, now + left + 1000 end
+  ex.control { clock_offset_ms = offset, series_offset_ms = M.PRICES_AT - now // 60000 * 60000 }
+end
+
 -- a strategy file in dir: enters on every candle it may, exits one candle
--- later; `extra` adds settings
-function M.strategy(dir, extra)
+-- later; `extra` adds settings, `exit` replaces the exit function
+function M.strategy(dir, extra, exit)
   local path = dir .. "/s.lua"
   local f = assert(io.open(path, "w"))
   f:write(string.format([[
@@ -49,9 +66,9 @@ settings = { symbol = "BTCUSDT", interval = "1m", history = 20, position_size = 
 indicators = { ema5 = ta.ema(5) }
 function regime(m) return "any" end
 function entry(m, r, v) if v then return { type = "market" } end return true end
-function exit(m, p) if m.index > p.index then return "one candle" end end
+%s
 function prompt() return "p" end
-]], extra and ", " .. extra or ""))
+]], extra and ", " .. extra or "", exit or 'function exit(m, p) if m.index > p.index then return "one candle" end end'))
   f:close()
   return path
 end

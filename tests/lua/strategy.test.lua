@@ -27,6 +27,9 @@ t.ok(select(2, load(GOOD .. "settings.stoploss = 0.1\n")):find("settings.stoplos
   "a misspelt setting is refused, not ignored")
 t.ok(select(2, load(GOOD .. "settings.position_size = 2\n")):find("settings.position_size must be a fraction", 1, true),
   "an out-of-range setting is refused")
+t.eq(s.settings.on_daily_loss, "hold", "a day's loss holds the position by default")
+t.ok(select(2, load(GOOD .. "settings.on_daily_loss = 'sell'\n")):find('settings.on_daily_loss must be "hold"', 1, true),
+  "on_daily_loss is hold or flatten, nothing else")
 t.ok(select(2, load(GOOD .. "settings.interval = '7m'\n")):find("settings.interval must be one of", 1, true),
   "an unknown interval is refused")
 t.ok(select(2, load(GOOD .. "indicators.x = 5\n")):find("indicators.x must be a nomade.ta stream", 1, true),

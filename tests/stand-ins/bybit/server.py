@@ -239,6 +239,7 @@ class Market:
 
     def price_at(self, key, t):
         base = self.series[key][0]
+        t += self.series_offset_ms
         x = t / 1000.0
         v = (1 + 0.04 * math.sin(2 * math.pi * x / (9 * 86400))
              + 0.015 * math.sin(2 * math.pi * x / (5 * 3600) + 1.3)
@@ -258,15 +259,15 @@ class Market:
             c = self.price_at(key, e)
         o = self.price_at(key, s)
         wiggle = 0.0005 * math.sqrt(minutes)
-        hi = max(o, c) * (1 + wiggle * hash01(key, interval, "h", s) * frac)
-        lo = min(o, c) * (1 - wiggle * hash01(key, interval, "l", s) * frac)
+        hi = max(o, c) * (1 + wiggle * hash01(key, interval, "h", s + self.series_offset_ms) * frac)
+        lo = min(o, c) * (1 - wiggle * hash01(key, interval, "l", s + self.series_offset_ms) * frac)
 
         def q(x, rounding=decimal.ROUND_HALF_EVEN):
             return (Decimal(repr(x)) / tick).quantize(Decimal(1), rounding=rounding) * tick
         oq, cq = q(o), q(c)
         hq = max(q(hi, decimal.ROUND_CEILING), oq, cq)
         lq = min(q(lo, decimal.ROUND_FLOOR), oq, cq)
-        vol = (0.5 + 4 * hash01(key, interval, "v", s)) * (minutes ** 0.9) * frac
+        vol = (0.5 + 4 * hash01(key, interval, "v", s + self.series_offset_ms)) * (minutes ** 0.9) * frac
         if key[0] == "inverse":  # volume in contracts (USD), turnover in BTC
             vq = (Decimal(repr(vol * 2000)) / vstep).quantize(Decimal(1), rounding=decimal.ROUND_FLOOR) * vstep
             turn = (vq / ((oq + cq) / 2)).quantize(Decimal("0.00000001"))
@@ -316,6 +317,7 @@ class State:
         self.fee_rates = {"taker": Decimal("0.001"), "maker": Decimal("0.001")}
         self.market_fills = []  # pending partial-fill plans for market orders (control market_fills)
         self.market.book = copy.deepcopy(self.market.default_book)
+        self.market.series_offset_ms = 0
         self.ws_faults = []  # pending WebSocket faults (ws.py)
         self.ws_wallet_seen = self.wallet_snapshot()
         self.ws_begin()
@@ -1287,6 +1289,11 @@ class Handler(BaseHTTPRequestHandler):
                 code = int(req["duplicate_ret_code"])
                 st.duplicate_code = {170141: (170141, "Duplicate clientOrderId"),
                                      110072: (110072, "OrderLinkedID is duplicate")}[code]
+            if "series_offset_ms" in req:
+                off = int(req["series_offset_ms"])
+                if off % MINUTE:
+                    raise ValueError("series_offset_ms must be whole minutes")
+                st.market.series_offset_ms = off
             if "fee_rates" in req:
                 for k, v in req["fee_rates"].items():
                     if k not in ("maker", "taker"):
