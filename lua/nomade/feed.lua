@@ -4,8 +4,9 @@
 -- false for a candle that closed before it could be acted on (history,
 -- catch-up), which the strategy sees but does not decide on. A live feed
 -- also has clock() (the exchange's time, ms), backfill(from, to), and calls
--- on_poll(ok, err, clock_offset) after each REST request and on_link(up,
--- why) when a stream goes down or is whole again, for the shield.
+-- on_poll(ok, err, clock_offset) after each REST request, on_link(up,
+-- why) when a stream goes down or is whole again and on_beat() for every
+-- frame a stream brings, for the shield.
 --   replay:FILE  a candle file played `speed` times faster than real time
 --   bybit        Bybit's kline stream (WebSocket), REST for history and gaps
 --   bybit-rest   Bybit V5 REST klines, polled right after each close
@@ -271,7 +272,8 @@ function M.bybit_ws(opts, s, after)
     f.start_history(fn)
     st = require("nomade.stream").open { url = url, name = "feed", timeout = tonumber(opts["stream-timeout"]),
       on_open = on_open, on_message = on_message,
-      on_link = function(up, why) if f.on_link then f.on_link(up, why) end end }
+      on_link = function(up, why) if f.on_link then f.on_link(up, why) end end,
+      on_beat = function() if f.on_beat then f.on_beat() end end }
   end
   function f.stop() if st then st:stop() end end
   function f.status()

@@ -165,7 +165,7 @@ local function parse_args(args)
   if opts["stream-timeout"] and not (st and st >= 1 and st <= 3600) then
     return nil, "--stream-timeout must be seconds in 1..3600"
   end
-  local shielded, sherr = shield_mod.check(opts.shield)
+  local shielded, sherr = shield_mod.check(opts.shield, opts.feed == "bybit")
   if not shielded then return nil, sherr end
   local llm, llm_err = tribunal.parse_llm(opts.llm)
   if not llm then return nil, llm_err end
@@ -700,6 +700,10 @@ ta, nomade        the indicator library and every nomade module]])
     end
     feed.on_link = function(up, why)
       sh:signal("disconnected", not up, why or "", feed.clock())
+      report_shield()
+    end
+    feed.on_beat = function()  -- any frame from the stream (--shield heartbeat=)
+      sh:heartbeat(feed.clock())
       report_shield()
     end
     ticker = loop.timer(5, 5, function()

@@ -64,9 +64,14 @@ function M.new(strat, text)
   return build(text, require("nomade.strategy").INTERVALS[strat.settings.interval], M.warmup(strat.indicators))
 end
 
--- M.check(text) -> true or nil, err: --shield as the command line gives it
-function M.check(text)
+-- M.check(text, streamed) -> true or nil, err: --shield as the command
+-- line gives it. Only a streamed feed beats, so heartbeat= anywhere else
+-- would be a check that never fires: refused
+function M.check(text, streamed)
   local ok, err = build(text, 3600, 0)
+  if ok and not streamed and M.parse(text).heartbeat then
+    return nil, "--shield heartbeat= needs a streamed feed (nomade run --feed bybit): nothing else beats"
+  end
   return ok and true, err
 end
 

@@ -8,7 +8,9 @@
 --                 with the messages; false, why drops the connection, else
 --                 the link is up),
 --               on_message = fn(st, doc) (doc: the decoded JSON),
---               on_link = fn(up, why)} -> st
+--               on_link = fn(up, why),
+--               on_beat = fn() (each frame, as it arrives: the shield's
+--                 heartbeat)} -> st
 --   st:send(table) -> true or nil, err;  st:stop();  st.up, st.connects,
 --   st.messages, st.malformed
 local cjson = require "cjson.safe"
@@ -86,6 +88,7 @@ function S:connect()
   local c, err = ws.connect(self.url, {
     on_message = function(_, data)
       self.messages, self.last_msg = self.messages + 1, loop.time()
+      if self.on_beat then self.on_beat() end
       self.queue[#self.queue + 1] = { data, self.last_msg }
       self:drain()
     end,
@@ -119,7 +122,7 @@ end
 
 function M.open(o)
   local st = setmetatable({ url = o.url, name = o.name or "stream", timeout = o.timeout or M.DEAD_S,
-    on_open = o.on_open or function() return true end, on_message = o.on_message, on_link = o.on_link,
+    on_open = o.on_open or function() return true end, on_message = o.on_message, on_link = o.on_link, on_beat = o.on_beat,
     queue = {}, timers = {}, backoff = 1, connects = 0, messages = 0, malformed = 0, up = false }, S)
   st.timers.reconnect = loop.timer(0, 0, function() st:connect() end)
   return st

@@ -129,6 +129,31 @@ t.ok(red and red.check == "disconnected", "a dropped stream turns the shield RED
 t.eq(#x.orders(ex), n_orders, "no order while it is not GREEN")
 x.stop(p)
 
+-- 6b. --shield heartbeat=: a stream silent past it is RED (silent), and
+-- its next frames clear it; nothing but a streamed feed takes it
+local rc, _, herr = t.run("run " .. dir .. "/s.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv "
+  .. "--shield heartbeat=5")
+t.ok(rc ~= 0 and herr:find("heartbeat= needs a streamed feed", 1, true), "heartbeat= on a replay: refused", herr)
+local dhb = x.tmpdir()
+x.strategy(dhb)
+p = x.start(ex, dhb, "--shield max_skew=3600,recovery=1,heartbeat=3")
+ex.control { ws_fault = "silent", ms = 9000, path = "/v5/public/spot" }
+local silent = x.wait(p, 15, "shield", function(e) return e.check == "silent" and e.to == "RED" end)
+t.ok(silent, "a stream silent past heartbeat=3: RED (silent)", x.slurp(p.out):sub(-1500))
+local function silent_reason()
+  local st = x.repl(p, "shield.status()")
+  for _, r in ipairs(st and st.reasons or {}) do if r.check == "silent" then return true end end
+  return false
+end
+local cleared = false
+for _ = 1, 60 do
+  cleared = not silent_reason()
+  if cleared then break end
+  x.sleep(0.25)
+end
+t.ok(cleared, "its frames back: the silent reason is cleared")
+x.stop(p)
+
 -- 7. risk: one order an hour; the cap; the day's loss. The pinned prices
 -- put the position about 5% under water at the next close, beyond
 -- max_daily_loss (5 USDT of 10000): entries stop, exits do not

@@ -83,9 +83,9 @@ end
 function M.start(ex, dir, extra, env)
   local out = dir .. "/out." .. tostring(math.random(1, 1e9))
   os.execute(string.format("%s %s run %s --feed bybit --exec bybit --base-url %s --ws-url %s --private-url %s "
-    .. "--journal %s/j.journal --socket %s/sock --log-format json --shield max_skew=3600,recovery=1 %s > %s 2>&1 & "
+    .. "--journal %s/j.journal --socket %s/sock --log-format json %s %s > %s 2>&1 & "
     .. "echo $! > %s.pid", env or M.KEYS, t.bin, dir .. "/s.lua", ex.base, ex.public, ex.private, dir, dir,
-    extra or "", out, out))
+    (extra or ""):find("--shield", 1, true) and "" or "--shield max_skew=3600,recovery=1", extra or "", out, out))
   local p = { out = out, pid = slurp(out .. ".pid"):match("%d+"), dir = dir }
   p.ready = M.wait(p, 15, "start") ~= nil and M.subscribed(ex)
   return p
