@@ -46,6 +46,17 @@ local SETTINGS = {
     "\"hold\" (keep the position, exits still go out) or \"flatten\" (sell it too)" },
 }
 
+-- a file's bytes, or nil and why ("PATH: Is a directory"): a directory
+-- opens, but cannot be read
+local function read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local src, rerr = f:read("a")
+  f:close()
+  if not src then return nil, path .. ": " .. tostring(rerr) end
+  return src
+end
+
 -- require for a strategy: modules from its own folder only (a.b is
 -- DIR/a/b.lua), run in the same sandbox, loaded afresh with each (re)load;
 -- every file it reads is listed in files, for the watcher
@@ -58,10 +69,8 @@ local function folder_require(env, dir, files)
     if loaded[name] ~= nil then return loaded[name] end
     if not dir then error("require: only a strategy file on disk can require modules from its folder", 2) end
     local path = dir .. "/" .. name:gsub("%.", "/") .. ".lua"
-    local f = io.open(path, "rb")
-    if not f then error("require: no module '" .. name .. "' (" .. path .. ")", 2) end
-    local src = f:read("a")
-    f:close()
+    local src, rerr = read_file(path)
+    if not src then error("require: module '" .. name .. "': " .. rerr, 2) end
     files[#files + 1] = path
     local chunk, err = load(src, "@" .. path, "t", env)
     if not chunk then error(err, 0) end
@@ -198,10 +207,8 @@ function M.load_file(path, state, log)
     local src = host.embedded("lua/strategy.lua")
     return M.load(src, "=lua/strategy.lua (bundled)", state, log)
   end
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local src = f:read("a")
-  f:close()
+  local src, err = read_file(path)
+  if not src then return nil, err end
   return M.load(src, "@" .. path, state, log)
 end
 

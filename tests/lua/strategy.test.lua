@@ -65,7 +65,16 @@ do
   local _, e1 = strategy.load(GOOD .. "require '../x'\n", "@" .. dir .. "/s.lua")
   t.ok(e1 and e1:find("is not a module name", 1, true), "require refuses paths", e1)
   local _, e2 = strategy.load(GOOD .. "require 'missing'\n", "@" .. dir .. "/s.lua")
-  t.ok(e2 and e2:find("no module 'missing' (" .. dir .. "/missing.lua)", 1, true), "a missing module is named", e2)
+  t.ok(e2 and e2:find("module 'missing': " .. dir .. "/missing.lua", 1, true), "a missing module is named", e2)
+  os.execute("mkdir -p " .. dir .. "/adir.lua")
+  local _, e4 = strategy.load(GOOD .. "require 'adir'\n", "@" .. dir .. "/s.lua")
+  t.ok(e4 and e4:find("adir.lua: Is a directory", 1, true), "a module that is a directory is named as one", e4)
+  for _, cmd in ipairs { "backtest " .. dir .. " --data data/binance-spot-btcusdt-1h-2022-2023.csv",
+    "run " .. dir .. " --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv" } do
+    local rc, _, err = t.run(cmd)
+    t.ok(rc == 1 and err:find(dir .. ": Is a directory", 1, true) and not err:find("traceback", 1, true),
+      cmd:match("^%a+") .. " with a directory as the strategy: exit 1 saying so, no traceback", err)
+  end
   local _, e3 = strategy.load(GOOD .. "require 'x'\n", "=bundled")
   t.ok(e3 and e3:find("only a strategy file on disk", 1, true), "the bundled strategy has no folder")
 end
