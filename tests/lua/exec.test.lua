@@ -131,9 +131,9 @@ x.stop(p)
 
 -- 6b. --shield heartbeat=: a stream silent past it is RED (silent), and
 -- its next frames clear it; nothing but a streamed feed takes it
-local rc, _, herr = t.run("run " .. dir .. "/s.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv "
+local hb_rc, _, hb_err = t.run("run " .. dir .. "/s.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv "
   .. "--shield heartbeat=5")
-t.ok(rc ~= 0 and herr:find("heartbeat= needs a streamed feed", 1, true), "heartbeat= on a replay: refused", herr)
+t.ok(hb_rc ~= 0 and hb_err:find("heartbeat= needs a streamed feed", 1, true), "heartbeat= on a replay: refused", hb_err)
 local dhb = x.tmpdir()
 x.strategy(dhb)
 p = x.start(ex, dhb, "--shield max_skew=3600,recovery=1,heartbeat=3")
@@ -141,8 +141,8 @@ ex.control { ws_fault = "silent", ms = 9000, path = "/v5/public/spot" }
 local silent = x.wait(p, 15, "shield", function(e) return e.check == "silent" and e.to == "RED" end)
 t.ok(silent, "a stream silent past heartbeat=3: RED (silent)", x.slurp(p.out):sub(-1500))
 local function silent_reason()
-  local st = x.repl(p, "shield.status()")
-  for _, r in ipairs(st and st.reasons or {}) do if r.check == "silent" then return true end end
+  local status = x.repl(p, "shield.status()")
+  for _, r in ipairs(status and status.reasons or {}) do if r.check == "silent" then return true end end
   return false
 end
 local cleared = false
@@ -172,7 +172,7 @@ x.close_candle(ex)
 local loss = x.wait(p, 10, "shield", function(e) return e.check == "risk" end)
 t.ok(loss and loss.to == "AMBER", "a day's loss beyond max_daily_loss turns the shield AMBER (risk), not RED",
   loss and loss.to or x.slurp(p.out):sub(-1500))
-local trade = x.wait(p, 10, "trade")
+trade = x.wait(p, 10, "trade")
 t.ok(trade and trade.reason == "one candle", "the strategy's exit still sells the losing position",
   x.slurp(p.out):sub(-1500))
 x.close_candle(ex)

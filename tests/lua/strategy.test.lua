@@ -71,9 +71,9 @@ do
   t.ok(e4 and e4:find("adir.lua: Is a directory", 1, true), "a module that is a directory is named as one", e4)
   for _, cmd in ipairs { "backtest " .. dir .. " --data data/binance-spot-btcusdt-1h-2022-2023.csv",
     "run " .. dir .. " --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv" } do
-    local rc, _, err = t.run(cmd)
-    t.ok(rc == 1 and err:find(dir .. ": Is a directory", 1, true) and not err:find("traceback", 1, true),
-      cmd:match("^%a+") .. " with a directory as the strategy: exit 1 saying so, no traceback", err)
+    local rc, _, out = t.run(cmd)
+    t.ok(rc == 1 and out:find(dir .. ": Is a directory", 1, true) and not out:find("traceback", 1, true),
+      cmd:match("^%a+") .. " with a directory as the strategy: exit 1 saying so, no traceback", out)
   end
   local _, e3 = strategy.load(GOOD .. "require 'x'\n", "=bundled")
   t.ok(e3 and e3:find("only a strategy file on disk", 1, true), "the bundled strategy has no folder")
