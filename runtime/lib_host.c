@@ -124,7 +124,8 @@ static int h_argv0(lua_State *L)
 	return 1;
 }
 
-/* host.file_mode(path): permission bits and whether we own it, or nil, err */
+/* host.file_mode(path): permission bits, whether we own it and its kind
+   ("file", "directory" or "other"), or nil, err */
 static int h_file_mode(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
@@ -137,7 +138,8 @@ static int h_file_mode(lua_State *L)
 	}
 	lua_pushinteger(L, st.st_mode & 07777);
 	lua_pushboolean(L, st.st_uid == getuid());
-	return 2;
+	lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+	return 3;
 }
 
 static int h_uid(lua_State *L)

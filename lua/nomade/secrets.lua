@@ -8,10 +8,16 @@ local M = {}
 local function file_values()
   local path = os.getenv("NOMADE_SECRETS")
   if not path then return nil, nil end
-  local mode, ours = require("nomade.host").file_mode(path)
-  if not mode then return nil, mode == nil and ours end
-  if mode & 0077 ~= 0 or not ours then
-    return nil, string.format("%s: must be ours and 0600 (it is %o); keys are not read from it", path, mode)
+  local mode, ours, kind = require("nomade.host").file_mode(path)
+  if not mode then return nil, ours end
+  if kind ~= "file" then
+    return nil, string.format("%s: is a %s, not a file; keys are not read from it", path, kind)
+  end
+  -- Lua has no octal literals: 0xE3F is 07077, the set-id, sticky, group
+  -- and other bits, none of which a key file may have
+  if mode & 0xE3F ~= 0 or not ours then
+    return nil, string.format("%s: must be a file of ours with mode 0600 (it is %04o%s); keys are not read from it",
+      path, mode, ours and "" or ", owned by another user")
   end
   local f = io.open(path)
   if not f then return nil, path .. ": unreadable" end

@@ -268,11 +268,28 @@ rc, out, err_out = t.run("bybit orders BTCUSDT --base-url " .. base, "NOMADE_SEC
 t.ok(rc == 0 and out:find("^orderId,orderLinkId,side,orderType,price,qty,cumExecQty,orderStatus,createdTime\n%d+,cli%-1,Buy,Limit,10000")
   and not (out .. err_out):find("test-secret", 1, true),
   "nomade bybit orders with keys from a 0600 NOMADE_SECRETS file", out .. err_out)
-os.execute("chmod 644 " .. secrets)
-rc, out, err_out = t.run("bybit balance --base-url " .. base, "NOMADE_SECRETS=" .. secrets)
-t.ok(rc == 1 and err_out:find("must be ours and 0600 (it is 644)", 1, true)
-  and not (out .. err_out):find("test-secret", 1, true), "a secrets file others can read is refused", err_out)
+-- every mode class: only the owner's bits pass (Lua has no
+-- octal literals: a test of `mode & 0077` reads 77 decimal)
+local passed_modes, refused_modes = {}, {}
+for _, mode in ipairs { "600", "400", "644", "640", "660", "620", "602", "622", "642", "604", "601", "610",
+  "700", "4600", "2600", "1600", "6600" } do
+  os.execute("chmod " .. mode .. " " .. secrets)
+  rc, out, err_out = t.run("bybit balance --base-url " .. base, "NOMADE_SECRETS=" .. secrets)
+  if (out .. err_out):find("test-secret", 1, true) then refused_modes[#refused_modes + 1] = mode .. " (leaked)"
+  elseif rc == 0 then passed_modes[#passed_modes + 1] = mode
+  elseif err_out:find(string.format("must be a file of ours with mode 0600 (it is %04d)", tonumber(mode)), 1, true) then
+    refused_modes[#refused_modes + 1] = mode
+  end
+end
+t.eq(table.concat(passed_modes, " "), "600 400 700", "a secrets file is read with the owner's bits only")
+t.eq(#refused_modes, 14, "any group, other, set-id or sticky bit is refused, saying why",
+  table.concat(refused_modes, " "))
 os.remove(secrets)
+os.execute("mkdir -p " .. secrets .. " && chmod 700 " .. secrets)
+rc, out, err_out = t.run("bybit balance --base-url " .. base, "NOMADE_SECRETS=" .. secrets)
+t.ok(rc == 1 and err_out:find("is a directory, not a file", 1, true) and not err_out:find("traceback", 1, true),
+  "a directory as the secrets file: a clear error", err_out)
+os.execute("rmdir " .. secrets)
 rc, _, err_out = t.run("bybit balance --base-url " .. base)
 t.ok(rc == 1 and err_out:find("needs BYBIT_API_KEY and BYBIT_API_SECRET", 1, true), "no keys: says which are needed",
   err_out)
