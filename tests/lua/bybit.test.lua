@@ -286,7 +286,7 @@ t.eq(#refused_modes, 14, "any group, other, set-id or sticky bit is refused, say
   table.concat(refused_modes, " "))
 os.remove(secrets)
 os.execute("mkdir -p " .. secrets .. " && chmod 700 " .. secrets)
-rc, out, err_out = t.run("bybit balance --base-url " .. base, "NOMADE_SECRETS=" .. secrets)
+rc, _, err_out = t.run("bybit balance --base-url " .. base, "NOMADE_SECRETS=" .. secrets)
 t.ok(rc == 1 and err_out:find("is a directory, not a file", 1, true) and not err_out:find("traceback", 1, true),
   "a directory as the secrets file: a clear error", err_out)
 os.execute("rmdir " .. secrets)
