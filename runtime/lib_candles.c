@@ -32,11 +32,19 @@ static int gz_gc(lua_State *L)
 	return 0;
 }
 
-static const char *gz_failure(gzFile f)
+/* why f failed, without the "path: " zlib puts before its own messages
+   (the caller names the file) */
+static const char *gz_failure(gzFile f, const char *path)
 {
 	int code;
 	const char *msg = gzerror(f, &code);
-	return code == Z_ERRNO ? strerror(errno) : msg;
+	size_t n = strlen(path);
+
+	if (code == Z_ERRNO)
+		return strerror(errno);
+	if (strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+		msg += n + 2;
+	return msg;
 }
 
 struct sink {
@@ -70,7 +78,7 @@ static int feed(csv_state *st, struct sink *k, const char *line, size_t n,
  * buf holds CHUNK + MAX_LINE + 1 bytes. Returns 0, or -1 with the reason
  * in err (the caller names the file).
  */
-static int parse_file(gzFile f, struct sink *k, char *buf, char *err, size_t errlen)
+static int parse_file(gzFile f, const char *path, struct sink *k, char *buf, char *err, size_t errlen)
 {
 	csv_state st;
 	size_t have = 0;
@@ -79,9 +87,10 @@ static int parse_file(gzFile f, struct sink *k, char *buf, char *err, size_t err
 	for (;;) {
 		size_t start = 0;
 		const char *nl;
-		int n = gzread(f, buf + have, CHUNK);
-		if (n < 0) {
-			snprintf(err, errlen, "%s", gz_failure(f));
+		int n = gzread(f, buf + have, CHUNK), code;
+		/* a truncated archive ends in a 0 read too: only gzerror tells */
+		if (n < 0 || (n == 0 && (gzerror(f, &code), code != Z_OK))) {
+			snprintf(err, errlen, "%s", gz_failure(f, path));
 			return -1;
 		}
 		have += (size_t)n;
@@ -130,7 +139,7 @@ static int load_csv(lua_State *L)
 		k.col[f] = series_new(L, 0);
 		lua_setfield(L, -2, columns[f]);
 	}
-	if (parse_file(*box, &k, buf, err, sizeof err) != 0) {
+	if (parse_file(*box, path, &k, buf, err, sizeof err) != 0) {
 		gzclose(*box);
 		*box = NULL;
 		lua_pushnil(L);

@@ -23,6 +23,30 @@ local header = "open_time_ms,open,high,low,close,volume\n"
 local gz = assert(candles.load_csv(write(header .. "1000,1,2,0.5,1.5,10\n", true)))
 t.ok(gz.n == 1 and gz.close[1] == 1.5, "gzip files load too")
 
+-- a truncated archive, cut anywhere, is an error naming the file (zlib's
+-- last read is 0 bytes either way: only gzerror tells them apart)
+do
+  local rows = {}
+  for k = 1, 40 do rows[k] = string.format("%d,%d,%d,%d,%d,%d", k * 1000, 100 + k, 110 + k, 90 + k, 100 + k, k) end
+  local whole = write(header .. table.concat(rows, "\n") .. "\n", true)
+  local f = assert(io.open(whole, "rb"))
+  local bytes = f:read("a")
+  f:close()
+  t.eq(assert(candles.load_csv(whole)).n, 40, "the whole archive loads")
+  local loaded, named = {}, 0
+  local cut = whole .. ".cut.gz"
+  for n = 1, #bytes - 1 do
+    local out = assert(io.open(cut, "wb"))
+    out:write(bytes:sub(1, n))
+    out:close()
+    local ok, why = candles.load_csv(cut)
+    if ok then loaded[#loaded + 1] = n elseif why:find(cut .. ": ", 1, true) == 1 then named = named + 1 end
+  end
+  t.eq(#loaded, 0, "no cut of the archive loads", table.concat(loaded, " "))
+  t.eq(named, #bytes - 1, "every cut is an error naming the file")
+  os.remove(cut)
+end
+
 local p = write(header .. "1000,1,2,0.5,1.5,10\n2000,1,2,x,1.5,10\n")
 local none, err = candles.load_csv(p)
 t.ok(none == nil and err == p .. ": line 3: field 'low': not a number ('x')", "a bad row names file, line and field", err)
