@@ -430,13 +430,13 @@ end
 -- stays RED (reconcile) with the reason.
 local function match(self)
   local notes, problem = {}, nil
-  local function step(ok, err, what)
+  local function step(what, ok, err)
     if not ok and not problem then problem = what .. ": " .. tostring(err) end
     return ok
   end
-  step(self:balances())
+  step("wallet balance", self:balances())
   local ex, eerr = self.client:executions(self.symbol)
-  if step(ex, eerr, "executions") then
+  if step("executions", ex, eerr) then
     for _, e in ipairs(by_time(ex.list)) do
       if self:ours(e.orderLinkId) and not self.known[e.orderLinkId] then
         self:adopt(e.orderLinkId, e.side, e.orderQty, math.tointeger(tonumber(e.execTime)) or now_ms())
@@ -454,13 +454,13 @@ local function match(self)
   for _, ord in pairs(self.known) do
     if not FINAL[ord.status] then
       local before = ord.status
-      step(self:refresh(ord), nil, "order " .. ord.link)
+      step("order " .. ord.link, self:refresh(ord))
       if ord.status ~= before then notes[#notes + 1] = ord.link .. ": " .. before .. " -> " .. ord.status end
       if not FINAL[ord.status] then self:watch(ord) end
     end
   end
   local open, oerr = self.client:open_orders(self.symbol)
-  if step(open, oerr, "open orders") then
+  if step("open orders", open, oerr) then
     for _, x in ipairs(open.list) do
       if self:ours(x.orderLinkId) and not self.known[x.orderLinkId] then
         self:adopt(x.orderLinkId, x.side, x.qty, math.tointeger(tonumber(x.createdTime)) or now_ms())
