@@ -6,10 +6,13 @@
  *     payload), payload = the raw query string (no '?') or the raw body
  *   bybit.sign_ws(secret, expires) -> hex   (private WebSocket auth:
  *     HMAC-SHA256(secret, "GET/realtime" .. expires))
- *   bybit.sign_order(shield, entry, secret, timestamp, api_key, recv_window,
+ *   bybit.sign_order(shield, secret, timestamp, api_key, recv_window,
  *     payload) -> hex, or nil, why: the Integrity Shield's gate on the
- *     exchange's order path. An order the shield's state forbids (entry:
- *     it opens a position) gets no signature, so it cannot go out.
+ *     exchange's order path. An order the shield's state forbids gets no
+ *     signature, so it cannot go out. Whether it is an entry is read
+ *     from the payload that is signed, not taken from the caller: only a
+ *     body with one "side" and that side "Sell" is an exit (spot, long
+ *     only); anything else is judged as an entry, the stricter case.
  * The secret is never kept here: it is used and forgotten.
  */
 #include <string.h>
@@ -75,18 +78,38 @@ static int b_sign_ws(lua_State *L)
 	return push_hmac(L, secret, slen, parts, lens, 2);
 }
 
+/* is the order body an exit? One "side" key, valued "Sell". A second
+   "side" (a duplicated key, or one smuggled into a string, where its
+   quotes would be escaped and so not match) makes it an entry. */
+static int is_exit(const char *body, size_t len)
+{
+	static const char key[] = "\"side\":";
+	const char *end = body + len, *p = body, *found = NULL;
+
+	while ((p = (const char *)memchr(p, '"', (size_t)(end - p))) != NULL) {
+		if ((size_t)(end - p) >= sizeof key - 1 && memcmp(p, key, sizeof key - 1) == 0) {
+			if (found)
+				return 0;
+			found = p + sizeof key - 1;
+		}
+		p++;
+	}
+	return found && (size_t)(end - found) >= 6 && memcmp(found, "\"Sell\"", 6) == 0;
+}
+
 static int b_sign_order(lua_State *L)
 {
 	const shield *sh = (const shield *)luaL_checkudata(L, 1, SHIELD_MT);
+	size_t len;
+	const char *payload = luaL_checklstring(L, 6, &len);
+	int entry = !is_exit(payload, len);
 
-	luaL_checktype(L, 2, LUA_TBOOLEAN);
-	if (!shield_allows(sh->state, lua_toboolean(L, 2))) {
+	if (!shield_allows(sh->state, entry)) {
 		lua_pushnil(L);
 		lua_pushfstring(L, "refused by the Integrity Shield (%s: %s)", shield_state_name(sh->state),
-		                lua_toboolean(L, 2) ? "no new entries" : "no orders at all");
+		                entry ? "no new entries" : "no orders at all");
 		return 2;
 	}
-	lua_remove(L, 1);
 	lua_remove(L, 1);
 	return b_sign(L);
 }

@@ -167,7 +167,7 @@ function C:budget(path)
   end
 end
 
--- one HTTP exchange: result, envelope or nil, err. gate = {shield, entry}
+-- one HTTP exchange: result, envelope or nil, err. gate = {shield, trigger}
 -- for an order: signed only if the shield allows it (in C)
 function C:exchange(method, path, params, signed, gate)
   local url, body, headers = self.base .. path, nil, { ["User-Agent"] = "nomade" }
@@ -195,7 +195,7 @@ function C:exchange(method, path, params, signed, gate)
     headers["X-BAPI-RECV-WINDOW"] = rw
     local sig, why
     if gate then
-      sig, why = core.sign_order(gate.shield, gate.entry, self.secret, ts, self.key, rw, payload)
+      sig, why = core.sign_order(gate.shield, self.secret, ts, self.key, rw, payload)
       if not sig then return nil, failure("refused", "bybit " .. path .. ": " .. why) end
     else
       sig = core.sign(self.secret, ts, self.key, rw, payload)
@@ -433,7 +433,8 @@ end
 
 -- C:create_order{symbol, side = "Buy"|"Sell", type = "Market"|"Limit",
 -- qty = "string", price =, market_unit = "quoteCoin"|"baseCoin",
--- time_in_force =, link_id =, shield =, entry = (default: a Buy),
+-- time_in_force =, link_id =, shield = (its gate judges a Sell as an exit,
+-- anything else as an entry, from the body it signs),
 -- trigger = (the loop.time() the decision began: client.latency is then
 -- the µs from it to the request going out)}
 -- -> {orderId, orderLinkId, recovered?} or nil, err. The shield's gate
@@ -442,13 +443,10 @@ end
 -- orderLinkId, and what the exchange holds is the answer.
 function C:create_order(o)
   if type(o.shield) ~= "userdata" then error("bybit.create_order: a shield is required (its gate)", 2) end
-  local entry = o.entry
-  if entry == nil then entry = o.side == "Buy" end
   local link = o.link_id or M.link_id()
   local body = { category = "spot", symbol = o.symbol, side = o.side, orderType = o.type, qty = o.qty,
     price = o.price, marketUnit = o.market_unit, timeInForce = o.time_in_force, orderLinkId = link }
-  local res, err = self:call("POST", "/v5/order/create", body, true, true, { shield = o.shield, entry = entry,
-    trigger = o.trigger })
+  local res, err = self:call("POST", "/v5/order/create", body, true, true, { shield = o.shield, trigger = o.trigger })
   if res then return res end
   if err.kind == "duplicate" or err.kind == "network" or err.kind == "timeout" or err.kind == "bad_response"
       or (err.kind == "exchange" and (err.status or 0) >= 500) then

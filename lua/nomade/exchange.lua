@@ -220,7 +220,7 @@ function B:send(side, qty, reason, i)
   self.sent[#self.sent + 1] = ord.time
   self.orders = self.orders + 1
   local res, err = self.client:create_order { symbol = self.symbol, side = side, type = "Market", qty = ord.qty,
-    market_unit = "baseCoin", link_id = link, shield = self.sh, entry = side == "Buy", trigger = self.trigger }
+    market_unit = "baseCoin", link_id = link, shield = self.sh, trigger = self.trigger }
   -- logged once answered: the line is not worth its time before the request
   self.emit("info", "order", { link = link, side = side:lower(), qty = ord.qty, reason = reason, status = "sent" },
     "  order %s market %s %s%s", link, side:lower(), ord.qty, reason and " (" .. reason .. ")" or "")

@@ -208,6 +208,20 @@ t.ok(not r1 and e1.kind == "refused" and e1.message:find("RED", 1, true) and not
   and count("POST", "/v5/order/create") == 1,
   "RED: no order at all; AMBER: no entry, an exit goes out; the refused ones never reach the exchange",
   tostring(e1) .. " / " .. tostring(e2))
+-- the gate reads entry or exit from the bytes it signs, not from its caller
+local core = require "nomade._bybit"
+local judged = {}
+for _, case in ipairs {
+  { '{"category":"spot","side":"Sell","qty":"1"}', true },
+  { '{"side":"Buy"}', false }, { '{"qty":"1"}', false }, { '{"side":"Sell","side":"Buy"}', false },
+  { '{"side":"Buy","side":"Sell"}', false }, { '{"orderLinkId":"\\"side\\":\\"Sell\\"","side":"Buy"}', false },
+  { '{"side":"Sellx"}', false }, { '{"side":"sell"}', false }, { '{"side" : "Sell"}', false }, { '"side":', false },
+} do
+  local sig = core.sign_order(amber, "secret-0123456789", "1", "k", "5000", case[1])
+  if (sig ~= nil) ~= case[2] then judged[#judged + 1] = case[1] end
+end
+t.eq(#judged, 0, "AMBER signs a body whose one side is Sell, and no other (a duplicated or smuggled side, "
+  .. "none, another value)", table.concat(judged, "  "))
 t.raises(function() c:create_order { symbol = "BTCUSDT", side = "Buy", type = "Market", qty = "50" } end,
   "bybit.create_order: a shield is required", "an order without a shield is a usage error")
 

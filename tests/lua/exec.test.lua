@@ -298,7 +298,7 @@ t.ok(b and b.position and math.abs(b.position.qty - 0.002 * 0.999) < 1e-12, "the
 x.stop(p)
 -- someone sells the position on the account: the journal cannot be right
 t.ok(client:create_order { symbol = "BTCUSDT", side = "Sell", type = "Market", qty = "0.001", market_unit = "baseCoin",
-  link_id = "manual-2", shield = sh, entry = false }, "(a sale behind nomade's back)")
+  link_id = "manual-2", shield = sh }, "(a sale behind nomade's back)")
 n_orders = #x.orders(ex)
 p = x.start(ex, dir4)
 rec = x.wait(p, 15, "reconcile")
