@@ -56,7 +56,14 @@ local function google_error(status, doc)
     { status = status, retry_after = retry })
 end
 
-local function count(v) return math.tointeger(v) or (type(v) == "number" and math.floor(v)) or 0 end
+-- a token count from a reply: a whole number from 0 to 10^7, else 0. The
+-- server's word spends the daily budget: a negative count would give it
+-- back, an absurd one would spend it all
+function M.count(v)
+  if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
+  return math.type(v) == "integer" and v >= 0 and v <= 10000000 and v or 0
+end
+local count = M.count
 
 -- the answer: the first candidate's text parts, thoughts skipped
 function M.parse_response(status, text)

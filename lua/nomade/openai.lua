@@ -20,7 +20,7 @@ function M.body(o)
     response_format = { type = "json_schema", json_schema = { name = "verdict", schema = o.schema, strict = true } } }
 end
 
-local function count(v) return math.tointeger(v) or (type(v) == "number" and math.floor(v)) or 0 end
+local count = require("nomade.gemini").count
 
 function M.parse_response(status, headers, text)
   local doc = cjson.decode(text)

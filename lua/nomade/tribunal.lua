@@ -30,6 +30,11 @@ M.SCHEMA = {
 }
 
 -- --llm settings and their defaults (README, "The tribunal")
+-- a retry waits at least this long (s), whatever the server's RetryInfo
+-- says, and one decision makes at most this many requests
+M.MIN_PAUSE = 0.5
+M.MAX_ATTEMPTS = 4
+
 M.LLM = { temperature = 0.2, max_tokens = 1024, thinking_budget = 0, deadline = false,
   daily_calls = 2000, daily_tokens = 5000000 }
 
@@ -186,17 +191,23 @@ function M.live(opts)
       .. tostring(v.detail))) end
   end
 
-  -- one question, retried on 429 and 5xx (honouring RetryInfo) while the
-  -- deadline allows; the key stays in the request's header
+  -- one question, retried on 429 and 5xx (honouring RetryInfo, but never
+  -- sooner than M.MIN_PAUSE) while the deadline, M.MAX_ATTEMPTS and the
+  -- day's budget allow; every request counts as a call. The key stays in
+  -- the request's header
   local function ask(prompt)
     local t0 = loop.time()
     local until_ = t0 + deadline
-    local backoff, tokens = 0.5, { prompt = 0, output = 0, thoughts = 0, total = 0 }
+    local backoff, tokens = M.MIN_PAUSE, { prompt = 0, output = 0, thoughts = 0, total = 0 }
     local reply, err
-    while true do
+    for attempt = 1, M.MAX_ATTEMPTS do
       local left = until_ - loop.time()
       if left <= 0.05 then
         err = err or require("nomade.gemini").failure("deadline", "tribunal: the decision's deadline passed")
+        break
+      end
+      if attempt > 1 and (state.totals.calls >= llm.daily_calls or state.totals.tokens >= llm.daily_tokens) then
+        err.message = err.message .. " (no retry: the daily budget is spent)"
         break
       end
       state.totals.calls = state.totals.calls + 1
@@ -210,7 +221,11 @@ function M.live(opts)
       end
       if reply then break end
       if err.cause ~= "http_429" and err.cause ~= "http_5xx" and err.cause ~= "network" then break end
-      local pause = err.retry_after or backoff
+      if attempt == M.MAX_ATTEMPTS then
+        err.message = err.message .. string.format(" (%d attempts)", attempt)
+        break
+      end
+      local pause = math.max(backoff, err.retry_after or 0)  -- backoff starts at M.MIN_PAUSE
       backoff = backoff * 2
       if loop.time() + pause >= until_ then
         err.message = err.message .. string.format(" (a retry in %.1f s would pass the %.1f s deadline)", pause,

@@ -95,6 +95,42 @@ control { reset = true, queue = { { fixture = "error_400_api_key_invalid.json" }
 v = judge { llm = "deadline=3" } ("bad key")
 t.ok(v.cause == "http_400" and #log() == 1, "a 400 is not retried")
 
+-- a 429 that says "retry in 0s", again and again: every pause at least
+-- MIN_PAUSE, at most MAX_ATTEMPTS requests, each one counted as a call
+do
+  local loop = require "nomade.loop"
+  control { reset = true, queue = { { status = 429, times = 50, body = { error = { code = 429,
+    status = "RESOURCE_EXHAUSTED", message = "again", details = { { ["@type"] = "type.googleapis.com/google.rpc.RetryInfo",
+    retryDelay = "0s" } } } } } } }
+  local sj, sstate = tribunal.live { key = KEY, ["llm-url"] = base, interval = 3600, llm = tribunal.parse_llm("deadline=20") }
+  local s0 = loop.time()
+  local sv = sj("storm")
+  local pauses = tribunal.MIN_PAUSE * (1 + 2 + 4)
+  t.ok(sv.cause == "http_429" and #log() == tribunal.MAX_ATTEMPTS and sstate.totals.calls == tribunal.MAX_ATTEMPTS
+    and loop.time() - s0 >= pauses - 0.05 and sv.detail:find("(4 attempts)", 1, true),
+    "a 429 storm with retryDelay 0s: 4 requests, backed off from 0.5 s, each counted as a call",
+    #log() .. " requests, " .. sstate.totals.calls .. " calls, " .. (loop.time() - s0) .. " s")
+end
+
+-- token counts from the reply are the server's word: only 0..10^7 counts
+do
+  local gemini = require "nomade.gemini"
+  local bad = {}
+  for _, c in ipairs { { -1, 0 }, { 1e308, 0 }, { 0 / 0, 0 }, { math.huge, 0 }, { 2.5, 0 }, { "12", 0 }, { true, 0 },
+    { 12, 12 }, { 12.0, 12 }, { 10000000, 10000000 }, { 10000001, 0 }, { math.mininteger, 0 } } do
+    if gemini.count(c[1]) ~= c[2] then bad[#bad + 1] = tostring(c[1]) end
+  end
+  t.eq(#bad, 0, "a token count is a whole number from 0 to 10^7, anything else counts 0", table.concat(bad, " "))
+  control { reset = true, queue = { { body = { candidates = { { index = 0, finishReason = "STOP", content = { role = "model",
+    parts = { { text = '{"signal":"BUY","score":80,"reasoning":"x"}' } } } } },
+    usageMetadata = { promptTokenCount = -1000000, candidatesTokenCount = 1e308, totalTokenCount = -5 } } } } }
+  local uj, ustate = tribunal.live { key = KEY, ["llm-url"] = base, interval = 3600, llm = tribunal.parse_llm() }
+  local uv = uj("usage")
+  t.ok(uv.signal == "BUY" and uv.tokens.total == 0 and uv.tokens.prompt == 0 and uv.tokens.output == 0
+    and ustate.totals.tokens == 0, "negative and absurd usageMetadata neither give back nor spend the budget",
+    ustate.totals.tokens)
+end
+
 -- 4. the daily budget
 control { reset = true }
 local j = judge { llm = "daily_calls=1" }
