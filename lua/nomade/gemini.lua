@@ -65,7 +65,18 @@ function M.count(v)
 end
 local count = M.count
 
--- the answer: the first candidate's text parts, thoughts skipped
+-- the candidate to read: the one of index 0 (an index left out is 0, as
+-- protobuf's JSON leaves defaults out), or nil
+local function first_candidate(cands)
+  for _, c in ipairs(cands) do
+    if type(c) == "table" and (c.index == nil or c.index == 0) then return c end
+  end
+end
+
+-- the answer: the candidate of index 0, its text parts, thoughts skipped
+-- (a part is an answer only when it says it is no thought: a missing or
+-- false `thought`). Whatever is in doubt is no answer: a blocked prompt
+-- is blocked even with a candidate beside it.
 function M.parse_response(status, text)
   local doc = cjson.decode(text)
   if status ~= 200 then return nil, google_error(status, doc) end
@@ -75,19 +86,20 @@ function M.parse_response(status, text)
     usage = { prompt = count(usage.promptTokenCount), output = count(usage.candidatesTokenCount),
       thoughts = count(usage.thoughtsTokenCount), total = count(usage.totalTokenCount) } }
   local feedback = doc.promptFeedback
-  local cands = doc.candidates
-  if type(cands) ~= "table" or type(cands[1]) ~= "table" then
-    if type(feedback) == "table" and type(feedback.blockReason) == "string" then
-      return nil, failure("blocked", "gemini: the prompt was blocked (" .. feedback.blockReason .. ")", out)
-    end
-    return nil, failure("empty", "gemini: no candidates", out)
+  if type(feedback) == "table" and feedback.blockReason ~= nil then
+    return nil, failure("blocked", "gemini: the prompt was blocked (" .. tostring(feedback.blockReason) .. ")", out)
   end
-  local cand = cands[1]
+  local cands = doc.candidates
+  if type(cands) ~= "table" or cands[1] == nil then return nil, failure("empty", "gemini: no candidates", out) end
+  local cand = first_candidate(cands)
+  if not cand then return nil, failure("bad_response", "gemini: no candidate of index 0", out) end
   out.finish = type(cand.finishReason) == "string" and cand.finishReason or nil
   local parts = type(cand.content) == "table" and cand.content.parts
   local texts = {}
   for _, p in ipairs(type(parts) == "table" and parts or {}) do
-    if type(p) == "table" and p.thought ~= true and type(p.text) == "string" then texts[#texts + 1] = p.text end
+    if type(p) == "table" and (p.thought == nil or p.thought == false) and type(p.text) == "string" then
+      texts[#texts + 1] = p.text
+    end
   end
   out.text = table.concat(texts)
   -- only STOP is a whole answer

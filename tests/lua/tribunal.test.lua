@@ -68,11 +68,29 @@ local CASES = {
   { { fault = "slow", ms = 4000 }, "timeout" },
   { { status = 503, body = "<html>overloaded</html>", content_type = "text/html", times = 20 }, "http_5xx" },
 }
+-- fail-open edges of the reply's shape: a BUY behind each, and none taken
+local BUY = '{"signal":"BUY","score":90,"reasoning":"x"}'
+local function reply(cands, extra)
+  local doc = { candidates = cands, usageMetadata = { totalTokenCount = 1 } }
+  for k, v in pairs(extra or {}) do doc[k] = v end
+  return { body = doc }
+end
+local function cand(parts, index) return { index = index, finishReason = "STOP", content = { role = "model", parts = parts } } end
+for _, case in ipairs {
+  { reply({ cand { { text = BUY } } }, { promptFeedback = { blockReason = "SAFETY" } }), "blocked", "blockReason beside a candidate" },
+  { reply({ cand { { text = BUY } } }, { promptFeedback = { blockReason = 1 } }), "blocked", "a blockReason that is no string" },
+  { reply { cand { { text = BUY, thought = "true" } } }, "empty", "a part whose thought is the string \"true\"" },
+  { reply { cand { { text = BUY, thought = 1 } } }, "empty", "a part whose thought is 1" },
+  { reply { cand({ { text = BUY } }, 1) }, "bad_response", "the only candidate has index 1" },
+  { reply { cand({ { text = BUY } }, "0") }, "bad_response", "a candidate index that is a string" },
+} do
+  CASES[#CASES + 1] = { case[1], case[2], case[3] }
+end
 for k, case in ipairs(CASES) do
   control { reset = true, queue = { case[1] } }
   local got = judge { llm = "deadline=1.5" } ("case " .. k)
   t.ok(got.signal == "WAIT" and got.score == 0 and got.cause == case[2],
-    string.format("%s -> WAIT, cause %s", case[1].fixture or case[1].fault
+    string.format("%s -> WAIT, cause %s", case[3] or case[1].fixture or case[1].fault
       or (case[1].text and (case[1].text:gsub("\n", "\\n"))) or case[1].status, case[2]),
     tostring(got.cause) .. ": " .. tostring(got.detail))
 end
