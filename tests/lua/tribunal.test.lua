@@ -72,7 +72,7 @@ local CASES = {
 local BUY = '{"signal":"BUY","score":90,"reasoning":"x"}'
 local function reply(cands, extra)
   local doc = { candidates = cands, usageMetadata = { totalTokenCount = 1 } }
-  for k, v in pairs(extra or {}) do doc[k] = v end
+  for k, val in pairs(extra or {}) do doc[k] = val end
   return { body = doc }
 end
 local function cand(parts, index) return { index = index, finishReason = "STOP", content = { role = "model", parts = parts } } end
