@@ -15,10 +15,14 @@
  * In a coroutine that can yield (every event handler), the call yields
  * and the loop resumes it when the transfer ends. Elsewhere (the CLI, a
  * script) the transfer runs to the end before the call returns.
+ * A request whose method is not idempotent (POST, PATCH) is sent at most
+ * once: libcurl would send it again when a reused connection dies under
+ * it, and a repeated order is a double buy.
  * TLS peers are always verified (NOMADE_CA_FILE names a CA bundle; there
  * is no switch to turn verification off); proxies come from the
  * environment, as libcurl reads them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
@@ -40,6 +44,8 @@ typedef struct {
 	CURL *easy;
 	struct curl_slist *headers;
 	buffer body, head;
+	buffer out;          /* a non-idempotent request's body, sent once */
+	size_t sent;         /* how much of out libcurl has read */
 	char error[CURL_ERROR_SIZE];
 	lua_State *co;       /* the waiting coroutine, NULL for a sync call */
 	int co_ref, self_ref, data_ref;  /* data_ref: on_data, or LUA_NOREF */
@@ -101,6 +107,37 @@ static size_t on_header(char *s, size_t size, size_t n, void *ud)
 	return append(&((request *)ud)->head, s, size * n) ? size * n : 0;
 }
 
+/* the body of a request that must not be sent twice, read by libcurl */
+static size_t on_read(char *s, size_t size, size_t n, void *ud)
+{
+	request *r = (request *)ud;
+	size_t k = r->out.len - r->sent;
+
+	if (k > size * n)
+		k = size * n;
+	memcpy(s, r->out.p + r->sent, k);
+	r->sent += k;
+	return k;
+}
+
+/* libcurl rewinds a body to send it again: after a reused connection
+   died under the request, it resends it on a new one. Once any of it has
+   gone, the server may have acted on it (an order): refused, so the
+   transfer fails and the caller asks the server what it holds */
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+	request *r = (request *)ud;
+
+	return r->sent == 0 && offset == 0 && origin == SEEK_SET ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_CANTSEEK;
+}
+
+/* may the transport send method twice? (RFC 9110's idempotent methods) */
+static int idempotent(const char *method)
+{
+	return !strcmp(method, "GET") || !strcmp(method, "HEAD") || !strcmp(method, "PUT")
+	       || !strcmp(method, "DELETE") || !strcmp(method, "OPTIONS");
+}
+
 static void req_free(request *r)
 {
 	if (r->easy) {
@@ -117,8 +154,10 @@ static void req_free(request *r)
 	}
 	free(r->body.p);
 	free(r->head.p);
+	free(r->out.p);
 	memset(&r->body, 0, sizeof r->body);
 	memset(&r->head, 0, sizeof r->head);
+	memset(&r->out, 0, sizeof r->out);
 }
 
 static int req_gc(lua_State *L)
@@ -173,7 +212,18 @@ static void setup(lua_State *L, request *r)
 		luaL_error(L, "http.request: curl_easy_init failed");
 	curl_easy_setopt(r->easy, CURLOPT_URL, url);
 	curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
-	if (body) {
+	if (body && !idempotent(method)) {
+		if (!append(&r->out, body, blen))
+			luaL_error(L, "http.request: body too large");
+		r->headers = curl_slist_append(r->headers, "Expect:");  /* no 100-continue wait */
+		curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+		curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(r->easy, CURLOPT_READDATA, r);
+		curl_easy_setopt(r->easy, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(r->easy, CURLOPT_SEEKDATA, r);
+		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
+	} else if (body) {
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)blen);
 		curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, body);
 		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);

@@ -54,5 +54,20 @@ end)
 loop.run()
 t.ok(after, "a timeout on the loop resumes with nil, timeout")
 
+-- a server that reads a POST on a reused connection and closes it with no
+-- answer: the transport must not send the POST again (libcurl retries a
+-- request that died on a reused connection, rewinding its body)
+local posted
+loop.timer(0, 0, function()
+  http.request { url = base .. "/echo" }  -- the connection, kept alive
+  local n3, e3 = http.request { url = base .. "/close", method = "POST", body = '{"order":1}' }
+  local _, _, count = http.request { url = base .. "/closed" }
+  posted = { n3, e3, cjson.decode(count).n }
+  loop.stop()
+end)
+loop.run()
+t.ok(posted and posted[1] == nil and posted[3] == 1, "a POST whose connection died unanswered: an error, sent once",
+  posted and tostring(posted[2]) .. ", received " .. tostring(posted[3]))
+
 stop()
 t.done()

@@ -4,10 +4,17 @@
 #   /slow?ms=N   answers after N ms
 #   /status?code=N&body=TEXT
 #   /big?bytes=N N bytes of 'x'
+#   /close       reads the request, counts it, closes the connection
+#                without an answer (a server that dies mid-request)
+#   /closed      how many requests /close has read, as JSON
 # Prints "LISTENING <port>" once ready; --port 0 picks a free port.
 import json, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
+
+
+closed = {"n": 0}
+closed_lock = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -38,12 +45,18 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, '{"slow":true}')
         elif url.path == "/status":
             self.answer(int(q.get("code", "200")), q.get("body", ""), "text/plain")
+        elif url.path == "/close":
+            with closed_lock:
+                closed["n"] += 1
+            self.close_connection = True
+        elif url.path == "/closed":
+            self.answer(200, json.dumps(closed))
         elif url.path == "/big":
             self.answer(200, b"x" * int(q.get("bytes", "0")), "text/plain")
         else:
             self.answer(404, "not found", "text/plain")
 
-    do_GET = do_POST = do_PUT = do_DELETE = handle_any
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
 
 def main():

@@ -385,6 +385,17 @@ class State:
                 return dict(f)
         return None
 
+    def untake_fault(self, taken):
+        """Gives back a fault take_fault handed out (matched by kind, path and method)."""
+        with self.lock:
+            for f in self.faults:
+                if (f["fault"], f.get("path"), f.get("method")) == (taken["fault"], taken.get("path"),
+                                                                    taken.get("method")) and f["hits"] > 0:
+                    if f["count"] >= 0:
+                        f["count"] += 1
+                    f["hits"] -= 1
+                    return
+
     # ---- what changed, for the WebSocket side's private pushes (see Handler.ws_flush)
     def ws_begin(self):
         self.ws_changes["orders"].clear()
@@ -580,6 +591,8 @@ class Handler(BaseHTTPRequestHandler):
             pass
         elif kind == "reset":
             return self.rst()
+        elif kind == "lose_response" and fault.get("only_made") and resp is not None and resp.ret_code not in (None, 0):
+            st.untake_fault(fault)  # no order was made (a refused request): answered, the fault waits
         elif kind == "lose_response":
             self.close_connection = True
             return
@@ -1345,7 +1358,7 @@ class Handler(BaseHTTPRequestHandler):
                         # the REST lose_response fault on order/create; the order is still made,
                         # and its private pushes still go out
                         st.faults.append({"fault": "lose_response", "count": spec["count"], "hits": 0,
-                                          "path": "/v5/order/create"})
+                                          "path": "/v5/order/create", "only_made": True})
                         st.ws.log("fault", None, fault=kind, spec=spec)
                     else:
                         ws_affected += st.ws.add_fault(spec)
