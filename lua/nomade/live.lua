@@ -74,8 +74,10 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
   --socket PATH      the REPL's socket (default $XDG_RUNTIME_DIR/nomade/nomade.sock,
                      else /tmp/nomade-$UID/nomade.sock)
   --journal PATH     the SQLite journal; a restart with it resumes where the
-                     run stopped (default $XDG_STATE_HOME/nomade/SYMBOL-INTERVAL.journal,
-                     else ~/.local/state/nomade/...)
+                     run stopped; one process at a time (default
+                     $XDG_STATE_HOME/nomade/SYMBOL-INTERVAL-MARKET-EXEC.journal,
+                     else ~/.local/state/nomade/...; MARKET: replay-FILE,
+                     mainnet, testnet or demo; EXEC: paper or bybit)
   --adopt-journal    continue a journal written for another strategy or symbol
   --log-format F     text (default: lines for a person) or json (an object a line)
   --log-level L      debug, info (default: a line per candle), warn or error
@@ -182,7 +184,18 @@ local function parse_args(args)
   return opts
 end
 
-local function default_journal(s)
+-- the market a run trades on and how, for the default journal's name:
+-- replay-FILE, mainnet, testnet, demo (or a custom base's host), then
+-- paper or bybit; so a replay never resumes into a live run, nor paper
+-- into real orders
+local function journal_name(s, opts)
+  local file = opts.feed:match("^replay:(.*)$")
+  local where = file and "replay-" .. (file:match("([^/]+)$") or file)
+    or (opts.exec == "bybit" and opts.exec_base or opts["base-url"] or "mainnet"):gsub("^https?://", "")
+  return string.format("%s-%s-%s-%s.journal", s.symbol, s.interval, where:gsub("[^%w%.%-_]", "_"), opts.exec or "paper")
+end
+
+local function default_journal(s, opts)
   local base = os.getenv("XDG_STATE_HOME")
   if not base or base == "" then
     local home = os.getenv("HOME")
@@ -191,7 +204,7 @@ local function default_journal(s)
   end
   local ok, err = host.mkdir(base .. "/nomade")
   if not ok then return nil, err end
-  return string.format("%s/nomade/%s-%s.journal", base, s.symbol, s.interval)
+  return base .. "/nomade/" .. journal_name(s, opts)
 end
 
 local function absolute(path)
@@ -276,7 +289,7 @@ function M.main(...)
   local s = strat.settings
   local sh = assert(shield_mod.new(strat, opts.shield))  -- --shield was checked
   local jpath, jperr = opts.journal, nil
-  if not jpath then jpath, jperr = default_journal(s) end
+  if not jpath then jpath, jperr = default_journal(s, opts) end
   local journal
   if jpath then
     journal, jperr = journal_mod.open(jpath, { strategy = path or "default", symbol = s.symbol,
@@ -494,19 +507,22 @@ function M.main(...)
       lerr = oerr
     end
     reloads.count, reloads.last, reloads.why = reloads.count + 1, os.date("!%Y-%m-%dT%H:%M:%SZ"), why
-    journal:note(inner.time, "reload", { ok = new ~= nil, why = why, error = lerr and tostring(lerr) })
     if not new then
       reloads.ok, reloads.error = false, tostring(lerr)
+      journal:note(inner.time, "reload", { ok = false, why = why, error = tostring(lerr) })
       emit("error", "reload", { ok = false, why = why, error = tostring(lerr) },
         "  error reload (%s) failed, the previous strategy keeps running: %s", why, tostring(lerr))
       return false, tostring(lerr)
     end
     if new.settings.symbol ~= strat.settings.symbol or new.settings.interval ~= strat.settings.interval then
-      emit("error", "reload", { ok = false, why = why, error = "symbol or interval changed" },
-        "  error reload (%s) refused: symbol and interval cannot change while running (%s %s)",
-        why, strat.settings.symbol, strat.settings.interval)
-      return
+      local refusal = string.format("symbol and interval cannot change while running (%s %s)",
+        strat.settings.symbol, strat.settings.interval)
+      reloads.ok, reloads.error = false, refusal
+      journal:note(inner.time, "reload", { ok = false, why = why, error = refusal })
+      emit("error", "reload", { ok = false, why = why, error = refusal }, "  error reload (%s) refused: %s", why, refusal)
+      return false, refusal
     end
+    journal:note(inner.time, "reload", { ok = true, why = why })
     local nind, nmap = build_indicators(new.indicators, columns, n)
     book:configure { position_size = new.settings.position_size, stop_loss = new.settings.stop_loss,
       take_profit = new.settings.take_profit }

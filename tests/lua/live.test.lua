@@ -301,4 +301,70 @@ do
     "a feed at another interval is refused", err)
 end
 
+-- 9. one process per journal: a second run on it exits 1 before writing,
+-- naming the first's pid; the default journal is named after the market
+-- and the execution
+do
+  local dir = os.tmpname() .. ".lock"
+  os.execute("mkdir -p " .. dir)
+  local jpath = dir .. "/one.journal"
+  local feed = " --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --journal " .. jpath
+  local p = start("lua/strategy.lua" .. feed .. " --speed 3600 --socket " .. dir .. "/a.sock")
+  for _ = 1, 100 do
+    if slurp(p.out):find("close ", 1, true) then break end
+    os.execute("sleep 0.05")
+  end
+  local count = "eval " .. t.q("return #assert(require('nomade.store').open('" .. jpath
+    .. "')):run('SELECT time FROM candles')")
+  local _, before = t.run(count)
+  local rc, out, err = t.run("run lua/strategy.lua" .. feed .. " --speed max --socket " .. dir .. "/b.sock")
+  t.ok(rc == 1 and err:find("journal " .. jpath .. " is in use by pid " .. p.pid, 1, true),
+    "a second run on the journal exits 1 and names the pid that has it", err)
+  t.ok(not out:find("close ", 1, true) and not err:find("UNIQUE", 1, true), "and it traded nothing", out)
+  local _, after = t.run(count)
+  t.ok(tonumber(after) >= tonumber(before) and not io.open(dir .. "/b.sock"),
+    "the first run goes on, and the second wrote nothing", before .. " -> " .. after)
+  os.execute("kill -9 " .. p.pid)
+  wait(p, 2)
+  rc, out = t.run("run lua/strategy.lua" .. feed .. " --speed max --socket " .. dir .. "/c.sock")
+  t.ok(rc == 0 and out:find("resume from " .. jpath, 1, true),
+    "the lock of a killed run does not block the next one", out:sub(1, 400))
+  local state = dir .. "/state"
+  rc = t.run("run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+    .. "--speed max --socket " .. dir .. "/d.sock", "XDG_STATE_HOME=" .. state)
+  local named = io.open(state .. "/nomade/BTCUSDT-1h-replay-binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv-paper.journal")
+  t.ok(rc == 0 and named, "the default journal's name says the feed and the execution")
+  if named then named:close() end
+end
+
+-- 10. a reload that changes the symbol is refused, and journaled as refused
+do
+  local dir = os.tmpname() .. ".sym"
+  os.execute("mkdir -p " .. dir)
+  local path, jpath = dir .. "/s.lua", dir .. "/s.journal"
+  local src = [[
+settings = { interval = "1h", history = 3%s }
+function regime(m) return "R" end
+function entry() return false end
+function prompt() return "p" end
+]]
+  write(path, src:format(""))
+  local p = start(path .. " --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed 3600 --journal " .. jpath
+    .. " --socket " .. dir .. "/s.sock")
+  os.execute("sleep 0.5")
+  write(path, src:format(', symbol = "ETHUSDT"'))
+  for _ = 1, 100 do
+    if slurp(p.out):find("reload (file changed) refused", 1, true) then break end
+    os.execute("sleep 0.05")
+  end
+  os.execute("kill -INT " .. p.pid)
+  wait(p, 5)
+  t.ok(slurp(p.out):find("error reload (file changed) refused: symbol and interval cannot change while running "
+    .. "(BTCUSDT 1h)", 1, true), "a reload to another symbol is refused", slurp(p.out):sub(1, 1500))
+  local _, ev = t.run("eval " .. t.q("local d = require('cjson').decode(assert(require('nomade.store').open('" .. jpath
+    .. "')):run(\"SELECT detail FROM events WHERE kind = 'reload'\")[1][1]); "
+    .. "return d.ok, d.error:find('cannot change', 1, true) ~= nil"))
+  t.eq(ev, "false\ntrue\n", "and journaled with ok = false")
+end
+
 t.done()
