@@ -27,8 +27,8 @@ local bybit = require "nomade.bybit"
 
 local M = {}
 
--- VM instructions one candle's strategy calls may take
-M.CANDLE_BUDGET = 50000000
+-- VM instructions one candle's strategy calls may take (nomade backtest's too)
+M.CANDLE_BUDGET = engine.CANDLE_BUDGET
 
 M.USAGE = [[
 usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
@@ -449,9 +449,46 @@ function M.main(...)
     end
   end
 
+  -- the strategy's failed turns: counted, the last kept (status(), the
+  -- dashboard, the end line), a run of identical ones logged once and
+  -- then counted; strategy_errors of them in a row turn the shield AMBER
+  local failures = { count = 0, in_a_row = 0, repeats = 0 }
+  local function failed_calls()
+    if failures.count == 0 then return nil end
+    return { count = failures.count, in_a_row = failures.in_a_row, last = failures.last, candle = failures.candle }
+  end
+  local function flush_repeats()
+    if failures.repeats == 0 then return end
+    emit("error", "strategy_error_repeated", { count = failures.repeats, error = failures.last },
+      "  error ... repeated %d times", failures.repeats)
+    failures.repeats = 0
+  end
+  local function strategy_turn(ok, why)
+    local close = inner.time + step
+    if ok then
+      failures.in_a_row = 0
+      flush_repeats()
+      sh:strategy(true, nil, close)
+      return report_shield()
+    end
+    local text = string.format("strategy failed in %s: %s", e.phase(), tostring(why))
+    failures.count, failures.in_a_row = failures.count + 1, failures.in_a_row + 1
+    if text == failures.last then
+      failures.repeats = failures.repeats + 1
+    else
+      flush_repeats()
+      emit("error", "strategy_error", { ["function"] = e.phase(), error = tostring(why), time = iso(inner.time) },
+        "  error %s (the candle of %s is skipped)", text, iso(inner.time))
+    end
+    failures.last, failures.candle = text, iso(inner.time)
+    journal:event("error", text)
+    sh:strategy(false, string.format("in %s: %s", e.phase(), tostring(why)), close)
+    report_shield()
+  end
+
   -- the strategy's turn on candle k, reported and journaled
   function decide(k)
-    local ok, what, detail = host.limit(M.CANDLE_BUDGET, e.decide, k)
+    local ok, what, detail = e.turn(k)
     if ok and type(detail) == "table" then
       table.insert(verdicts, 1, { time = iso(inner.time), signal = detail.signal, score = detail.score,
         source = detail.source, reasoning = detail.reasoning, outcome = what, cause = detail.cause,
@@ -459,11 +496,8 @@ function M.main(...)
       verdicts[51] = nil
       board:verdict(verdicts[1], inner.time)
     end
-    if not ok then
-      emit("error", "strategy_error", { ["function"] = e.phase(), error = tostring(what) },
-        "  error strategy failed in %s: %s (the candle is skipped)", e.phase(), tostring(what))
-      journal:event("error", string.format("strategy failed in %s: %s", e.phase(), tostring(what)))
-    elseif what then
+    strategy_turn(ok, what)
+    if ok and what then
       journal:event("decision", { what = what, regime = inner.regime, verdict = type(detail) == "table"
         and { signal = detail.signal, score = detail.score, source = detail.source } or detail })
     end
@@ -620,7 +654,7 @@ function M.main(...)
         paused = e.paused or false, halted = journal:flag("halted"), exec = book.exchange and "bybit" or "paper",
         firebase = publisher and publisher:status(),
         private_stream = book.exchange and (book.stream_up or false) or nil,
-        regime = inner.regime, reloads = reloads, tribunal = e.stats,
+        regime = inner.regime, reloads = reloads, tribunal = e.stats, errors = failed_calls(),
         llm = live_tribunal and { provider = live_tribunal.provider, model = live_tribunal.model,
           today = live_tribunal.totals, causes = live_tribunal.causes, deadline = live_tribunal.deadline } }
     end,
@@ -794,7 +828,7 @@ ta, nomade        the indicator library and every nomade module]])
     board:sync("/bot/status", { mode = st.exec, symbol = st.symbol, interval = st.interval, feed = feed.name,
       strategy = st.strategy, started = started, updated = math.floor(loop.time() * 1000), paused = st.paused,
       halted = st.halted, candles = st.candles, reload = { count = reloads.count, ok = reloads.ok,
-        last = reloads.last, error = reloads.error } })
+        last = reloads.last, error = reloads.error }, errors = st.errors })
     local reasons, transitions = {}, {}
     for _, r in ipairs(sh:reasons()) do reasons[r.check] = r end
     for _, tr in ipairs(sh:transitions(math.max(0, seen_seq - 50))) do transitions[string.format("%d", tr.seq)] = tr end
@@ -893,10 +927,14 @@ ta, nomade        the indicator library and every nomade module]])
   if web then web:close() end
   if publisher then publisher:stop() end
   journal:close()
-  emit("info", "end", { finished = finished, candles = n, equity = book:equity(inner.close or 0),
-    trades = #book.trades }, "nomade run: %s after %d candles: equity %.2f, %d trades, %s",
+  flush_repeats()
+  local failed = failed_calls()
+  emit(failed and "warn" or "info", "end", { finished = finished, candles = n, equity = book:equity(inner.close or 0),
+    trades = #book.trades, errors = failed }, "nomade run: %s after %d candles: equity %.2f, %d trades, %s%s",
     finished and "replay done" or "stopped",
-    n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat")
+    n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat",
+    failed and string.format("; %d failed strategy calls, the last on the candle of %s: %s", failed.count,
+      failed.candle, failed.last) or "")
   return 0
 end
 

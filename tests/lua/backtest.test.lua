@@ -235,4 +235,26 @@ do
   t.ok(backtest.parse_date("2023-03-24T12:30") == 1679661000000, "dates are UTC")
 end
 
+-- a runaway strategy: the backtest gives every call the run's instruction
+-- budget, and fails naming the strategy's line and the candle
+do
+  local s = bt.file([[
+settings = { interval = "1h", history = 1 }
+function regime(m) return "R" end
+function entry(m)
+  if m.index == 4 then
+    while true do end
+  end
+  return false
+end
+function prompt() return "p" end
+]])
+  local data = bt.csv({ { 90, 91, 89, 90 }, { 90, 91, 89, 90 }, { 90, 91, 89, 90 }, { 90, 91, 89, 90 },
+    { 90, 91, 89, 90 } })
+  local rc, _, err = t.run("backtest " .. s .. " --data " .. data, "timeout 120")
+  t.ok(rc == 1 and err:find("strategy failed in entry(m, regime, nil) on the candle of 2023-01-01 03:00: " .. s
+    .. ":5: instruction budget exceeded", 1, true), "a runaway entry() fails the backtest with its file:line and candle",
+    rc .. " " .. err)
+end
+
 t.done()

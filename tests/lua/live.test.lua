@@ -130,7 +130,8 @@ function entry() return false end
 function prompt() return "p" end
 ]])
   local rc, out = t.run("run " .. s .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max" .. J())
-  t.ok(rc == 0 and out:find("error strategy failed in regime(m): " .. s .. ":3: bad candle (the candle is skipped)", 1, true)
+  t.ok(rc == 0 and out:find("error strategy failed in regime(m): " .. s .. ":3: bad candle (the candle of 2023-03-20 09:00 "
+    .. "is skipped)", 1, true)
     and out:find("replay done after 191 candles", 1, true), "one failing candle is reported and skipped", out:sub(1, 1500))
   local loop = bt.file([[
 settings = { interval = "1h", history = 3 }
@@ -139,8 +140,9 @@ function entry() return false end
 function prompt() return "p" end
 ]])
   rc, out = t.run("run " .. loop .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max" .. J())
-  t.ok(rc == 0 and out:find("instruction budget exceeded", 1, true) and out:find("replay done", 1, true),
-    "a runaway strategy is stopped by the budget, and the run goes on")
+  t.ok(rc == 0 and out:find("strategy failed in regime(m): " .. loop .. ":2: instruction budget exceeded", 1, true)
+    and out:find("replay done", 1, true), "a runaway strategy is stopped by the budget, named by its file:line, "
+    .. "and the run goes on", out:sub(1, 1500))
 end
 
 -- 5. the REPL: JSON, expressions, multi-line input, the budget, two
@@ -181,7 +183,7 @@ do
     .. "state\nhelp()\n")
   t.ok(text:find('{1, "a", {b = true}}', 1, true), "an expression prints its value, pretty", text)
   t.ok(text:find("10\n20\n", 1, true), "multi-line input waits for the end of the block")
-  t.ok(text:find("error: instruction budget exceeded", 1, true), "an infinite loop is stopped by the budget")
+  t.ok(text:find("error: repl:1: instruction budget exceeded", 1, true), "an infinite loop is stopped by the budget, named by its line")
   t.ok(text:find("pause(), resume()", 1, true), "help() lists the entry points")
   -- two clients at once, and one that disconnects in the middle of a line
   os.execute(string.format("(printf 'while true do' ; sleep 0.3) | %s%s repl >/dev/null 2>&1 &", env, t.bin))
@@ -365,6 +367,60 @@ function prompt() return "p" end
     .. "')):run(\"SELECT detail FROM events WHERE kind = 'reload'\")[1][1]); "
     .. "return d.ok, d.error:find('cannot change', 1, true) ~= nil"))
   t.eq(ev, "false\ntrue\n", "and journaled with ok = false")
+end
+
+-- 11. failed strategy calls: counted in status(), the dashboard and the end
+-- line with the last error's file:line and candle; a run of identical ones
+-- logged once; strategy_errors in a row turn the shield AMBER (check
+-- strategy) until clean candles return
+do
+  local dir = os.tmpname() .. ".err"
+  os.execute("mkdir -p " .. dir)
+  local s = bt.file([[
+settings = { interval = "1h", history = 3 }
+function regime(m)
+  if m.index >= 10 and m.index < 25 then error("bad candle") end
+  if m.index == 30 then error("other") end
+  return "R"
+end
+function entry() return false end
+function prompt() return "p" end
+]])
+  local p = start(s .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed 36000 --journal "
+    .. dir .. "/j --socket " .. dir .. "/sock --http 127.0.0.1:0")
+  for _ = 1, 200 do
+    if slurp(p.out):find(":4: other", 1, true) then break end
+    os.execute("sleep 0.05")
+  end
+  local json = io.popen(t.bin .. " repl --socket " .. dir .. "/sock -e 'status().errors'"):read("a")
+  local doc = (require("cjson.safe").decode(json) or {}).value or {}
+  t.ok(doc.count == 16 and doc.candle == "2023-03-21 05:00" and doc.last == "strategy failed in regime(m): " .. s
+    .. ":4: other", "status().errors: the count, the last error with file:line, its candle", json)
+  local url = slurp(p.out):match("dashboard (http://[%d.:]+)/")
+  local code, body, st
+  for _ = 1, 60 do  -- the dashboard's tree is synced once a second
+    code, _, body = require("nomade.http").request { url = tostring(url) .. "/bot/status.json" }
+    st = require("cjson.safe").decode(body or "") or {}
+    if st.errors and st.errors.count == 16 then break end
+    os.execute("sleep 0.05")
+  end
+  t.ok(code == 200 and st.errors and st.errors.count == 16 and st.errors.last == doc.last,
+    "and the dashboard's bot/status", body)
+  os.execute("kill -INT " .. p.pid)
+  wait(p, 10)
+  local out = slurp(p.out)
+  local first = "error strategy failed in regime(m): " .. s .. ":3: bad candle (the candle of 2023-03-20 09:00 is skipped)"
+  local _, logged = out:gsub("bad candle", "")
+  t.ok(out:find(first, 1, true) and out:find("error ... repeated 14 times", 1, true) and logged == 2,
+    "15 identical errors: logged once, then '... repeated 14 times'", out:sub(1, 2500))
+  t.ok(out:find("shield GREEN -> AMBER  strategy: the strategy failed on 10 candles in a row, the last in regime(m): ",
+    1, true), "the 10th failing candle in a row turns the shield AMBER (strategy)")
+  local amber = out:find("-> AMBER  strategy", 1, true)
+  t.ok(amber and out:find("shield AMBER -> GREEN", amber, true) < out:find("error strategy failed in "
+    .. "regime(m): " .. s .. ":4: other", 1, true), "and GREEN again once clean candles return")
+  t.ok(out:find("nomade run: stopped after %d+ candles: equity 10000.00, 0 trades, flat; 16 failed strategy calls, "
+    .. "the last on the candle of 2023%-03%-21 05:00: strategy failed in regime%(m%): .*:4: other"),
+    "the end line counts them and gives the last", out:sub(-400))
 end
 
 t.done()
