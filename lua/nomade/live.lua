@@ -356,6 +356,22 @@ function M.main(...)
     end
   end
 
+  -- a position whose sell the exchange's minimums refuse: kept, flagged
+  -- dust by the book, and said once (its later refusals are only counted)
+  local dust_said
+  local function report_dust()
+    local p = book.position
+    if not (p and p.dust) then return false end
+    if dust_said ~= p.time then
+      dust_said = p.time
+      emit("warn", "dust", { qty = p.qty, price = inner.close, min_qty = rules.min_qty, min_amt = rules.min_amt },
+        "  dust  the position (%.8g at %.2f) is under the exchange's minimum order (minOrderQty %g, minOrderAmt %g): "
+        .. "kept as dust, not sold", p.qty, inner.close, rules.min_qty, rules.min_amt)
+      journal:event("dust", { qty = p.qty, price = inner.close })
+    end
+    return true
+  end
+
   -- live verdicts: journaled; an unavailable tribunal turns the shield AMBER
   opts.on_verdict = function(v)
     journal:event("verdict", { model = v.model, prompt_sha256 = v.prompt_sha256, signal = v.signal, score = v.score,
@@ -435,6 +451,7 @@ function M.main(...)
         journal:event("fill", { side = "buy", qty = book.position.qty, price = book.position.price })
       end
     end
+    report_dust()
     e.changed()
     inner.equity = book:equity(inner.close)
     if live and n >= strat.settings.history then decide(n) end
@@ -508,7 +525,7 @@ function M.main(...)
       emit("warn", "blocked", { shield = detail, why = why }, "  block %s refused by the shield: %s",
         inner.position and "the exit" or "the entry", why)
       journal:event("blocked", { shield = detail, why = why })
-    elseif what == "refused" then
+    elseif what == "refused" and not report_dust() then  -- a dust position's exits: said once
       emit("warn", "refused_order", { why = detail }, "  refuse %s: %s", inner.position and "the exit" or "the entry",
         detail)
       journal:event("refused_order", { why = detail })

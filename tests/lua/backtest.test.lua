@@ -81,6 +81,21 @@ do
   local rows = { { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 100, 100, 100, 100 } }
   local r = assert(bt.run { strategy = scripted(2), data = bt.csv(rows), cash = 9 })
   t.ok(r.book.position == nil and r.book.refused == 1, "4.5 USDT is under minOrderAmt 5: refused")
+  -- a sell under the minimums is refused as Bybit refuses it: the position
+  -- stays, flagged as dust
+  rows = { { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 80, 80, 80, 80 },
+    { 80, 80, 80, 80 }, { 80, 80, 80, 80 } }
+  r = assert(bt.run { strategy = scripted(2, 4), data = bt.csv(rows), cash = 11 })
+  local p = r.book.position
+  t.ok(p and p.dust and p.qty == 0.054945 and #r.book.trades == 0 and r.book.refused == 1,
+    "an exit worth 4.40 USDT (under minOrderAmt 5) is refused; the position is kept as dust")
+  rows[4] = { 100, 100, 85, 85 }
+  r = assert(bt.run { strategy = scripted(2, nil, { settings = "stop_loss = 0.1" }), data = bt.csv(rows), cash = 11 })
+  p = r.book.position
+  t.ok(p and p.dust and #r.book.trades == 0 and r.book.refused >= 1,
+    "a stop worth 4.94 USDT is refused too; the position is kept as dust")
+  r = assert(bt.run { strategy = scripted(2, 4), data = bt.csv(rows), cash = 12 })
+  t.ok(r.book.position == nil and #r.book.trades == 1, "a sell over the minimums fills")
 end
 
 -- 5. the tribunal seam

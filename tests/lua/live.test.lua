@@ -423,4 +423,24 @@ function prompt() return "p" end
     "the end line counts them and gives the last", out:sub(-400))
 end
 
+-- 12. paper refuses what Bybit refuses: an exit under minOrderAmt is not
+-- filled, the position is kept as dust, and that is said once
+do
+  local rows = { { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 100, 100, 100, 100 } }
+  for k = 4, 9 do rows[k] = { 80, 80, 80, 80 } end
+  local s = bt.file([[
+settings = { interval = "1h", history = 1, position_size = 0.5 }
+function regime(m) return "R" end
+function entry(m, r, v) return v ~= nil or m.index == 2 end
+function prompt() return "p" end
+function exit(m, p) return m.index >= 4 end
+]])
+  local rc, out = t.run("run " .. s .. " --feed replay:" .. bt.csv(rows) .. " --speed max --cash 11 --http off" .. J())
+  local _, said = out:gsub("dust  the position", "")
+  t.ok(rc == 0 and said == 1 and out:find("dust  the position (0.054945 at 80.00) is under the exchange's minimum "
+    .. "order (minOrderQty 1.1e-05, minOrderAmt 5): kept as dust, not sold", 1, true)
+    and out:find("0 trades, a position open", 1, true) and not out:find("refuse the exit", 1, true),
+    "an exit under minOrderAmt: refused, the position kept as dust, said once", out)
+end
+
 t.done()
