@@ -4,6 +4,7 @@
  * and owns the protected call used for every entry from C into Lua.
  */
 #include <stdio.h>
+#include <string.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include "host.h"
@@ -126,6 +127,23 @@ void host_report(lua_State *L, const char *where)
 #define BUDGET_STEP 1000  /* instructions between hook calls */
 static const char budget_key = 'b';
 
+/* "file:line:" of the innermost Lua frame outside nomade's own library
+   (lua/nomade/...), else of the running one: the budget names the
+   user's line that ran away, not the library call that entered it */
+static void budget_where(lua_State *L)
+{
+	lua_Debug ar;
+	int level;
+
+	for (level = 0; lua_getstack(L, level, &ar); level++) {
+		if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0 && strncmp(ar.source, "@lua/nomade/", 12) != 0) {
+			lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+			return;
+		}
+	}
+	luaL_where(L, 0);
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
 	lua_Integer left;
@@ -145,7 +163,10 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 		return;
 	/* from now on every line raises again, so pcall cannot swallow it */
 	lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
-	luaL_error(L, "instruction budget exceeded");
+	budget_where(L);
+	lua_pushliteral(L, "instruction budget exceeded");
+	lua_concat(L, 2);
+	lua_error(L);
 }
 
 void host_set_budget(lua_State *L, long count)

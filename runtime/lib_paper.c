@@ -12,17 +12,22 @@
  *      min(open, stop); else the take if high >= take, at max(open, take).
  * Sizing: qty = floor_step(quote * size / (price * (1 + fee))); refused if
  * qty < min qty or qty * price < min amount. Fees in quote on both sides.
+ * A sell is refused by the same rule, as Bybit refuses it: at the last
+ * close for an exit, at the trigger's price for a stop or a take; the
+ * position is kept, flagged as dust (position.dust).
  *
  *   paper.new{cash, fee, position_size, stop_loss, take_profit,
  *             qty_scale, tick_scale, min_qty, min_amt} -> book
  *   book:buy({type = "market"|"limit", price, ttl}, index),
  *   book:sell(reason, index)          -> true, or false and the shield's
- *                                        state when the gate refuses
+ *                                        state when the gate refuses, or
+ *                                        false, nil and why for dust
  *   book:gate(entry) -> allowed, state  the gate alone (a refusal counts)
  *   book:guard(shield)                the live shield whose state the gate
  *                                     reads (the backtest's run passes a
  *                                     state per candle instead)
- *   book:open_candle(index, time, open, high, low)
+ *   book:open_candle(index, time, open, high, low[, close])   (close: the
+ *                                     price an exit is judged at)
  *   book:run{...}                     the backtest loop (see b_run)
  *   book.quote, .base, .fees, .refused, .cancelled, .orders, .held,
  *   .position (nil or a table), .pending (boolean), .trades (a table),
@@ -53,6 +58,8 @@ typedef struct {
 	int has_pos;
 	double pos_qty, pos_price, pos_time, pos_cost, pos_fee, pos_stop, pos_take;
 	lua_Integer pos_index;
+	int pos_dust;         /* a sell of it was refused: below the minimums */
+	double mark;          /* the last close: the price an exit is judged at */
 	double fees;
 	lua_Integer refused, cancelled, orders, held, current;
 	const shield *guard;  /* the live shield, or NULL: then gate_state */
@@ -137,6 +144,7 @@ static void buy(book *b, double price, double time, lua_Integer index)
 	b->has_pos = 1;
 	b->pos_qty = qty, b->pos_price = price, b->pos_time = time, b->pos_index = index;
 	b->pos_cost = cost, b->pos_fee = fee;
+	b->pos_dust = 0;
 	b->pos_stop = b->stop_loss > 0 ? floor_step(price * (1 - b->stop_loss), b->tick_scale) : 0;
 	b->pos_take = b->take_profit > 0 ? ceil_step(price * (1 + b->take_profit), b->tick_scale) : 0;
 }
@@ -145,6 +153,27 @@ static void set_num(lua_State *L, const char *k, double v)
 {
 	lua_pushnumber(L, v);
 	lua_setfield(L, -2, k);
+}
+
+/* why the exchange would not take a sell of the position at price (its
+   minimum quantity or order value), or NULL */
+static const char *below_minimum(const book *b, double price)
+{
+	if (b->pos_qty < b->min_qty || b->pos_qty <= 0)
+		return "minOrderQty";
+	if (b->pos_qty * price < b->min_amt)
+		return "minOrderAmt";
+	return NULL;
+}
+
+/* a sell the minimums refuse: counted, and the position is dust */
+static int refuse_dust(book *b, double price)
+{
+	if (below_minimum(b, price) == NULL)
+		return 0;
+	b->refused++;
+	b->pos_dust = 1;
+	return 1;
 }
 
 /* the reason is at the top of the stack; it is popped */
@@ -157,6 +186,7 @@ static void sell(lua_State *L, book *b, double price, double time, lua_Integer i
 	b->base -= b->pos_qty;
 	b->fees += fee;
 	b->has_pos = 0;
+	b->pos_dust = 0;
 	lua_getiuservalue(L, 1, 1);  /* stack: reason, trades */
 	lua_createtable(L, 0, 11);
 	set_num(L, "entry_time", b->pos_time);
@@ -204,13 +234,17 @@ static int open_candle(lua_State *L, book *b, lua_Integer i, double time, double
 		}
 	}
 	if (b->has_pos && b->pending == NONE) {
+		double stop_px = open < b->pos_stop ? open : b->pos_stop;
+		double take_px = open > b->pos_take ? open : b->pos_take;
 		if (b->pos_stop > 0 && low <= b->pos_stop) {
-			lua_pushliteral(L, "stop_loss");
-			sell(L, b, open < b->pos_stop ? open : b->pos_stop, time, i);
-			filled = 1;
-		} else if (b->pos_take > 0 && high >= b->pos_take) {
+			if (!refuse_dust(b, stop_px)) {
+				lua_pushliteral(L, "stop_loss");
+				sell(L, b, stop_px, time, i);
+				filled = 1;
+			}
+		} else if (b->pos_take > 0 && high >= b->pos_take && !refuse_dust(b, take_px)) {
 			lua_pushliteral(L, "take_profit");
-			sell(L, b, open > b->pos_take ? open : b->pos_take, time, i);
+			sell(L, b, take_px, time, i);
 			filled = 1;
 		}
 	}
@@ -224,6 +258,7 @@ static int b_open_candle(lua_State *L)
 	double t = luaL_checknumber(L, 3), o = luaL_checknumber(L, 4);
 	double h = luaL_checknumber(L, 5), l = luaL_checknumber(L, 6);
 
+	b->mark = luaL_optnumber(L, 7, o);
 	lua_settop(L, 6);
 	lua_pushboolean(L, open_candle(L, b, i, t, o, h, l));
 	return 1;
@@ -312,6 +347,13 @@ static int b_sell(lua_State *L)
 		return luaL_error(L, "paper: a sell without a position, or with an order open");
 	if (!gate(b, 0))
 		return refuse(L, b);
+	if (refuse_dust(b, b->mark)) {
+		lua_pushboolean(L, 0);
+		lua_pushnil(L);
+		lua_pushfstring(L, "the position is dust: %f at %f is under the exchange's %s", b->pos_qty, b->mark,
+		                below_minimum(b, b->mark));
+		return 3;
+	}
 	lua_pushvalue(L, 2);
 	lua_setiuservalue(L, 1, 2);
 	b->pending = MARKET_SELL;
@@ -387,6 +429,8 @@ static int b_snapshot(lua_State *L)
 	}
 	lua_getiuservalue(L, 1, 2);
 	lua_setfield(L, -2, "sell_reason");
+	lua_pushboolean(L, b->pos_dust);
+	lua_setfield(L, -2, "dust");
 	return 1;
 }
 
@@ -414,6 +458,9 @@ static int b_restore(lua_State *L)
 	}
 	if (b->pending < NONE || b->pending > LIMIT_BUY)
 		return luaL_error(L, "book:restore: bad pending order kind");
+	lua_getfield(L, 2, "dust");  /* absent from journals older than it */
+	b->pos_dust = lua_toboolean(L, -1);
+	lua_pop(L, 1);
 	lua_getfield(L, 2, "sell_reason");
 	lua_setiuservalue(L, 1, 2);
 	lua_getfield(L, 2, "trades");
@@ -445,6 +492,10 @@ static void push_position(lua_State *L, const book *b)
 		set_num(L, "stop", b->pos_stop);
 	if (b->pos_take > 0)
 		set_num(L, "take", b->pos_take);
+	if (b->pos_dust) {
+		lua_pushboolean(L, 1);
+		lua_setfield(L, -2, "dust");
+	}
 }
 
 static void push_in_state(lua_State *L, const book *b)
@@ -603,6 +654,7 @@ static int b_run(lua_State *L)
 			lua_pushvalue(L, filled);
 			lua_call(L, 0, 0);
 		}
+		b->mark = close;
 		lua_pushnumber(L, b->quote + b->base * close);
 		lua_setfield(L, view, "equity");
 		series_push(L, eq, b->quote + b->base * close);

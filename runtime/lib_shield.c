@@ -5,10 +5,12 @@
  *
  *   _shield.new{interval = s, grace = s, heartbeat = s, jump_atr =,
  *               jump_pct =, max_skew = s, zero_volume_run =, flat_run =,
- *               atr_period =, warmup =, api_errors =, recovery =} -> sh
+ *               atr_period =, warmup =, api_errors =, strategy_errors =,
+ *               recovery =} -> sh
  *   sh:candle(t, o, h, l, c, v)   "accepted", "refused" and why, or "repeat"
  *   sh:tick(now_ms), sh:heartbeat(now_ms), sh:api(ok, what, now_ms),
- *   sh:skew(ms, now_ms), sh:signal(name, on, detail, now_ms) with name one of
+ *   sh:skew(ms, now_ms), sh:strategy(ok, what, now_ms) (a turn of the
+ *                                 strategy on a candle), sh:signal(name, on, detail, now_ms) with name one of
  *                                 disconnected, tribunal, risk, reconcile, halted
  *   sh:allows(entry) -> bool      the gate's rule, for a check before any order
  *   sh:state() -> "GREEN"|"AMBER"|"RED" (the gate that reads it is C:
@@ -70,6 +72,7 @@ static int s_new(lua_State *L)
 	c.atr_period = (int)num_field(L, "atr_period", c.atr_period, 1, 10000);
 	c.warmup = (int)num_field(L, "warmup", 0, 0, 1e8);
 	c.api_errors = (int)num_field(L, "api_errors", c.api_errors, 1, 10000);
+	c.strategy_errors = (int)num_field(L, "strategy_errors", c.strategy_errors, 1, 100000);
 	c.recovery = (int)num_field(L, "recovery", c.recovery, 1, 100000);
 	s = (shield *)lua_newuserdatauv(L, sizeof *s, 0);
 	shield_init(s, &c);
@@ -107,6 +110,13 @@ static int s_api(lua_State *L)
 {
 	shield *s = shield_check_ud(L, 1);
 	shield_api(s, lua_toboolean(L, 2), luaL_checknumber(L, 4), luaL_optstring(L, 3, "?"));
+	return 0;
+}
+
+static int s_strategy(lua_State *L)
+{
+	shield *s = shield_check_ud(L, 1);
+	shield_strategy(s, lua_toboolean(L, 2), luaL_checknumber(L, 4), luaL_optstring(L, 3, "?"));
 	return 0;
 }
 
@@ -310,6 +320,7 @@ static const luaL_Reg methods[] = {
 	{"heartbeat", s_heartbeat},
 	{"api", s_api},
 	{"skew", s_skew},
+	{"strategy", s_strategy},
 	{"signal", s_signal},
 	{"allows", s_allows},
 	{"state", s_state},

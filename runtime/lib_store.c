@@ -6,14 +6,27 @@
  *   db:run(sql, ...)   one statement with ? parameters (numbers, strings,
  *                      booleans, nil); returns the rows as arrays
  *   db:close()
+ *   store.lock(path) -> lock or nil, err, pid   one process per journal:
+ *                        an fcntl write lock on path (a sidecar file),
+ *                        held until lock:close() or the process ends;
+ *                        the holder's pid is written in it, and a
+ *                        refusal names the pid that holds it. A lock
+ *                        left by a dead process is no lock: the kernel
+ *                        drops it with the process.
  * Statements are compiled once and kept per db (the journal repeats a few).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include <lauxlib.h>
 #include "host.h"
 
 #define DB_MT "nomade.store.db"
+#define LOCK_MT "nomade.store.lock"
 
 typedef struct {
 	sqlite3 *db;
@@ -168,6 +181,79 @@ static int st_close(lua_State *L)
 	return 0;
 }
 
+/* the pid that holds the lock on fd, as the kernel says, else as the
+   holder wrote it; 0 if neither knows */
+static long holder(int fd)
+{
+	struct flock fl;
+	char buf[24];
+	ssize_t n;
+
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0)
+		return (long)fl.l_pid;
+	n = pread(fd, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+static int lock_refused(lua_State *L, const char *path, int err, long pid)
+{
+	lua_pushnil(L);
+	if (pid > 0)
+		lua_pushfstring(L, "%s is in use by pid %d", path, (int)pid);
+	else
+		lua_pushfstring(L, "%s: %s", path, strerror(err));
+	lua_pushinteger(L, pid);
+	return 3;
+}
+
+static int st_lock(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	int *fd = (int *)lua_newuserdatauv(L, sizeof *fd, 0);
+	struct flock fl;
+	char pid[24];
+	int n;
+
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return lock_refused(L, path, errno, 0);
+	luaL_setmetatable(L, LOCK_MT);  /* from here the fd is closed by __gc */
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(*fd, F_SETLK, &fl) != 0) {
+		int err = errno;
+		long who = err == EACCES || err == EAGAIN ? holder(*fd) : 0;
+		close(*fd);
+		*fd = -1;
+		return lock_refused(L, path, err == EACCES || err == EAGAIN ? EAGAIN : err, who);
+	}
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, (size_t)n, 0) != n) {
+		int err = errno;
+		close(*fd);
+		*fd = -1;
+		return lock_refused(L, path, err, 0);
+	}
+	return 1;
+}
+
+static int lock_close(lua_State *L)
+{
+	int *fd = (int *)luaL_checkudata(L, 1, LOCK_MT);
+
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	return 0;
+}
+
 static const luaL_Reg methods[] = {
 	{"exec", st_exec},
 	{"run", st_run},
@@ -177,6 +263,7 @@ static const luaL_Reg methods[] = {
 
 static const luaL_Reg funcs[] = {
 	{"open", st_open},
+	{"lock", st_lock},
 	{NULL, NULL}
 };
 
@@ -189,6 +276,17 @@ int luaopen_nomade_store(lua_State *L)
 		lua_setfield(L, -2, "__gc");
 		lua_pushcfunction(L, st_close);
 		lua_setfield(L, -2, "__close");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, LOCK_MT)) {
+		lua_pushcfunction(L, lock_close);
+		lua_setfield(L, -2, "__gc");
+		lua_pushcfunction(L, lock_close);
+		lua_setfield(L, -2, "__close");
+		lua_createtable(L, 0, 1);
+		lua_pushcfunction(L, lock_close);
+		lua_setfield(L, -2, "close");
+		lua_setfield(L, -2, "__index");
 	}
 	lua_pop(L, 1);
 	luaL_newlib(L, funcs);

@@ -35,6 +35,7 @@ static const struct {
 	{"risk", SHIELD_AMBER},
 	{"reconcile", SHIELD_RED},
 	{"halted", SHIELD_AMBER},
+	{"strategy", SHIELD_AMBER},
 };
 
 static const char *const state_names[] = {"GREEN", "AMBER", "RED"};
@@ -68,6 +69,7 @@ void shield_defaults(shield_config *c, double interval_ms)
 	c->atr_period = 14;
 	c->warmup = 0;
 	c->api_errors = 3;
+	c->strategy_errors = 10;
 	c->recovery = 3;
 }
 
@@ -85,6 +87,7 @@ void shield_init(shield *s, const shield_config *c)
 	s->cfg.flat_run = at_least(c->flat_run, 1);
 	s->cfg.atr_period = at_least(c->atr_period, 1);
 	s->cfg.api_errors = at_least(c->api_errors, 1);
+	s->cfg.strategy_errors = at_least(c->strategy_errors, 1);
 	s->cfg.recovery = at_least(c->recovery, 1);
 	s->cfg.warmup = at_least(c->warmup, 1);
 	s->clean[0] = s->clean[1] = s->cfg.recovery;  /* a warm-up ends at once */
@@ -389,6 +392,23 @@ void shield_api(shield *s, int ok, double now, const char *what)
 	} else if (++s->api_fail >= s->cfg.api_errors) {
 		raise_reason(s, SH_API_ERRORS, now, "%d failed requests in a row, the last: %s", s->api_fail,
 		             what ? what : "?");
+	}
+	settle(s, now);
+}
+
+/* the strategy's turn on a candle: failed on strategy_errors in a row,
+   no entries (a broken strategy must not keep opening positions); the
+   first clean turn clears it */
+void shield_strategy(shield *s, int ok, double now, const char *what)
+{
+	if (!isfinite(now))
+		now = s->last_t;
+	if (ok) {
+		s->strategy_fail = 0;
+		clear_reason(s, SH_STRATEGY);
+	} else if (++s->strategy_fail >= s->cfg.strategy_errors) {
+		raise_reason(s, SH_STRATEGY, now, "the strategy failed on %d candles in a row, the last %s",
+		             s->strategy_fail, what ? what : "?");
 	}
 	settle(s, now);
 }

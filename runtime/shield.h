@@ -28,6 +28,7 @@ enum shield_check {
 	SH_RISK,          /* AMBER: a risk limit that stops entries (the day's loss) */
 	SH_RECONCILE,     /* RED: the account cannot be reconciled with the journal */
 	SH_HALTED,        /* AMBER: the kill switch: no entries until it is lifted */
+	SH_STRATEGY,      /* AMBER: the strategy failed on strategy_errors candles in a row */
 	SH_NCHECKS
 };
 
@@ -38,7 +39,7 @@ typedef struct {
 	double jump_atr;      /* jump: move > jump_atr * ATR(atr_period) ... */
 	double jump_pct;      /* ... and > jump_pct * last close (0.1 = 10%) */
 	double max_skew_ms;   /* clock skew */
-	int zero_volume_run, flat_run, atr_period, warmup, api_errors;
+	int zero_volume_run, flat_run, atr_period, warmup, api_errors, strategy_errors;
 	int recovery;         /* clean candles before stepping down */
 } shield_config;
 
@@ -75,6 +76,7 @@ typedef struct {
 	   stepping down to GREEN needs the first, to AMBER the second */
 	int clean[2];
 	int api_fail;
+	int strategy_fail;   /* candles in a row the strategy failed on */
 	double last_beat;    /* ms, 0: none yet */
 	/* what happened */
 	struct shield_transition trans[SHIELD_HISTORY];
@@ -97,6 +99,7 @@ void shield_heartbeat(shield *s, double now_ms);
 void shield_signal(shield *s, int check, int on, double now_ms, const char *detail);
 void shield_api(shield *s, int ok, double now_ms, const char *what);
 void shield_skew(shield *s, double skew_ms, double now_ms);
+void shield_strategy(shield *s, int ok, double now_ms, const char *what);
 
 /* the gate's rule: may an order go out in this state? entry: one that
    opens a position; else an exit or a protective order */

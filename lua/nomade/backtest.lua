@@ -115,8 +115,12 @@ function M.execute(run, progress)
   -- per-candle garbage (prompts, verdicts) dies young: the generational
   -- collector keeps it from piling up to twice the live heap
   local gc = collectgarbage("generational")
+  local function decide(i)
+    local ok, err = e.turn(i)
+    if not ok then error(err, 0) end
+  end
   local ok, err = pcall(book.run, book, { first = first, last = last, candles = c, view = e.inner,
-    ind = e.ivals, indicators = indicators, cursor = e.cursor, equity = equity, decide = e.decide,
+    ind = e.ivals, indicators = indicators, cursor = e.cursor, equity = equity, decide = decide,
     changed = e.changed, state = c.state })
   collectgarbage(gc)
   if not ok then

@@ -4,8 +4,13 @@
 -- whose gate (in C) refuses what the Integrity Shield forbids.
 local ta = require "nomade.ta"
 local paper = require "nomade.paper"
+local host = require "nomade.host"
 
 local M = {}
+
+-- VM instructions one candle's strategy calls may take, in a backtest as
+-- in a run: a runaway loop fails the candle, it cannot hang the command
+M.CANDLE_BUDGET = 50000000
 
 function M.readonly(t, name)
   return setmetatable({}, {
@@ -37,8 +42,8 @@ end
 -- engine.new{strategy =, book =, judge =, columns = {time = series, ...},
 --            indicators = {name = series}, mode = tribunal mode, progress = fn(i)}
 -- -> an engine: e.m, e.inner (the table behind m), e.ivals (behind m.ind),
--- e.cursor, e.stats, e.decide(i), e.changed(), e.phase(), e.set_strategy(s),
--- e.set_indicators(map)
+-- e.cursor, e.stats, e.decide(i), e.turn(i), e.changed(), e.phase(),
+-- e.set_strategy(s), e.set_indicators(map)
 function M.new(o)
   local book, judge = o.book, o.judge
   local strat = o.strategy
@@ -146,6 +151,10 @@ function M.new(o)
     inner.pending = true
     return "buy", verdict
   end
+
+  -- decide(i) under the candle's instruction budget: true and what it
+  -- did, or false and the error (file:line of the strategy)
+  function e.turn(i) return host.limit(M.CANDLE_BUDGET, e.decide, i) end
 
   return e
 end

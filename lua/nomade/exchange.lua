@@ -345,14 +345,23 @@ function B:buy(intent, i)
   return self:send("Buy", allowed, nil, i)
 end
 
--- book:sell(reason, i): the whole position, at market
+-- book:sell(reason, i): the whole position, at market. Under the
+-- exchange's minimums (minOrderQty, minOrderAmt at the last price) it is
+-- not sent, as the paper book refuses it: the position is kept, as dust
 function B:sell(reason, i)
-  if not self.position or self.open then error("exchange: a sell without a position, or with an order open", 2) end
+  local p = self.position
+  if not p or self.open then error("exchange: a sell without a position, or with an order open", 2) end
   local open, state = self:gate(false)
   if not open then return false, state end
   if self.reconciling then return refuse(self, "the account is being reconciled") end
-  local qty = instruments.floor(math.min(self.position.qty, self.base), self.rules.qty_step)
-  if self:dust(qty) then return refuse(self, "the position is dust: nothing the exchange would take") end
+  local qty = instruments.floor(math.min(p.qty, self.base), self.rules.qty_step)
+  local under = self:dust(qty) and "minOrderQty" or self.price and qty * self.price < self.rules.min_amt and "minOrderAmt"
+  if under then
+    p.dust = true
+    self.refused = self.refused + 1
+    return refuse(self, string.format("the position is dust: %.14g at %.14g is under the exchange's %s", qty,
+      self.price or 0, under))
+  end
   return self:send("Sell", qty, reason, i)
 end
 

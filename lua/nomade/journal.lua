@@ -39,27 +39,37 @@ local function integers(v)
 end
 
 -- journal.open(path, identity {strategy, symbol, interval}, adopt) -> j or nil, err
--- A journal written for another strategy, symbol or interval is refused
--- unless adopt is true.
+-- One process per journal: PATH.lock is taken before anything is written
+-- and held until close (or the process's end), so a second run on the
+-- same journal is refused, naming the pid that has it. A journal written
+-- for another strategy, symbol or interval is refused unless adopt is true.
 function M.open(path, identity, adopt)
-  local db, err = store.open(path)
-  if not db then return nil, "journal: " .. err end
-  local ok, serr = pcall(db.exec, db, SCHEMA)
-  if not ok then
-    db:close()
-    return nil, "journal: " .. path .. ": " .. tostring(serr)
+  local lock, lerr, pid = store.lock(path .. ".lock")
+  if not lock then
+    return nil, pid > 0 and string.format("journal %s is in use by pid %d", path, pid) or "journal: " .. lerr
   end
+  local db, err = store.open(path)
+  if not db then
+    lock:close()
+    return nil, "journal: " .. err
+  end
+  local function refuse(why)
+    db:close()
+    lock:close()
+    return nil, why
+  end
+  local ok, serr = pcall(db.exec, db, SCHEMA)
+  if not ok then return refuse("journal: " .. path .. ": " .. tostring(serr)) end
   for _, key in ipairs({ "strategy", "symbol", "interval" }) do
     local rows = db:run("SELECT value FROM meta WHERE key = ?", key)
     local was = rows[1] and rows[1][1]
     if was and was ~= identity[key] and not adopt then
-      db:close()
-      return nil, string.format("journal: %s was written for %s %s, not %s (pass --adopt-journal to "
-        .. "continue it anyway, or use another --journal)", path, key, was, identity[key])
+      return refuse(string.format("journal: %s was written for %s %s, not %s (pass --adopt-journal to "
+        .. "continue it anyway, or use another --journal)", path, key, was, identity[key]))
     end
     db:run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, identity[key])
   end
-  return setmetatable({ db = db, path = path, events = {} }, M)
+  return setmetatable({ db = db, lock = lock, path = path, events = {} }, M)
 end
 
 -- what a restart needs, or nil for a new journal: {candles = {{t,o,h,l,c,v}...},
@@ -195,6 +205,9 @@ function M:fills()
   return out
 end
 
-function M:close() self.db:close() end
+function M:close()
+  self.db:close()
+  self.lock:close()
+end
 
 return M

@@ -27,8 +27,8 @@ local bybit = require "nomade.bybit"
 
 local M = {}
 
--- VM instructions one candle's strategy calls may take
-M.CANDLE_BUDGET = 50000000
+-- VM instructions one candle's strategy calls may take (nomade backtest's too)
+M.CANDLE_BUDGET = engine.CANDLE_BUDGET
 
 M.USAGE = [[
 usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
@@ -74,8 +74,10 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
   --socket PATH      the REPL's socket (default $XDG_RUNTIME_DIR/nomade/nomade.sock,
                      else /tmp/nomade-$UID/nomade.sock)
   --journal PATH     the SQLite journal; a restart with it resumes where the
-                     run stopped (default $XDG_STATE_HOME/nomade/SYMBOL-INTERVAL.journal,
-                     else ~/.local/state/nomade/...)
+                     run stopped; one process at a time (default
+                     $XDG_STATE_HOME/nomade/SYMBOL-INTERVAL-MARKET-EXEC.journal,
+                     else ~/.local/state/nomade/...; MARKET: replay-FILE,
+                     mainnet, testnet or demo; EXEC: paper or bybit)
   --adopt-journal    continue a journal written for another strategy or symbol
   --log-format F     text (default: lines for a person) or json (an object a line)
   --log-level L      debug, info (default: a line per candle), warn or error
@@ -182,7 +184,18 @@ local function parse_args(args)
   return opts
 end
 
-local function default_journal(s)
+-- the market a run trades on and how, for the default journal's name:
+-- replay-FILE, mainnet, testnet, demo (or a custom base's host), then
+-- paper or bybit; so a replay never resumes into a live run, nor paper
+-- into real orders
+local function journal_name(s, opts)
+  local file = opts.feed:match("^replay:(.*)$")
+  local where = file and "replay-" .. (file:match("([^/]+)$") or file)
+    or (opts.exec == "bybit" and opts.exec_base or opts["base-url"] or "mainnet"):gsub("^https?://", "")
+  return string.format("%s-%s-%s-%s.journal", s.symbol, s.interval, where:gsub("[^%w%.%-_]", "_"), opts.exec or "paper")
+end
+
+local function default_journal(s, opts)
   local base = os.getenv("XDG_STATE_HOME")
   if not base or base == "" then
     local home = os.getenv("HOME")
@@ -191,7 +204,7 @@ local function default_journal(s)
   end
   local ok, err = host.mkdir(base .. "/nomade")
   if not ok then return nil, err end
-  return string.format("%s/nomade/%s-%s.journal", base, s.symbol, s.interval)
+  return base .. "/nomade/" .. journal_name(s, opts)
 end
 
 local function absolute(path)
@@ -276,7 +289,7 @@ function M.main(...)
   local s = strat.settings
   local sh = assert(shield_mod.new(strat, opts.shield))  -- --shield was checked
   local jpath, jperr = opts.journal, nil
-  if not jpath then jpath, jperr = default_journal(s) end
+  if not jpath then jpath, jperr = default_journal(s, opts) end
   local journal
   if jpath then
     journal, jperr = journal_mod.open(jpath, { strategy = path or "default", symbol = s.symbol,
@@ -341,6 +354,22 @@ function M.main(...)
       emit(LEVEL[tr.to], "shield", tr, "  shield %s -> %s  %s: %s", tr.from, tr.to, tr.check, tr.detail)
       journal:event("shield", tr)
     end
+  end
+
+  -- a position whose sell the exchange's minimums refuse: kept, flagged
+  -- dust by the book, and said once (its later refusals are only counted)
+  local dust_said
+  local function report_dust()
+    local p = book.position
+    if not (p and p.dust) then return false end
+    if dust_said ~= p.time then
+      dust_said = p.time
+      emit("warn", "dust", { qty = p.qty, price = inner.close, min_qty = rules.min_qty, min_amt = rules.min_amt },
+        "  dust  the position (%.8g at %.2f) is under the exchange's minimum order (minOrderQty %g, minOrderAmt %g): "
+        .. "kept as dust, not sold", p.qty, inner.close, rules.min_qty, rules.min_amt)
+      journal:event("dust", { qty = p.qty, price = inner.close })
+    end
+    return true
   end
 
   -- live verdicts: journaled; an unavailable tribunal turns the shield AMBER
@@ -422,6 +451,7 @@ function M.main(...)
         journal:event("fill", { side = "buy", qty = book.position.qty, price = book.position.price })
       end
     end
+    report_dust()
     e.changed()
     inner.equity = book:equity(inner.close)
     if live and n >= strat.settings.history then decide(n) end
@@ -436,9 +466,46 @@ function M.main(...)
     end
   end
 
+  -- the strategy's failed turns: counted, the last kept (status(), the
+  -- dashboard, the end line), a run of identical ones logged once and
+  -- then counted; strategy_errors of them in a row turn the shield AMBER
+  local failures = { count = 0, in_a_row = 0, repeats = 0 }
+  local function failed_calls()
+    if failures.count == 0 then return nil end
+    return { count = failures.count, in_a_row = failures.in_a_row, last = failures.last, candle = failures.candle }
+  end
+  local function flush_repeats()
+    if failures.repeats == 0 then return end
+    emit("error", "strategy_error_repeated", { count = failures.repeats, error = failures.last },
+      "  error ... repeated %d times", failures.repeats)
+    failures.repeats = 0
+  end
+  local function strategy_turn(ok, why)
+    local close = inner.time + step
+    if ok then
+      failures.in_a_row = 0
+      flush_repeats()
+      sh:strategy(true, nil, close)
+      return report_shield()
+    end
+    local text = string.format("strategy failed in %s: %s", e.phase(), tostring(why))
+    failures.count, failures.in_a_row = failures.count + 1, failures.in_a_row + 1
+    if text == failures.last then
+      failures.repeats = failures.repeats + 1
+    else
+      flush_repeats()
+      emit("error", "strategy_error", { ["function"] = e.phase(), error = tostring(why), time = iso(inner.time) },
+        "  error %s (the candle of %s is skipped)", text, iso(inner.time))
+    end
+    failures.last, failures.candle = text, iso(inner.time)
+    journal:event("error", text)
+    sh:strategy(false, string.format("in %s: %s", e.phase(), tostring(why)), close)
+    report_shield()
+  end
+
   -- the strategy's turn on candle k, reported and journaled
   function decide(k)
-    local ok, what, detail = host.limit(M.CANDLE_BUDGET, e.decide, k)
+    local ok, what, detail = e.turn(k)
     if ok and type(detail) == "table" then
       table.insert(verdicts, 1, { time = iso(inner.time), signal = detail.signal, score = detail.score,
         source = detail.source, reasoning = detail.reasoning, outcome = what, cause = detail.cause,
@@ -446,11 +513,8 @@ function M.main(...)
       verdicts[51] = nil
       board:verdict(verdicts[1], inner.time)
     end
-    if not ok then
-      emit("error", "strategy_error", { ["function"] = e.phase(), error = tostring(what) },
-        "  error strategy failed in %s: %s (the candle is skipped)", e.phase(), tostring(what))
-      journal:event("error", string.format("strategy failed in %s: %s", e.phase(), tostring(what)))
-    elseif what then
+    strategy_turn(ok, what)
+    if ok and what then
       journal:event("decision", { what = what, regime = inner.regime, verdict = type(detail) == "table"
         and { signal = detail.signal, score = detail.score, source = detail.source } or detail })
     end
@@ -461,7 +525,7 @@ function M.main(...)
       emit("warn", "blocked", { shield = detail, why = why }, "  block %s refused by the shield: %s",
         inner.position and "the exit" or "the entry", why)
       journal:event("blocked", { shield = detail, why = why })
-    elseif what == "refused" then
+    elseif what == "refused" and not report_dust() then  -- a dust position's exits: said once
       emit("warn", "refused_order", { why = detail }, "  refuse %s: %s", inner.position and "the exit" or "the entry",
         detail)
       journal:event("refused_order", { why = detail })
@@ -494,19 +558,22 @@ function M.main(...)
       lerr = oerr
     end
     reloads.count, reloads.last, reloads.why = reloads.count + 1, os.date("!%Y-%m-%dT%H:%M:%SZ"), why
-    journal:note(inner.time, "reload", { ok = new ~= nil, why = why, error = lerr and tostring(lerr) })
     if not new then
       reloads.ok, reloads.error = false, tostring(lerr)
+      journal:note(inner.time, "reload", { ok = false, why = why, error = tostring(lerr) })
       emit("error", "reload", { ok = false, why = why, error = tostring(lerr) },
         "  error reload (%s) failed, the previous strategy keeps running: %s", why, tostring(lerr))
       return false, tostring(lerr)
     end
     if new.settings.symbol ~= strat.settings.symbol or new.settings.interval ~= strat.settings.interval then
-      emit("error", "reload", { ok = false, why = why, error = "symbol or interval changed" },
-        "  error reload (%s) refused: symbol and interval cannot change while running (%s %s)",
-        why, strat.settings.symbol, strat.settings.interval)
-      return
+      local refusal = string.format("symbol and interval cannot change while running (%s %s)",
+        strat.settings.symbol, strat.settings.interval)
+      reloads.ok, reloads.error = false, refusal
+      journal:note(inner.time, "reload", { ok = false, why = why, error = refusal })
+      emit("error", "reload", { ok = false, why = why, error = refusal }, "  error reload (%s) refused: %s", why, refusal)
+      return false, refusal
     end
+    journal:note(inner.time, "reload", { ok = true, why = why })
     local nind, nmap = build_indicators(new.indicators, columns, n)
     book:configure { position_size = new.settings.position_size, stop_loss = new.settings.stop_loss,
       take_profit = new.settings.take_profit }
@@ -604,7 +671,7 @@ function M.main(...)
         paused = e.paused or false, halted = journal:flag("halted"), exec = book.exchange and "bybit" or "paper",
         firebase = publisher and publisher:status(),
         private_stream = book.exchange and (book.stream_up or false) or nil,
-        regime = inner.regime, reloads = reloads, tribunal = e.stats,
+        regime = inner.regime, reloads = reloads, tribunal = e.stats, errors = failed_calls(),
         llm = live_tribunal and { provider = live_tribunal.provider, model = live_tribunal.model,
           today = live_tribunal.totals, causes = live_tribunal.causes, deadline = live_tribunal.deadline } }
     end,
@@ -782,7 +849,7 @@ ta, nomade        the indicator library and every nomade module]])
     board:sync("/bot/status", { mode = st.exec, symbol = st.symbol, interval = st.interval, feed = feed.name,
       strategy = st.strategy, started = started, updated = math.floor(loop.time() * 1000), paused = st.paused,
       halted = st.halted, candles = st.candles, reload = { count = reloads.count, ok = reloads.ok,
-        last = reloads.last, error = reloads.error } })
+        last = reloads.last, error = reloads.error }, errors = st.errors })
     local reasons, transitions = {}, {}
     for _, r in ipairs(sh:reasons()) do reasons[r.check] = r end
     for _, tr in ipairs(sh:transitions(math.max(0, seen_seq - 50))) do transitions[string.format("%d", tr.seq)] = tr end
@@ -881,10 +948,14 @@ ta, nomade        the indicator library and every nomade module]])
   if web then web:close() end
   if publisher then publisher:stop() end
   journal:close()
-  emit("info", "end", { finished = finished, candles = n, equity = book:equity(inner.close or 0),
-    trades = #book.trades }, "nomade run: %s after %d candles: equity %.2f, %d trades, %s",
+  flush_repeats()
+  local failed = failed_calls()
+  emit(failed and "warn" or "info", "end", { finished = finished, candles = n, equity = book:equity(inner.close or 0),
+    trades = #book.trades, errors = failed }, "nomade run: %s after %d candles: equity %.2f, %d trades, %s%s",
     finished and "replay done" or "stopped",
-    n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat")
+    n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat",
+    failed and string.format("; %d failed strategy calls, the last on the candle of %s: %s", failed.count,
+      failed.candle, failed.last) or "")
   return 0
 end
 

@@ -11,7 +11,8 @@ local M = {}
 -- loosen the shield that guards it. Each is bounded in C, so none of them
 -- can switch a check off.
 M.THRESHOLDS = { grace = true, heartbeat = true, jump_atr = true, jump_pct = true, max_skew = true,
-  zero_volume_run = true, flat_run = true, atr_period = true, api_errors = true, recovery = true }
+  zero_volume_run = true, flat_run = true, atr_period = true, api_errors = true, strategy_errors = true,
+  recovery = true }
 
 -- candles an indicator needs before its value means anything
 local WARMUP = {

@@ -911,6 +911,46 @@ static void test_api(void)
 	expect(&s, SHIELD_AMBER, SH_API_ERRORS, "... the 3rd counted failure: AMBER");
 }
 
+static void test_strategy(void)
+{
+	shield s;
+	tape tp;
+	shield_config c;
+	int i;
+
+	fresh(&s, &tp, NULL);
+	feed(&s, &tp, 5);
+	for (i = 0; i < 9; i++)
+		shield_strategy(&s, 0, tp.t, "in entry(m): s.lua:3: bad");
+	expect(&s, SHIELD_GREEN, -1, "9 failed candles: GREEN");
+	shield_strategy(&s, 0, tp.t, "in entry(m): s.lua:3: bad");
+	expect(&s, SHIELD_AMBER, SH_STRATEGY, "10 failed candles in a row: AMBER for strategy");
+	unit_ok(has(s.reason[SH_STRATEGY].detail, "the strategy failed on 10 candles in a row, the last in entry(m): s.lua:3: bad")
+	        && strcmp(shield_check_name(SH_STRATEGY), "strategy") == 0,
+	        "the strategy detail counts the candles and gives the last error");
+	unit_ok(shield_allows(s.state, 0) && !shield_allows(s.state, 1), "no entries; exits go on");
+	shield_strategy(&s, 1, tp.t, NULL);
+	expect(&s, SHIELD_AMBER, -1, "a clean candle clears it (the state waits for clean candles)");
+	feed(&s, &tp, 3);
+	expect(&s, SHIELD_GREEN, -1, "... and GREEN after recovery");
+
+	shield_defaults(&c, H);
+	c.strategy_errors = 2;
+	fresh(&s, &tp, &c);
+	feed(&s, &tp, 5);
+	shield_strategy(&s, 0, tp.t, "a");
+	shield_strategy(&s, 1, tp.t, "b");
+	shield_strategy(&s, 0, tp.t, "c");
+	expect(&s, SHIELD_GREEN, -1, "strategy_errors=2: a failure, a success, a failure: GREEN");
+	shield_strategy(&s, 0, tp.t, "d");
+	expect(&s, SHIELD_AMBER, SH_STRATEGY, "... and a second in a row: AMBER");
+	c.strategy_errors = 0;
+	fresh(&s, &tp, &c);
+	feed(&s, &tp, 5);
+	shield_strategy(&s, 0, tp.t, "a");
+	expect(&s, SHIELD_AMBER, SH_STRATEGY, "strategy_errors=0 is 1: the check cannot be switched off");
+}
+
 static void test_skew(void)
 {
 	shield s;
@@ -1439,6 +1479,7 @@ int main(void)
 	test_heartbeat();
 	test_signals();
 	test_api();
+	test_strategy();
 	test_skew();
 	test_transitions();
 	test_allows();

@@ -81,6 +81,21 @@ do
   local rows = { { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 100, 100, 100, 100 } }
   local r = assert(bt.run { strategy = scripted(2), data = bt.csv(rows), cash = 9 })
   t.ok(r.book.position == nil and r.book.refused == 1, "4.5 USDT is under minOrderAmt 5: refused")
+  -- a sell under the minimums is refused as Bybit refuses it: the position
+  -- stays, flagged as dust
+  rows = { { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 80, 80, 80, 80 },
+    { 80, 80, 80, 80 }, { 80, 80, 80, 80 } }
+  r = assert(bt.run { strategy = scripted(2, 4), data = bt.csv(rows), cash = 11 })
+  local p = r.book.position
+  t.ok(p and p.dust and p.qty == 0.054945 and #r.book.trades == 0 and r.book.refused == 1,
+    "an exit worth 4.40 USDT (under minOrderAmt 5) is refused; the position is kept as dust")
+  rows[4] = { 100, 100, 85, 85 }
+  r = assert(bt.run { strategy = scripted(2, nil, { settings = "stop_loss = 0.1" }), data = bt.csv(rows), cash = 11 })
+  p = r.book.position
+  t.ok(p and p.dust and #r.book.trades == 0 and r.book.refused >= 1,
+    "a stop worth 4.94 USDT is refused too; the position is kept as dust")
+  r = assert(bt.run { strategy = scripted(2, 4), data = bt.csv(rows), cash = 12 })
+  t.ok(r.book.position == nil and #r.book.trades == 1, "a sell over the minimums fills")
 end
 
 -- 5. the tribunal seam
@@ -233,6 +248,28 @@ do
   t.ok(rc == 0 and out:find("2023-01-01T00:00:00Z .. 2023-06-30T23:00:00Z", 1, true)
     and out:find("OFF: every candidate passed as BUY", 1, true), "--from/--to bound the span; off is labelled", out)
   t.ok(backtest.parse_date("2023-03-24T12:30") == 1679661000000, "dates are UTC")
+end
+
+-- a runaway strategy: the backtest gives every call the run's instruction
+-- budget, and fails naming the strategy's line and the candle
+do
+  local s = bt.file([[
+settings = { interval = "1h", history = 1 }
+function regime(m) return "R" end
+function entry(m)
+  if m.index == 4 then
+    while true do end
+  end
+  return false
+end
+function prompt() return "p" end
+]])
+  local data = bt.csv({ { 90, 91, 89, 90 }, { 90, 91, 89, 90 }, { 90, 91, 89, 90 }, { 90, 91, 89, 90 },
+    { 90, 91, 89, 90 } })
+  local rc, _, err = t.run("backtest " .. s .. " --data " .. data, "timeout 120")
+  t.ok(rc == 1 and err:find("strategy failed in entry(m, regime, nil) on the candle of 2023-01-01 03:00: " .. s
+    .. ":5: instruction budget exceeded", 1, true), "a runaway entry() fails the backtest with its file:line and candle",
+    rc .. " " .. err)
 end
 
 t.done()

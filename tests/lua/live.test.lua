@@ -130,7 +130,8 @@ function entry() return false end
 function prompt() return "p" end
 ]])
   local rc, out = t.run("run " .. s .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max" .. J())
-  t.ok(rc == 0 and out:find("error strategy failed in regime(m): " .. s .. ":3: bad candle (the candle is skipped)", 1, true)
+  t.ok(rc == 0 and out:find("error strategy failed in regime(m): " .. s .. ":3: bad candle (the candle of 2023-03-20 09:00 "
+    .. "is skipped)", 1, true)
     and out:find("replay done after 191 candles", 1, true), "one failing candle is reported and skipped", out:sub(1, 1500))
   local loop = bt.file([[
 settings = { interval = "1h", history = 3 }
@@ -139,8 +140,9 @@ function entry() return false end
 function prompt() return "p" end
 ]])
   rc, out = t.run("run " .. loop .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max" .. J())
-  t.ok(rc == 0 and out:find("instruction budget exceeded", 1, true) and out:find("replay done", 1, true),
-    "a runaway strategy is stopped by the budget, and the run goes on")
+  t.ok(rc == 0 and out:find("strategy failed in regime(m): " .. loop .. ":2: instruction budget exceeded", 1, true)
+    and out:find("replay done", 1, true), "a runaway strategy is stopped by the budget, named by its file:line, "
+    .. "and the run goes on", out:sub(1, 1500))
 end
 
 -- 5. the REPL: JSON, expressions, multi-line input, the budget, two
@@ -181,7 +183,7 @@ do
     .. "state\nhelp()\n")
   t.ok(text:find('{1, "a", {b = true}}', 1, true), "an expression prints its value, pretty", text)
   t.ok(text:find("10\n20\n", 1, true), "multi-line input waits for the end of the block")
-  t.ok(text:find("error: instruction budget exceeded", 1, true), "an infinite loop is stopped by the budget")
+  t.ok(text:find("error: repl:1: instruction budget exceeded", 1, true), "an infinite loop is stopped by the budget, named by its line")
   t.ok(text:find("pause(), resume()", 1, true), "help() lists the entry points")
   -- two clients at once, and one that disconnects in the middle of a line
   os.execute(string.format("(printf 'while true do' ; sleep 0.3) | %s%s repl >/dev/null 2>&1 &", env, t.bin))
@@ -299,6 +301,146 @@ do
   rc, _, err = t.run("run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1m-2023-03-24-outage.csv")
   t.ok(rc == 1 and err:find("candles are 60 s apart but the strategy's interval is 1h", 1, true),
     "a feed at another interval is refused", err)
+end
+
+-- 9. one process per journal: a second run on it exits 1 before writing,
+-- naming the first's pid; the default journal is named after the market
+-- and the execution
+do
+  local dir = os.tmpname() .. ".lock"
+  os.execute("mkdir -p " .. dir)
+  local jpath = dir .. "/one.journal"
+  local feed = " --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --journal " .. jpath
+  local p = start("lua/strategy.lua" .. feed .. " --speed 3600 --socket " .. dir .. "/a.sock")
+  for _ = 1, 100 do
+    if slurp(p.out):find("close ", 1, true) then break end
+    os.execute("sleep 0.05")
+  end
+  local count = "eval " .. t.q("return #assert(require('nomade.store').open('" .. jpath
+    .. "')):run('SELECT time FROM candles')")
+  local _, before = t.run(count)
+  local rc, out, err = t.run("run lua/strategy.lua" .. feed .. " --speed max --socket " .. dir .. "/b.sock")
+  t.ok(rc == 1 and err:find("journal " .. jpath .. " is in use by pid " .. p.pid, 1, true),
+    "a second run on the journal exits 1 and names the pid that has it", err)
+  t.ok(not out:find("close ", 1, true) and not err:find("UNIQUE", 1, true), "and it traded nothing", out)
+  local _, after = t.run(count)
+  t.ok(tonumber(after) >= tonumber(before) and not io.open(dir .. "/b.sock"),
+    "the first run goes on, and the second wrote nothing", before .. " -> " .. after)
+  os.execute("kill -9 " .. p.pid)
+  wait(p, 2)
+  rc, out = t.run("run lua/strategy.lua" .. feed .. " --speed max --socket " .. dir .. "/c.sock")
+  t.ok(rc == 0 and out:find("resume from " .. jpath, 1, true),
+    "the lock of a killed run does not block the next one", out:sub(1, 400))
+  local state = dir .. "/state"
+  rc = t.run("run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+    .. "--speed max --socket " .. dir .. "/d.sock", "XDG_STATE_HOME=" .. state)
+  local named = io.open(state .. "/nomade/BTCUSDT-1h-replay-binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv-paper.journal")
+  t.ok(rc == 0 and named, "the default journal's name says the feed and the execution")
+  if named then named:close() end
+end
+
+-- 10. a reload that changes the symbol is refused, and journaled as refused
+do
+  local dir = os.tmpname() .. ".sym"
+  os.execute("mkdir -p " .. dir)
+  local path, jpath = dir .. "/s.lua", dir .. "/s.journal"
+  local src = [[
+settings = { interval = "1h", history = 3%s }
+function regime(m) return "R" end
+function entry() return false end
+function prompt() return "p" end
+]]
+  write(path, src:format(""))
+  local p = start(path .. " --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed 3600 --journal " .. jpath
+    .. " --socket " .. dir .. "/s.sock")
+  os.execute("sleep 0.5")
+  write(path, src:format(', symbol = "ETHUSDT"'))
+  for _ = 1, 100 do
+    if slurp(p.out):find("reload (file changed) refused", 1, true) then break end
+    os.execute("sleep 0.05")
+  end
+  os.execute("kill -INT " .. p.pid)
+  wait(p, 5)
+  t.ok(slurp(p.out):find("error reload (file changed) refused: symbol and interval cannot change while running "
+    .. "(BTCUSDT 1h)", 1, true), "a reload to another symbol is refused", slurp(p.out):sub(1, 1500))
+  local _, ev = t.run("eval " .. t.q("local d = require('cjson').decode(assert(require('nomade.store').open('" .. jpath
+    .. "')):run(\"SELECT detail FROM events WHERE kind = 'reload'\")[1][1]); "
+    .. "return d.ok, d.error:find('cannot change', 1, true) ~= nil"))
+  t.eq(ev, "false\ntrue\n", "and journaled with ok = false")
+end
+
+-- 11. failed strategy calls: counted in status(), the dashboard and the end
+-- line with the last error's file:line and candle; a run of identical ones
+-- logged once; strategy_errors in a row turn the shield AMBER (check
+-- strategy) until clean candles return
+do
+  local dir = os.tmpname() .. ".err"
+  os.execute("mkdir -p " .. dir)
+  local s = bt.file([[
+settings = { interval = "1h", history = 3 }
+function regime(m)
+  if m.index >= 10 and m.index < 25 then error("bad candle") end
+  if m.index == 30 then error("other") end
+  return "R"
+end
+function entry() return false end
+function prompt() return "p" end
+]])
+  local p = start(s .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed 36000 --journal "
+    .. dir .. "/j --socket " .. dir .. "/sock --http 127.0.0.1:0")
+  for _ = 1, 200 do
+    if slurp(p.out):find(":4: other", 1, true) then break end
+    os.execute("sleep 0.05")
+  end
+  local json = io.popen(t.bin .. " repl --socket " .. dir .. "/sock -e 'status().errors'"):read("a")
+  local doc = (require("cjson.safe").decode(json) or {}).value or {}
+  t.ok(doc.count == 16 and doc.candle == "2023-03-21 05:00" and doc.last == "strategy failed in regime(m): " .. s
+    .. ":4: other", "status().errors: the count, the last error with file:line, its candle", json)
+  local url = slurp(p.out):match("dashboard (http://[%d.:]+)/")
+  local code, body, st
+  for _ = 1, 60 do  -- the dashboard's tree is synced once a second
+    code, _, body = require("nomade.http").request { url = tostring(url) .. "/bot/status.json" }
+    st = require("cjson.safe").decode(body or "") or {}
+    if st.errors and st.errors.count == 16 then break end
+    os.execute("sleep 0.05")
+  end
+  t.ok(code == 200 and st.errors and st.errors.count == 16 and st.errors.last == doc.last,
+    "and the dashboard's bot/status", body)
+  os.execute("kill -INT " .. p.pid)
+  wait(p, 10)
+  local out = slurp(p.out)
+  local first = "error strategy failed in regime(m): " .. s .. ":3: bad candle (the candle of 2023-03-20 09:00 is skipped)"
+  local _, logged = out:gsub("bad candle", "")
+  t.ok(out:find(first, 1, true) and out:find("error ... repeated 14 times", 1, true) and logged == 2,
+    "15 identical errors: logged once, then '... repeated 14 times'", out:sub(1, 2500))
+  t.ok(out:find("shield GREEN -> AMBER  strategy: the strategy failed on 10 candles in a row, the last in regime(m): ",
+    1, true), "the 10th failing candle in a row turns the shield AMBER (strategy)")
+  local amber = out:find("-> AMBER  strategy", 1, true)
+  t.ok(amber and out:find("shield AMBER -> GREEN", amber, true) < out:find("error strategy failed in "
+    .. "regime(m): " .. s .. ":4: other", 1, true), "and GREEN again once clean candles return")
+  t.ok(out:find("nomade run: stopped after %d+ candles: equity 10000.00, 0 trades, flat; 16 failed strategy calls, "
+    .. "the last on the candle of 2023%-03%-21 05:00: strategy failed in regime%(m%): .*:4: other"),
+    "the end line counts them and gives the last", out:sub(-400))
+end
+
+-- 12. paper refuses what Bybit refuses: an exit under minOrderAmt is not
+-- filled, the position is kept as dust, and that is said once
+do
+  local rows = { { 100, 100, 100, 100 }, { 100, 100, 100, 100 }, { 100, 100, 100, 100 } }
+  for k = 4, 9 do rows[k] = { 80, 80, 80, 80 } end
+  local s = bt.file([[
+settings = { interval = "1h", history = 1, position_size = 0.5 }
+function regime(m) return "R" end
+function entry(m, r, v) return v ~= nil or m.index == 2 end
+function prompt() return "p" end
+function exit(m, p) return m.index >= 4 end
+]])
+  local rc, out = t.run("run " .. s .. " --feed replay:" .. bt.csv(rows) .. " --speed max --cash 11 --http off" .. J())
+  local _, said = out:gsub("dust  the position", "")
+  t.ok(rc == 0 and said == 1 and out:find("dust  the position (0.054945 at 80.00) is under the exchange's minimum "
+    .. "order (minOrderQty 1.1e-05, minOrderAmt 5): kept as dust, not sold", 1, true)
+    and out:find("0 trades, a position open", 1, true) and not out:find("refuse the exit", 1, true),
+    "an exit under minOrderAmt: refused, the position kept as dust, said once", out)
 end
 
 t.done()

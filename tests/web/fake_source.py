@@ -19,7 +19,7 @@ and as a Firebase database):
 A scripted timeline drives the tree: a closed candle every --step seconds
 (patch of market/SYM/candles, the oldest dropped with null, equity too), a
 ticker price between candles, a tribunal verdict, a position opened and
-closed into a trade, a shield change to AMBER; then, after --stall-after
+closed into a trade, failed strategy calls, a shield change to AMBER; then, after --stall-after
 seconds, the streams stop: no event, no keep-alive, connections left open
 (the pages must then show "stale"). The simulated bot obeys the controls
 (paused / halted in bot/status, the result under commands/<id>).
@@ -400,6 +400,10 @@ class Bot:
                 self.open_position(c)
             elif k == 12:
                 self.close_position(c, "take profit")
+            elif k == 14:
+                with self.lock:
+                    self.status["errors"] = {"count": 3, "in_a_row": 2, "candle": "2024-01-01 10:00",
+                                             "last": "strategy failed in exit(m, position): strategy.lua:42: boom"}
             elif k == 16:
                 self.verdict(c["t"], "WAIT", 35, "RSI 71 is stretched after the move and the candle "
                              "closed off its high: no edge for a new entry. WAIT.")

@@ -213,6 +213,17 @@ async function scenarioA(browser) {
     assert(rows > 0, 'no trade row');
   });
 
+  if (!EXTERNAL) {
+    await check('trading: failed strategy calls show a red strip with the last error', async () => {
+      assert(await trading.locator('#p-errors').isHidden() || (await dbg(trading)).errors > 0, 'strip shown with no error');
+      await waitFor(trading, () => window.nomade.debug.errors > 0, null, WAIT, 'strategy errors');
+      assert(await trading.locator('#p-errors').isVisible(), 'the strip is hidden');
+      const strip = await text(trading, '#p-errors');
+      assert(/3 failed calls, 2 in a row/.test(strip) && strip.includes('strategy.lua:42: boom')
+        && strip.includes('2024-01-01 10:00'), `strip: ${strip}`);
+    });
+  }
+
   await check('trading: equity curve drawn', async () => {
     const d = await dbg(trading);
     assert(d.chart, 'equity chart not set up');

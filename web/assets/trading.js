@@ -1,6 +1,6 @@
 // trading.js: the logic of trading.html: the shield (state, reasons,
 // transitions), positions with unrealised P&L at the live price, the bot's
-// status and reloads, orders, trades, the equity curve (lightweight-charts),
+// status and reloads, the strategy's failed calls, orders, trades, the equity curve (lightweight-charts),
 // the tribunal's verdicts with reasoning, and the controls: POST
 // {"action": "pause"|"resume"|"halt", "time": {".sv": "timestamp"}} to
 // commands.json?auth=<token> (Firebase REST push; 401 without the token),
@@ -15,7 +15,7 @@ import {
 } from './nomade-ui.js';
 
 const debug = { verdicts: 0, trades: 0, orders: 0, positions: 0, equityPoints: 0, commands: 0, chart: false,
-  lastResult: null };
+  lastResult: null, errors: 0 };
 let src;
 try {
   src = new Source();
@@ -126,6 +126,17 @@ function drawBot(st, now) {
     ['reloads', { text: `${r.count ?? 0}${r.last ? `, last ${fmtAgo(r.last, now)}` : ''}${r.count ? (r.ok === false ? ' FAILED' : ' ok') : ''}`, class: r.ok === false ? 'down' : '' }],
     r.error ? ['reload error', { text: String(r.error), class: 'down wrap', title: String(r.error) }] : null,
   ].filter(Boolean) : [], 'no bot/status yet');
+}
+
+// the strip over the panels: shown while the strategy has failed calls
+function drawErrors(errors) {
+  const n = isNum(errors?.count) ? errors.count : 0;
+  debug.errors = n;
+  $('#p-errors').hidden = n === 0;
+  if (n === 0) return;
+  const row = isNum(errors.in_a_row) && errors.in_a_row > 0 ? `, ${errors.in_a_row} in a row` : '';
+  setText($('#errors-count'), `${n} failed call${n === 1 ? '' : 's'}${row}`);
+  setText($('#errors-last'), `last, on the candle of ${errors.candle ?? '?'}: ${errors.last ?? '?'}`);
 }
 
 function drawOrders(orders, now) {
@@ -285,7 +296,10 @@ function render() {
   const tick = Math.floor(wall / 5000);  // "ago"s move on every few seconds
   if (changed('shield', t.shield) | changed('shieldTick', tick)) drawShield(t.shield, now);
   if (changed('pos', `${JSON.stringify(t.positions ?? null)} ${m.node?.current?.price} ${Math.floor(wall / 1000)}`)) drawPosition(t.positions, m, now);
-  if (changed('bot', t.bot?.status) | changed('botTick', Math.floor(wall / 1000))) drawBot(t.bot?.status, wall);
+  if (changed('bot', t.bot?.status) | changed('botTick', Math.floor(wall / 1000))) {
+    drawBot(t.bot?.status, wall);
+    drawErrors(t.bot?.status?.errors);
+  }
   if (changed('orders', t.orders) | changed('ordersMin', Math.floor(wall / 30000))) drawOrders(t.orders, now);
   if (changed('trades', t.trades) | changed('tradesMin', Math.floor(wall / 30000))) drawTrades(t.trades, now);
   if (changed('verdicts', t.tribunal) | changed('verdictsTick', tick)) drawVerdicts(t.tribunal?.last, t.tribunal?.verdicts, now);
