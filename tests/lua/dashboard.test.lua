@@ -10,13 +10,7 @@ local loop = require "nomade.loop"
 local http = require "nomade.http"
 local cjson = require "cjson"
 
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return "" end  -- a background shell may not have made it yet
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = t.slurp
 
 -- 1. the docs' example, event for event
 local tree = tree_mod.new()

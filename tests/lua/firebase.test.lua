@@ -9,13 +9,7 @@ local t = require "testlib"
 local http = require "nomade.http"
 local cjson = require "cjson"
 
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = t.slurp
 
 local base, stop = t.serve("tests/stand-ins/firebase/server.py")
 t.ok(base, "the stand-in started")
