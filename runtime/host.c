@@ -32,7 +32,7 @@ static const luaL_Reg c_modules[] = {
 	{NULL, NULL}
 };
 
-static int traceback(lua_State *L)
+int host_traceback(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
 
@@ -49,7 +49,7 @@ int host_pcall(lua_State *L, int nargs, int nresults)
 {
 	int base = lua_gettop(L) - nargs, status;
 
-	lua_pushcfunction(L, traceback);
+	lua_pushcfunction(L, host_traceback);
 	lua_insert(L, base);
 	status = lua_pcall(L, nargs, nresults, base);
 	lua_remove(L, base);

@@ -26,6 +26,10 @@ void host_close(lua_State *L);
  */
 int host_pcall(lua_State *L, int nargs, int nresults);
 
+/* the message handler host_pcall uses: the error with a traceback (for a
+   lua_pcallk of one's own, in a coroutine) */
+int host_traceback(lua_State *L);
+
 /*
  * Runs the function below nargs arguments (on L's stack) in a coroutine of
  * its own, as every event handler does (DESIGN §2). A failure is logged as

@@ -11,7 +11,10 @@
  * With on_data the body is not kept but handed over as it comes (a
  * stream: Server-Sent Events), fn returning false ends the transfer,
  * redirects are followed, and idle cuts a transfer that receives nothing
- * for that long.
+ * for that long. fn runs in a coroutine of its own, as every event
+ * handler, and never inside libcurl's callback: what arrived is handed
+ * over from the loop right after (chunks that came meanwhile joined), so
+ * fn may wait (a request of its own) while the stream goes on.
  * In a coroutine that can yield (every event handler), the call yields
  * and the loop resumes it when the transfer ends. Elsewhere (the CLI, a
  * script) the transfer runs to the end before the call returns.
@@ -48,7 +51,10 @@ typedef struct {
 	size_t sent;         /* how much of out libcurl has read */
 	char error[CURL_ERROR_SIZE];
 	lua_State *co;       /* the waiting coroutine, NULL for a sync call */
+	lua_State *L;        /* where on_data is spawned from */
 	int co_ref, self_ref, data_ref;  /* data_ref: on_data, or LUA_NOREF */
+	ev_timer handover;   /* on_data's turn: the stream's body is what waits for it */
+	int stop;            /* on_data returned false */
 } request;
 
 static struct {
@@ -83,23 +89,56 @@ static size_t on_body(char *s, size_t size, size_t n, void *ud)
 	return append(&((request *)ud)->body, s, size * n) ? size * n : 0;
 }
 
-/* a chunk of a stream, to on_data (protected: a failing handler is
-   reported and the stream goes on; false ends it) */
+/* where on_data's coroutine ends: false ends the stream (a live
+   transfer at the loop's next turn) */
+static int data_done(lua_State *L, int status, lua_KContext ctx)
+{
+	request *r = (request *)lua_touserdata(L, 1);
+
+	(void)status, (void)ctx;
+	if (!lua_isboolean(L, -1) || lua_toboolean(L, -1))
+		return 0;
+	r->stop = 1;
+	if (r->co && r->easy)
+		ev_timer_start(EV_DEFAULT, &r->handover);
+	return 0;
+}
+
+/* the coroutine's body: the request's userdata, on_data, the text */
+static int run_data(lua_State *L)
+{
+	lua_callk(L, 1, 1, 0, data_done);
+	return data_done(L, LUA_OK, 0);
+}
+
+/* what the stream has brought, to on_data in a coroutine of its own */
+static void hand_over(request *r)
+{
+	lua_State *L = r->L;
+
+	if (r->body.len == 0)
+		return;
+	lua_pushcfunction(L, run_data);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->self_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->data_ref);
+	lua_pushlstring(L, r->body.p, r->body.len);
+	r->body.len = 0;
+	host_spawn(L, 3, "http: on_data");
+}
+
+/* a chunk of a stream: kept for on_data, which runs once libcurl's
+   callback is over (a sync transfer has no loop: at once) */
 static size_t on_stream(char *s, size_t size, size_t n, void *ud)
 {
 	request *r = (request *)ud;
-	lua_State *L = g.L;
-	int go = 1;
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, r->data_ref);
-	lua_pushlstring(L, s, size * n);
-	if (host_pcall(L, 1, 1) != LUA_OK)
-		host_report(L, "http: on_data");
-	else {
-		go = !(lua_isboolean(L, -1) && !lua_toboolean(L, -1));
-		lua_pop(L, 1);
-	}
-	return go ? size * n : 0;
+	if (r->stop || !append(&r->body, s, size * n))
+		return 0;
+	if (!r->co)
+		hand_over(r);
+	else if (!ev_is_active(&r->handover))
+		ev_timer_start(EV_DEFAULT, &r->handover);
+	return r->stop ? 0 : size * n;
 }
 
 static size_t on_header(char *s, size_t size, size_t n, void *ud)
@@ -140,6 +179,7 @@ static int idempotent(const char *method)
 
 static void req_free(request *r)
 {
+	ev_timer_stop(EV_DEFAULT, &r->handover);
 	if (r->easy) {
 		if (g.multi)
 			curl_multi_remove_handle(g.multi, r->easy);
@@ -310,6 +350,8 @@ static void finish(request *r, CURLcode rc)
 	int n, self = r->self_ref, co_ref = r->co_ref;
 
 	curl_multi_remove_handle(g.multi, r->easy);
+	if (r->data_ref != LUA_NOREF && !r->stop)
+		hand_over(r);  /* the stream's last chunk before its end */
 	n = push_result(co, r, rc);
 	req_free(r);
 	r->co = NULL;
@@ -330,6 +372,18 @@ static void check_done(void)
 			finish(r, msg->data.result);
 		}
 	}
+}
+
+/* on_data's turn for a transfer on the loop, or its end once it said so */
+static void on_handover(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	request *r = (request *)t->data;
+
+	(void)loop, (void)revents;
+	if (r->stop)
+		finish(r, CURLE_WRITE_ERROR);
+	else
+		hand_over(r);
 }
 
 typedef struct {
@@ -402,18 +456,24 @@ static int l_request(lua_State *L)
 	r = (request *)lua_newuserdatauv(L, sizeof *r, 0);  /* 2 */
 	memset(r, 0, sizeof *r);
 	r->co_ref = r->self_ref = r->data_ref = LUA_NOREF;
+	ev_timer_init(&r->handover, on_handover, 0., 0.);
+	r->handover.data = r;
 	luaL_setmetatable(L, REQ_MT);
 	setup(L, r);
 	lua_settop(L, 2);
+	lua_pushvalue(L, 2);
+	r->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	if (!lua_isyieldable(L)) {  /* the CLI, a script: run it to the end */
+		r->L = L;
 		rc = curl_easy_perform(r->easy);
+		luaL_unref(L, LUA_REGISTRYINDEX, r->self_ref);
+		r->self_ref = LUA_NOREF;
 		return push_result(L, r, rc);
 	}
 	r->co = L;
+	r->L = g.L;
 	lua_pushthread(L);
 	r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_pushvalue(L, 2);
-	r->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	curl_multi_add_handle(g.multi, r->easy);
 	return lua_yield(L, 0);  /* finish() resumes with the result */
 }

@@ -15,7 +15,10 @@
  *     stream = fn(st)}: st:send(text) -> true or false when closed,
  *     st:close(), st:open(); on_close = fn() when the client goes
  *   server.port, server:close()
- * The handler runs protected and must not yield: a failure answers 500.
+ * The handler, the stream function and on_close each run in a coroutine
+ * of their own, as every event handler: a handler that yields (waits for
+ * I/O) has its connection suspended and answered once it returns, and
+ * the loop goes on meanwhile. A handler that fails answers 500.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,6 +32,8 @@
 #define SERVER_MT "nomade.httpd.server"
 #define STREAM_MT "nomade.httpd.stream"
 
+typedef struct request request;
+
 typedef struct {
 	struct MHD_Daemon *d;
 	ev_io io;
@@ -37,6 +42,7 @@ typedef struct {
 	int handler_ref, self_ref;
 	int kick;  /* a connection was resumed: run again at once */
 	size_t max_body;
+	request *waiting;  /* the connections whose handler has yielded */
 } server;
 
 typedef struct stream stream;
@@ -55,12 +61,25 @@ struct stream {
 	int ud_ref, close_ref;  /* the userdata (anchored while open), on_close */
 };
 
-/* one request while its body arrives */
-typedef struct {
+/* one request while its body arrives, then while its handler runs */
+enum { READING, RUNNING, ANSWERED };
+
+struct request {
 	char *body;
 	size_t len;
-	int too_big;
-} request;
+	int too_big, state, failed;
+	int answer_ref, holder_ref;  /* the handler's answer; the holder's userdata */
+	struct MHD_Connection *conn;
+	server *srv;
+	request *next;  /* in srv->waiting while suspended */
+	int suspended;
+};
+
+/* the handler's coroutine's hold on its request: NULL once the
+   connection is gone (the coroutine may outlive it) */
+typedef struct {
+	request *r;
+} holder;
 
 static struct ev_loop *loop(void) { return EV_DEFAULT; }
 
@@ -133,8 +152,7 @@ static void stream_free(void *cls)
 	if (s->close_ref != LUA_NOREF) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, s->close_ref);
 		luaL_unref(L, LUA_REGISTRYINDEX, s->close_ref);
-		if (host_pcall(L, 0, 0) != LUA_OK)
-			host_report(L, "httpd: on_close");
+		host_spawn(L, 0, "httpd: on_close");
 	}
 	free(s->buf);
 	free(s);
@@ -142,15 +160,20 @@ static void stream_free(void *cls)
 
 /* a resumed connection is served by the next MHD_run, which without
    threads of its own libmicrohttpd leaves to us: at once */
+static void resume(server *srv, struct MHD_Connection *conn)
+{
+	MHD_resume_connection(conn);
+	srv->kick = 1;
+	ev_timer_stop(loop(), &srv->timer);
+	ev_timer_set(&srv->timer, 0., 0.);
+	ev_timer_start(loop(), &srv->timer);
+}
+
 static void wake(stream *s)
 {
 	if (s->suspended) {
 		s->suspended = 0;
-		MHD_resume_connection(s->conn);
-		s->srv->kick = 1;
-		ev_timer_stop(loop(), &s->srv->timer);
-		ev_timer_set(&s->srv->timer, 0., 0.);
-		ev_timer_start(loop(), &s->srv->timer);
+		resume(s->srv, s->conn);
 	}
 }
 
@@ -295,8 +318,7 @@ static enum MHD_Result open_stream(server *srv, struct MHD_Connection *conn, int
 	MHD_destroy_response(resp);
 	lua_getfield(L, res, "stream");
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ud_ref);
-	if (host_pcall(L, 1, 0) != LUA_OK)
-		host_report(L, "httpd: stream");
+	host_spawn(L, 1, "httpd: stream");
 	return ret;
 }
 
@@ -334,20 +356,100 @@ static enum MHD_Result answer(server *srv, struct MHD_Connection *conn)
 	return ret;
 }
 
+/* where the handler's coroutine ends, at once or after yields: its
+   answer (or failure) kept for the connection, which is resumed if it
+   was suspended; nothing if the client has gone meanwhile */
+static int handler_done(lua_State *L, int status, lua_KContext ctx)
+{
+	request *r = ((holder *)lua_touserdata(L, 1))->r;
+
+	(void)ctx;
+	if (status != LUA_OK && status != LUA_YIELD) {
+		host_report(L, "httpd: handler");
+		lua_pushnil(L);
+	}
+	if (!r)
+		return 0;
+	r->failed = status != LUA_OK && status != LUA_YIELD;
+	r->answer_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	r->state = ANSWERED;
+	if (r->suspended) {
+		request **p = &r->srv->waiting;
+		while (*p != r)
+			p = &(*p)->next;
+		*p = r->next;
+		r->suspended = 0;
+		resume(r->srv, r->conn);
+	}
+	return 0;
+}
+
+/* the coroutine's body: holder, handler, req */
+static int run_handler(lua_State *L)
+{
+	lua_pushcfunction(L, host_traceback);
+	lua_insert(L, 2);
+	return handler_done(L, lua_pcallk(L, 1, 1, 2, 0, handler_done), 0);
+}
+
+/* the handler's answer to the wire, once it is there */
+static enum MHD_Result send_answer(server *srv, struct MHD_Connection *conn, request *r)
+{
+	lua_State *L = srv->L;
+	int top = lua_gettop(L);
+	enum MHD_Result ret;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->answer_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, r->answer_ref);
+	r->answer_ref = LUA_NOREF;
+	ret = r->failed ? plain(conn, 500, "{\"error\":\"internal error\"}") : answer(srv, conn);
+	lua_settop(L, top);
+	return ret;
+}
+
+/* the handler, in a coroutine of its own: answered now, or the
+   connection suspended until it returns */
+static enum MHD_Result start_handler(server *srv, struct MHD_Connection *conn, const char *url, const char *method,
+                                     request *r)
+{
+	lua_State *L = srv->L;
+	int top = lua_gettop(L);
+	holder *h;
+
+	r->state = RUNNING;
+	r->conn = conn;
+	r->srv = srv;
+	lua_pushcfunction(L, run_handler);
+	h = (holder *)lua_newuserdatauv(L, sizeof *h, 0);
+	h->r = r;
+	lua_pushvalue(L, -1);
+	r->holder_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, srv->handler_ref);
+	push_request(L, conn, url, method, r);
+	if (host_spawn(L, 3, "httpd: handler") != 0)
+		r->state = ANSWERED, r->failed = 1;
+	lua_settop(L, top);
+	if (r->state == ANSWERED)
+		return send_answer(srv, conn, r);
+	MHD_suspend_connection(conn);
+	r->suspended = 1;
+	r->next = srv->waiting;
+	srv->waiting = r;
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *data, size_t *size, void **ctx)
 {
 	server *srv = (server *)cls;
-	lua_State *L = srv->L;
 	request *r = (request *)*ctx;
-	enum MHD_Result ret;
-	int top;
 
 	(void)version;
 	if (!r) {  /* the headers are in: the body may follow */
 		r = (request *)calloc(1, sizeof *r);
 		if (!r)
 			return MHD_NO;
+		r->answer_ref = r->holder_ref = LUA_NOREF;
 		*ctx = r;
 		return MHD_YES;
 	}
@@ -365,29 +467,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*size = 0;
 		return MHD_YES;
 	}
+	if (r->state == ANSWERED)  /* resumed: the handler has returned */
+		return send_answer(srv, conn, r);
+	if (r->state == RUNNING)
+		return MHD_YES;
 	if (r->too_big)
 		return plain(conn, 413, "{\"error\":\"the request body is too large\"}");
-	top = lua_gettop(L);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, srv->handler_ref);
-	push_request(L, conn, url, method, r);
-	if (host_pcall(L, 1, 1) != LUA_OK) {
-		host_report(L, "httpd: handler");
-		ret = plain(conn, 500, "{\"error\":\"internal error\"}");
-	} else {
-		ret = answer(srv, conn);
-	}
-	lua_settop(L, top);
-	return ret;
+	return start_handler(srv, conn, url, method, r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx, enum MHD_RequestTerminationCode why)
 {
+	server *srv = (server *)cls;
 	request *r = (request *)*ctx;
 
-	(void)cls;
 	(void)conn;
 	(void)why;
 	if (r) {
+		if (r->holder_ref != LUA_NOREF) {
+			lua_rawgeti(srv->L, LUA_REGISTRYINDEX, r->holder_ref);
+			((holder *)lua_touserdata(srv->L, -1))->r = NULL;
+			lua_pop(srv->L, 1);
+			luaL_unref(srv->L, LUA_REGISTRYINDEX, r->holder_ref);
+		}
+		luaL_unref(srv->L, LUA_REGISTRYINDEX, r->answer_ref);
 		free(r->body);
 		free(r);
 		*ctx = NULL;
@@ -405,6 +508,12 @@ static void stop(server *srv)
 {
 	if (!srv->d)
 		return;
+	while (srv->waiting) {  /* handlers still running: their connections end with the server */
+		request *r = srv->waiting;
+		srv->waiting = r->next;
+		r->suspended = 0;
+		MHD_resume_connection(r->conn);
+	}
 	ev_io_stop(loop(), &srv->io);
 	ev_timer_stop(loop(), &srv->timer);
 	MHD_stop_daemon(srv->d);

@@ -37,6 +37,28 @@ static void usage(FILE *f)
 	      "  3  the script could not be read or compiled\n", f);
 }
 
+static const char script_usage[] =
+	"usage: nomade script FILE [ARGS]\n"
+	"  runs the Lua file FILE in the host, every nomade.* module available;\n"
+	"  ARGS are in `arg` (arg[0] is FILE) and `...`. The exit code is what\n"
+	"  the script returns (nothing or true 0, false 1, an integer itself),\n"
+	"  1 when it raises an error, 3 when it cannot be read or compiled.\n";
+
+static const char eval_usage[] =
+	"usage: nomade eval 'CODE'\n"
+	"  runs the Lua code CODE in the host, every nomade.* module available;\n"
+	"  an expression prints its values. Exit 1 when it raises an error, 3\n"
+	"  when it does not compile.\n";
+
+/* `nomade CMD --help` (or -h) as its first argument: the usage, exit 0 */
+static int asks_help(int argc, char **argv, const char *text)
+{
+	if (argc < 1 || (strcmp(argv[0], "--help") && strcmp(argv[0], "-h")))
+		return 0;
+	fputs(text, stdout);
+	return 1;
+}
+
 /* exit code from what a script returned: nothing/true 0, false 1, n n */
 static int exit_code(lua_State *L, int base)
 {
@@ -55,8 +77,10 @@ static int run_script(lua_State *L, int argc, char **argv)
 {
 	int i, base;
 
+	if (asks_help(argc, argv, script_usage))
+		return EXIT_OK;
 	if (argc < 1) {
-		fputs("nomade script: missing FILE (see nomade help)\n", stderr);
+		fprintf(stderr, "nomade script: missing FILE\n%s", script_usage);
 		return EXIT_USAGE;
 	}
 	lua_createtable(L, argc, 1);
@@ -119,8 +143,10 @@ static int run_eval(lua_State *L, int argc, char **argv)
 {
 	int base;
 
+	if (asks_help(argc, argv, eval_usage))
+		return EXIT_OK;
 	if (argc != 1) {
-		fputs("nomade eval: expected exactly one argument, the code (see nomade help)\n", stderr);
+		fprintf(stderr, "nomade eval: expected exactly one argument, the code\n%s", eval_usage);
 		return EXIT_USAGE;
 	}
 	if (push_field(L, "nomade.pretty", "print") != 0)

@@ -491,6 +491,9 @@ function M.main(cmd, ...)
       if not args[i + 1] then return require("nomade.cli").refuse("bybit", args[i] .. " needs a value", M.USAGE) end
       opts[args[i]] = args[i + 1]
       i = i + 2
+    elseif args[i] == "--help" or args[i] == "-h" then  -- after a command too: its usage, nothing run
+      io.stdout:write(M.USAGE)
+      return 0
     else
       pos[#pos + 1] = args[i]
       i = i + 1

@@ -4,7 +4,9 @@
 -- Firebase database: GET /<path>.json, the same with Accept:
 -- text/event-stream for a stream of put/patch events (keep-alive
 -- included), and POST /commands.json for the controls, which needs the
--- token printed at start-up. Everything else is read-only.
+-- token printed at start-up. Everything else is read-only. A control runs
+-- in the request's own coroutine: one that waits (a halt cancelling an
+-- order on a slow exchange) holds its answer, never the loop.
 local httpd = require "nomade.httpd"
 local loop = require "nomade.loop"
 local tree_mod = require "nomade.tree"
@@ -13,7 +15,16 @@ local cjson = require "cjson.safe"
 local M = {}
 
 M.KEEPALIVE = 30  -- seconds between keep-alive events on a quiet stream
-M.ACTIONS = { pause = true, resume = true, halt = true }
+M.ACTIONS = { pause = true, resume = true, halt = true, unhalt = true }
+
+-- a control carried out: on_command(action, source) -> its result text
+-- (a failure "error: ...", a refusal, nil and why, "refused: why")
+function M.carry_out(on_command, action, source)
+  local ok, result, why = pcall(on_command, action, source)
+  if not ok then return "error: " .. tostring(result) end
+  if result == nil then return "refused: " .. tostring(why) end
+  return tostring(result)
+end
 
 local TYPES = { html = "text/html; charset=utf-8", js = "text/javascript; charset=utf-8",
   mjs = "text/javascript; charset=utf-8", css = "text/css; charset=utf-8", json = "application/json",
@@ -73,8 +84,9 @@ local function authorized(req, token)
   return token ~= nil and auth == token
 end
 
--- M.handler{tree, web = dir, token, on_command = fn(action) -> result
--- text} -> handle(req) for nomade.httpd, and the open streams (id -> st).
+-- M.handler{tree, web = dir, token, on_command = fn(action, "dashboard")
+-- -> result text, or nil, why} -> handle(req) for nomade.httpd, and the
+-- open streams (id -> st).
 -- Pure but for the tree: tests/fuzz/fuzz_dashboard.c throws requests at it
 function M.handler(o)
   local tree = o.tree
@@ -102,14 +114,14 @@ function M.handler(o)
     if not authorized(req, o.token) then return refuse(401, "Permission denied") end
     local doc = cjson.decode(req.body)
     if type(doc) ~= "table" or not M.ACTIONS[doc.action] then
-      return refuse(400, "the body must be {\"action\": \"pause\"|\"resume\"|\"halt\"}")
+      return refuse(400, "the body must be {\"action\": \"pause\"|\"resume\"|\"halt\"|\"unhalt\"}")
     end
     local now = math.floor(loop.time() * 1000)
     local name = push_id(now)
-    local ok, result = pcall(o.on_command, doc.action)
-    tree:put("/commands/" .. name, { action = doc.action, time = now, result = ok and tostring(result)
-      or "error: " .. tostring(result) })
-    return reply(200, tree_mod.json({ name = name }))
+    tree:put("/commands/" .. name, { action = doc.action, time = now, source = "dashboard" })
+    local result = M.carry_out(o.on_command, doc.action, "dashboard")
+    tree:put("/commands/" .. name .. "/result", result)
+    return reply(200, tree_mod.json({ name = name, result = result }))
   end
 
   local function handle(req)

@@ -171,8 +171,7 @@ function P:command(id, c, on_command)
   elseif not require("nomade.dashboard").ACTIONS[c.action] then
     result = "refused: unknown action"
   else
-    local ok, r = pcall(on_command, c.action)
-    result = ok and tostring(r) or "error: " .. tostring(r)
+    result = require("nomade.dashboard").carry_out(on_command, c.action, "firebase")
   end
   http.request { method = "PATCH", url = self.url .. "/commands/" .. id .. ".json?print=silent&auth=" .. self.auth,
     headers = { ["Content-Type"] = "application/json" }, body = tree_mod.json({ result = result, handled = now }) }
@@ -182,7 +181,9 @@ end
 function P:scrub(text) return (text:gsub(self.auth:gsub("%p", "%%%0"), "<auth>")) end
 
 -- listen(on_command): the dashboard's /commands streamed (SSE), each new
--- command carried out; the stream reconnects with back-off when it ends
+-- command carried out (on_command(action, "firebase"), as the dashboard's,
+-- in the coroutine of the stream's chunk: a slow one waits without
+-- holding the loop); the stream reconnects with back-off when it ends
 function P:listen(on_command)
   self.handled = {}
   local wait = 1

@@ -92,6 +92,9 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
 
 local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
 
+-- where a control came from, in the log's words
+local FROM = { repl = "the REPL", dashboard = "the dashboard", firebase = "Firebase" }
+
 local COLUMNS = { "time", "open", "high", "low", "close", "volume" }
 
 -- an event: its level, name and fields (for json), and its text line
@@ -344,6 +347,13 @@ function M.main(...)
   local verdicts, reloads = {}, { count = 0 }
   local decide, rewatch
 
+  -- the run's one clock (ms), for the shield and the tree: the exchange's
+  -- with a live feed, the replay's own (its last candle's close) on a replay
+  local function clock()
+    if feed.clock then return feed.clock() end
+    return (inner.time or feed.cols.time[1]) + strategy.INTERVALS[s.interval] * 1000
+  end
+
   -- the shield's transitions since the last look: logged and journaled
   local seen_seq = 0
   local LEVEL = { GREEN = "info", AMBER = "warn", RED = "error" }
@@ -378,7 +388,7 @@ function M.main(...)
       cause = v.cause, detail = v.detail, latency_ms = v.latency_ms, tokens = v.tokens, reasoning = v.reasoning })
   end
   opts.on_available = function(ok, why)
-    sh:signal("tribunal", not ok, why or "", loop.time() * 1000)
+    sh:signal("tribunal", not ok, why or "", clock())
     report_shield()
   end
 
@@ -603,7 +613,7 @@ function M.main(...)
   local function halt(why)
     local was = journal:flag("halted")
     journal:flag("halted", why)
-    sh:signal("halted", true, why, loop.time() * 1000)
+    sh:signal("halted", true, why, clock())
     report_shield()
     if not was then
       emit("error", "halt", { why = why }, "  HALT  %s: no entries; open orders cancelled", why)
@@ -618,18 +628,40 @@ function M.main(...)
     end
     return "halted: " .. why
   end
-  local function unhalt()
+  local function unhalt(from)
     local f = io.open(halt_file, "rb")
     if f then
       f:close()
       return nil, "the halt file " .. halt_file .. " still exists: remove it first"
     end
     journal:flag("halted", false)
-    sh:signal("halted", false, "", loop.time() * 1000)
+    sh:signal("halted", false, "", clock())
     report_shield()
-    emit("warn", "unhalt", {}, "  unhalt the kill switch is lifted (entries resume once the shield is GREEN)")
-    journal:note(inner.time, "unhalt", {})
+    emit("warn", "unhalt", { from = from }, "  unhalt the kill switch is lifted from %s (entries resume once the "
+      .. "shield is GREEN)", FROM[from])
+    journal:note(inner.time, "unhalt", { from = from })
     return "unhalted"
+  end
+  -- the controls, from the REPL, the dashboard or Firebase: each credited
+  -- to where it came from (FROM) in the log
+  local controls = {
+    pause = function(from)
+      e.paused = true
+      emit("warn", "pause", { from = from }, "  pause entries paused from %s", FROM[from])
+      return "entries paused"
+    end,
+    resume = function(from)
+      e.paused = false
+      emit("info", "resume", { from = from }, "  resume entries resumed from %s", FROM[from])
+      return "entries resumed"
+    end,
+    halt = function(from, why) return halt(why or "halt from " .. FROM[from]) end,
+    unhalt = unhalt,
+  }
+  -- a control from the dashboard or Firebase (dashboard.ACTIONS)
+  local function command(action, from)
+    emit("warn", "command", { action = action, from = from }, "  control %s from %s", action, FROM[from])
+    return controls[action](from)
   end
   local function check_halt_file()
     local f = io.open(halt_file, "rb")
@@ -675,8 +707,8 @@ function M.main(...)
         llm = live_tribunal and { provider = live_tribunal.provider, model = live_tribunal.model,
           today = live_tribunal.totals, causes = live_tribunal.causes, deadline = live_tribunal.deadline } }
     end,
-    halt = function(why) return halt(type(why) == "string" and why or "halt() from the REPL") end,
-    unhalt = unhalt,
+    halt = function(why) return controls.halt("repl", type(why) == "string" and why or "halt() from the REPL") end,
+    unhalt = function() return unhalt("repl") end,
     reconcile = function()
       if not book.reconcile then return nil, "paper execution has nothing to reconcile" end
       local ok, problem, notes = book:reconcile("REPL")
@@ -691,16 +723,8 @@ function M.main(...)
       for i = 1, math.min(k or 10, #all) do out[i] = all[i] end
       return out
     end,
-    pause = function()
-      e.paused = true
-      emit("warn", "pause", {}, "  pause entries paused from the REPL")
-      return "entries paused"
-    end,
-    resume = function()
-      e.paused = false
-      emit("info", "resume", {}, "  resume entries resumed from the REPL")
-      return "entries resumed"
-    end,
+    pause = function() return controls.pause("repl") end,
+    resume = function() return controls.resume("repl") end,
     reload = function()
       if not path then return nil, "the default strategy has no file to reload" end
       return reload("REPL")
@@ -782,7 +806,7 @@ ta, nomade        the indicator library and every nomade module]])
   -- anything trades, its private stream, and a retry while it disagrees
   local halted = journal:flag("halted")
   if halted then
-    sh:signal("halted", true, halted, loop.time() * 1000)
+    sh:signal("halted", true, halted, clock())
     report_shield()
     emit("error", "halt", { why = halted }, "  HALT  still halted (%s): unhalt() in the REPL lifts it", halted)
   end
@@ -864,7 +888,7 @@ ta, nomade        the indicator library and every nomade module]])
     board:sync("/orders", orders)
     board:sync("/trades", board_mod.trades(book.trades))
     local live_price = st.feed.ticker or st.feed.open_candle
-    if live_price then board:price(live_price.price or live_price.close, live_price.time or loop.time() * 1000) end
+    if live_price then board:price(live_price.price or live_price.close, live_price.time or clock()) end
   end
   local web, syncer = nil, nil
   if opts.http_host then
@@ -882,10 +906,7 @@ ta, nomade        the indicator library and every nomade module]])
     end
     local werr
     web, werr = dashboard.serve { host = opts.http_host, port = opts.http_port, tree = tree, web = dir, token = token,
-      on_command = function(action)
-        emit("warn", "command", { action = action }, "  control %s from the dashboard", action)
-        return api[action]()
-      end }
+      on_command = command }
     if not web and opts.http then
       io.stderr:write("nomade run: the dashboard cannot listen: ", tostring(werr), " (--http off to go without)\n")
       return 1
@@ -907,10 +928,7 @@ ta, nomade        the indicator library and every nomade module]])
     end
     publisher:start()
     if opts["firebase-commands"] then
-      publisher:listen(function(action)
-        emit("warn", "command", { action = action, from = "firebase" }, "  control %s from Firebase", action)
-        return api[action]()
-      end)
+      publisher:listen(command)
     end
     emit("info", "hint", { firebase = opts.firebase, commands = opts["firebase-commands"] or false },
       "  firebase: the tree is published to %s%s", opts.firebase,

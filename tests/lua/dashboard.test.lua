@@ -10,13 +10,7 @@ local loop = require "nomade.loop"
 local http = require "nomade.http"
 local cjson = require "cjson"
 
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return "" end  -- a background shell may not have made it yet
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = t.slurp
 
 -- 1. the docs' example, event for event
 local tree = tree_mod.new()
@@ -56,8 +50,22 @@ local commands = {}
 local dir = os.tmpname() .. ".d"
 os.execute("mkdir -p " .. dir)
 local f = assert(io.open(dir .. "/trading.html", "w")); f:write("<!doctype html><title>t</title>"); f:close()
+-- the controls run in the request's coroutine: a halt that waits (on a
+-- slow exchange) holds its answer while the loop's timers go on
+local ticks, during, sources = 0, nil, {}
+local ticker = loop.timer(0.02, 0.02, function() ticks = ticks + 1 end)
 local srv = assert(dashboard.serve { port = 0, tree = tree, web = dir, token = "tok", keepalive = 0.3,
-  on_command = function(action) commands[#commands + 1] = action return "done " .. action end })
+  on_command = function(action, source)
+    commands[#commands + 1] = action
+    sources[source] = true
+    if action == "halt" then
+      local before = ticks
+      loop.sleep(0.3)
+      during = ticks - before
+    end
+    if action == "unhalt" then return nil, "the halt file is there" end
+    return "done " .. action
+  end })
 local base = "http://127.0.0.1:" .. srv.port
 local results = {}
 local function get(path, o)
@@ -78,6 +86,7 @@ loop.timer(0, 0, function()
   results.auth = { get("/commands.json?auth=tok", { method = "POST", body = '{"action":"pause"}' }) }
   results.bearer = { get("/commands.json", { method = "POST", body = '{"action":"halt"}',
     headers = { Authorization = "Bearer tok" } }) }
+  results.unhalt = { get("/commands.json?auth=tok", { method = "POST", body = '{"action":"unhalt"}' }) }
   results.badaction = { get("/commands.json?auth=tok", { method = "POST", body = '{"action":"sell all"}' }) }
   results.page = { get("/trading.html") }
   results.traversal = { get("/../etc/passwd.html") }
@@ -106,6 +115,7 @@ loop.timer(0, 0, function()
 end)
 loop.run()
 srv:close()
+ticker:stop()
 
 t.ok(results.get[1] == 200 and cjson.decode(results.get[2]).price == 100
   and results.get[3]:find("application/json", 1, true), "GET /path.json: the node, as JSON")
@@ -119,12 +129,22 @@ t.ok(results.auth[1] == 200 and cjson.decode(results.auth[2]).name:match("^%-[%w
   and #cjson.decode(results.auth[2]).name == 20, "with ?auth=token: done, answered {name: a push id}",
   results.auth[2])
 t.ok(results.bearer[1] == 200, "or with Authorization: Bearer")
-t.eq(table.concat(commands, ","), "pause,halt,resume", "the controls reached the runtime, once each")
+t.ok(during and during > 0, "while a control waits, the loop goes on (timer ticks meanwhile: "
+  .. tostring(during) .. ")")
+t.eq(results.bearer[2] and cjson.decode(results.bearer[2]).result, "done halt",
+  "a control that waited is answered with its result once done")
+t.eq(results.unhalt[2] and cjson.decode(results.unhalt[2]).result, "refused: the halt file is there",
+  "unhalt is a control; its refusal is the answer")
+t.eq(table.concat(commands, ","), "pause,halt,unhalt,resume", "the controls reached the runtime, once each")
+t.ok(sources.dashboard and next(sources, next(sources)) == nil, "credited to the dashboard")
 t.ok(results.badaction[1] == 400, "an unknown action: 400")
 local recorded = tree:get("/commands")
-local n, one = 0, nil
-for _, c in pairs(recorded or {}) do n = n + 1 one = c end
-t.ok(n == 3 and one.result:match("^done "), "each command is in the tree with its result")
+local n, all_told = 0, true
+for _, c in pairs(recorded or {}) do
+  n = n + 1
+  all_told = all_told and c.source == "dashboard" and (c.result:match("^done ") or c.result:match("^refused: ")) ~= nil
+end
+t.ok(n == 4 and all_told, "each command is in the tree with its source and result")
 t.ok(results.page[1] == 200 and results.page[2]:find("<title>t</title>", 1, true), "the pages are served")
 t.ok(results.traversal[1] == 404 and results.nofile[1] == 404, "no file outside web/, and 404 for a missing one")
 t.eq(results.big[1], 413, "a body over the limit: 413")
@@ -147,6 +167,31 @@ t.ok(results.after[1] == 200, "the server goes on after a client went away")
 local root = slurp(dir .. "/root.out")
 t.ok(root:find('"path":"/commands/', 1, true) and root:find('"price":205', 1, true),
   "a stream gets a control's write, and every write after it", root:sub(-300))
+
+-- 2b. nomade.httpd: a handler that waits is answered when it returns, one
+-- that fails after waiting answers 500, and closing the server while one
+-- waits ends its connection
+local httpd = require "nomade.httpd"
+local waits = assert(httpd.listen { port = 0, handler = function(req)
+  loop.sleep(req.path == "/hang" and 30 or 0.05)
+  if req.path == "/fail" then error("the handler broke") end
+  return { status = 201, body = "late " .. req.path }
+end })
+local wbase = "http://127.0.0.1:" .. waits.port
+local waited = {}
+loop.timer(0, 0, function()
+  waited.slow = { http.request { url = wbase .. "/slow" } }
+  waited.fail = { http.request { url = wbase .. "/fail" } }
+  loop.timer(0.2, 0, function() waits:close() end)
+  waited.hang = { http.request { url = wbase .. "/hang", timeout = 5 } }
+  loop.stop()
+end)
+loop.run()
+t.ok(waited.slow[1] == 201 and waited.slow[3] == "late /slow", "a handler that yields: answered once it returns",
+  tostring(waited.slow[1]))
+t.eq(waited.fail[1], 500, "one that fails after a yield: 500")
+t.ok(waited.hang[1] == nil and waited.hang[2] ~= "timeout", "closing the server ends a waiting handler's connection",
+  tostring(waited.hang[2]))
 
 -- 3. nomade run --http: a replay's tree
 local jdir = os.tmpname() .. ".d"
@@ -178,7 +223,46 @@ t.ok(count > 100 and count <= 300 and last.ind.ema200 and last.ind.rsi and last.
   "market/BTCUSDT/candles: the recent candles with indicators and regime (" .. count .. ")")
 t.ok(fetch("/shield/state.json"), "shield/state")
 t.ok(type(fetch("/equity.json")) == "table", "equity")
+-- the controls from the dashboard: credited to it; unhalt refused while the
+-- halt file exists; the shield's times on the replay's clock, as its candles
+local function control(action)
+  local s, _, b = http.request { url = url .. "commands.json?auth=secret-token", method = "POST",
+    body = cjson.encode({ action = action }) }
+  return s == 200 and cjson.decode(b).result or b
+end
+t.eq(control("halt"), "halted: halt from the dashboard", "halt from the dashboard: its result")
+os.execute("sleep 1.2")  -- bot/status and the shield are synced once a second
+local halted_status, halted_shield = fetch("/bot/status.json"), fetch("/shield.json")
+os.execute("touch " .. jdir .. "/j.halt")
+local refused = control("unhalt")
+t.ok(refused and refused:match("^refused: the halt file .* still exists"), "unhalt refused while the halt file exists",
+  refused)
+os.remove(jdir .. "/j.halt")
+t.eq(control("unhalt"), "unhalted", "and done once it is gone")
+t.ok(halted_status and halted_status.halted == "halt from the dashboard", "bot/status says who halted",
+  halted_status and tostring(halted_status.halted))
+local since = halted_shield and halted_shield.reasons and halted_shield.reasons.halted
+  and halted_shield.reasons.halted.since
+local REPLAY_FROM, REPLAY_TO = 1640995200000, 1704067200000  -- the file's 2022 .. 2023
+t.ok(since and since >= REPLAY_FROM and since < REPLAY_TO, "the halt's time is the replay's clock",
+  tostring(since))
+local off_clock = {}
+for _, tr in pairs(halted_shield and halted_shield.transitions or {}) do
+  if not (tr.time >= REPLAY_FROM and tr.time < REPLAY_TO) then off_clock[#off_clock + 1] = tr.check .. " " .. tr.time end
+end
+t.ok(halted_shield and next(halted_shield.transitions or {}) and #off_clock == 0,
+  "every shield transition on the replay's clock", table.concat(off_clock, ", "))
 local log = slurp(out)
+local credited = { command = 0, halt = 0, unhalt = 0 }
+for line in log:gmatch("[^\n]+") do
+  local ok, ev = pcall(cjson.decode, line)
+  if ok and type(ev) == "table" and credited[ev.event] and (ev.from == "dashboard" or ev.event == "halt"
+    and ev.why == "halt from the dashboard") then
+    credited[ev.event] = credited[ev.event] + 1
+  end
+end
+t.ok(credited.command == 3 and credited.halt == 1 and credited.unhalt == 1,
+  "the log credits the dashboard (controls, the halt, the unhalt)", cjson.encode(credited))
 t.ok(not log:find("secret-token", 1, true), "a configured token is not printed")
 os.execute("kill -TERM $(cat " .. out .. ".pid)")
 t.done()

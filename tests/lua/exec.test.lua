@@ -2,7 +2,8 @@
 -- the stand-in's matching engine): the flags it demands, a live round trip
 -- whose book equals the exchange's, partial fills, a lost order answer, a
 -- private stream that is down (fills over REST), the risk limits, the kill
--- switch, and reconciliation at restart (an order that never left, a fill
+-- switch (from the dashboard too, with the exchange slow), and
+-- reconciliation at restart (an order that never left, a fill
 -- missed while down, a stranger's order, a position sold behind its back).
 local t = require "testlib"
 local x = require "livex"
@@ -252,6 +253,52 @@ os.remove(dir3 .. "/j.journal.halt")
 x.repl(p, "unhalt()")
 os.execute("kill -USR1 " .. p.pid)
 t.ok(x.wait(p, 5, "halt", function(e) return e.why == "SIGUSR1" end), "SIGUSR1 halts")
+x.stop(p)
+
+-- 8b. a HALT from the dashboard while the exchange answers slowly: the
+-- halt's cancel waits in a coroutine of its own, so the next candle goes
+-- through before the cancel's outcome (a 10 s timeout against a 30 s
+-- answer), and the dashboard answers once the halt is done
+local dir5 = x.tmpdir()
+x.strategy(dir5)
+ex.control { reset = true }
+ex.control { rate_limits = false }
+p = x.start(ex, dir5, "--http 127.0.0.1:0", x.KEYS .. " NOMADE_DASHBOARD_TOKEN=dash-token")
+local dash = x.wait(p, 5, "hint", function(e) return e.url end)
+dash = dash and dash.url
+-- the buy's fills held back (the private stream silent, order lookups slow):
+-- its order stays open, and the halt has to cancel it
+ex.control { ws_fault = "silent", ms = 60000, path = "/v5/private" }
+ex.control { faults = { { fault = "latency", ms = 30000, path = "/v5/order/realtime", count = -1 },
+  { fault = "latency", ms = 30000, path = "/v5/order/cancel", count = -1 } } }
+x.close_candle(ex)
+t.ok(dash and x.wait(p, 10, "order", function(e) return e.status == "sent" end), "(a buy is sent, its fill unseen)",
+  x.slurp(p.out):sub(-1000))
+local answer = dir5 .. "/halt.answer"
+os.execute(string.format("curl -s -m 60 -X POST -d '{\"action\":\"halt\"}' '%scommands.json?auth=dash-token' > %s "
+  .. "2>&1 &", dash or "http://127.0.0.1:9/", answer))
+t.ok(x.wait(p, 5, "halt", function(e) return e.why == "halt from the dashboard" and not e.error end),
+  "a HALT from the dashboard", x.slurp(p.out):sub(-800))
+local next_close = x.close_candle(ex)
+local function index_of(pred)
+  for k, e in ipairs(x.events(p)) do if pred(e) then return k end end
+end
+local cancelled = x.wait(p, 20, "halt", function(e) return e.error ~= nil end)
+local candle_at = index_of(function(e) return e.event == "candle" and e.time == os.date("!%Y-%m-%d %H:%M",
+  next_close // 1000 - 60) end)
+local cancel_at = index_of(function(e) return e.event == "halt" and e.error ~= nil end)
+t.ok(cancelled and candle_at and candle_at < cancel_at,
+  "the next candle is not held by the halt's slow cancel (it is logged before the cancel's outcome)",
+  string.format("candle #%s, cancel outcome #%s", tostring(candle_at), tostring(cancel_at)))
+local told
+for _ = 1, 40 do
+  told = x.slurp(answer)
+  if told ~= "" then break end
+  x.sleep(0.1)
+end
+t.ok(told:find('"result":"halted: halt from the dashboard"', 1, true), "the dashboard answers once the halt is done",
+  told)
+ex.control { reset = true }
 x.stop(p)
 
 -- 9. reconciliation at restart

@@ -3,18 +3,13 @@
 -- at most about one a second, and equals what nomade serves itself; a
 -- refused credential and a 503 are retried while trading goes on; the
 -- credential appears in no log line; no credential is a clear refusal;
--- with --firebase-commands, the database's /commands are obeyed once.
+-- with --firebase-commands, the database's /commands are obeyed once, and
+-- one that waits does not hold the loop.
 local t = require "testlib"
 local http = require "nomade.http"
 local cjson = require "cjson"
 
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = t.slurp
 
 local base, stop = t.serve("tests/stand-ins/firebase/server.py")
 t.ok(base, "the stand-in started")
@@ -134,6 +129,38 @@ local left = get(base .. "/commands/" .. tostring(ignored) .. ".json")
 t.ok(left and left.result == nil and not slurp(p.out):find('"from":"firebase"', 1, true),
   "without --firebase-commands a command is left alone")
 os.execute("kill -TERM " .. p.pid)
+
+-- 3b. a command that waits (a halt on a slow exchange) runs in a coroutine
+-- of its own: the loop goes on meanwhile, and its answer follows
+control { reset = true }
+local loop = require "nomade.loop"
+local pub_direct = assert(require("nomade.firebase").new { url = base, auth = "test-db-secret",
+  tree = require("nomade.tree").new() })
+local ticks, during, source = 0, nil, nil
+local ticker = loop.timer(0.02, 0.02, function() ticks = ticks + 1 end)
+pub_direct:listen(function(action, from)
+  source = from
+  local before = ticks
+  loop.sleep(0.3)
+  during = ticks - before
+  return "done " .. action
+end)
+local waited
+loop.timer(0.5, 0, function()
+  local name = post("halt")
+  for _ = 1, 50 do
+    waited = get(base .. "/commands/" .. tostring(name) .. ".json")
+    if waited and waited.result then break end
+    loop.sleep(0.1)
+  end
+  loop.stop()
+end)
+loop.run()
+ticker:stop()
+pub_direct:stop()
+t.ok(during and during > 0, "while a Firebase command waits, the loop goes on (" .. tostring(during) .. " ticks)")
+t.ok(waited and waited.result == "done halt" and source == "firebase",
+  "and it is answered in the database once done, credited to Firebase", waited and cjson.encode(waited))
 
 -- 4. no credential
 local rc, _, err = t.run("run --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --journal " .. dir

@@ -50,6 +50,17 @@ t.ok(rc == 3 and err:find("cannot open /nonexistent/x.lua", 1, true), "a missing
 rc = t.run("script")
 t.ok(rc == 2, "script without FILE is a usage error")
 
+-- --help on a command prints its usage and runs nothing (no keys are
+-- needed for bybit balance's, no network for candles')
+for _, c in ipairs({ { "script --help", "usage: nomade script" }, { "eval --help", "usage: nomade eval" },
+  { "eval -h", "usage: nomade eval" }, { "bybit candles --help", "usage: nomade bybit candles" },
+  { "bybit candles BTCUSDT 1h -h", "usage: nomade bybit candles" },
+  { "bybit balance --help", "usage: nomade bybit candles" } }) do
+  local hrc, hout, herr = t.run(c[1], "BYBIT_API_KEY= BYBIT_API_SECRET= NOMADE_SECRETS=")
+  t.ok(hrc == 0 and hout:sub(1, #c[2]) == c[2] and herr == "", "nomade " .. c[1] .. ": its usage, exit 0",
+    hrc .. " " .. hout:sub(1, 80) .. herr)
+end
+
 -- the library is in the binary: it works from any directory
 rc, out = t.run("eval " .. q("package.searchers[1] ~= nil and nomade.ta ~= nil and require('nomade.pretty') ~= nil"))
 t.ok(rc == 0 and out == "true\n", "nomade.* loads without files on disk", out)

@@ -68,6 +68,15 @@ end
 -- the nomade binary running this test (tests/run sets it)
 M.bin = os.getenv("NOMADE_TEST_BIN") or "build/nomade"
 
+-- a file's contents, "" when it is not there (yet)
+function M.slurp(p)
+  local f = io.open(p, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 -- runs the nomade binary (env: "NAME=value ..." for its environment);
 -- returns exit code, stdout, stderr
 function M.run(args, env)

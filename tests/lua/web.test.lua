@@ -8,13 +8,7 @@
 local t = require "testlib"
 local http = require "nomade.http"
 
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = t.slurp
 
 -- what the browser run needs; make test builds the assets and installs the rest
 local node = io.popen("node --version 2>/dev/null"):read("a")

@@ -10,7 +10,7 @@ and as a Firebase database):
                                            a stream: `put` of the whole location,
                                            then put/patch as the tree changes, and
                                            `keep-alive` (data null) when quiet
-  POST /commands.json?auth=TOKEN           {"action": "pause"|"resume"|"halt", ...}
+  POST /commands.json?auth=TOKEN           {"action": "pause"|"resume"|"halt"|"unhalt", ...}
                                            -> {"name": "<push id>"}; without the
                                            token 401 {"error": "Permission denied"}
   anything else on *.json                  401 {"error": "Permission denied"}
@@ -356,6 +356,10 @@ class Bot:
                     return "refused: halted"
                 self.status["paused"] = False
                 result = "resumed"
+            elif action == "unhalt":
+                self.status["halted"] = False
+                self.status["paused"] = False
+                result = "unhalted"
             else:
                 self.status["halted"] = "halted from the dashboard"
                 self.status["paused"] = True
@@ -556,8 +560,8 @@ class Handler(BaseHTTPRequestHandler):
             doc = json.loads(raw or b"null")
         except ValueError:
             return self.refuse(400, "Invalid data; couldn't parse JSON object, array, or value.")
-        if not isinstance(doc, dict) or doc.get("action") not in ("pause", "resume", "halt"):
-            return self.refuse(400, 'the body must be {"action": "pause"|"resume"|"halt"}')
+        if not isinstance(doc, dict) or doc.get("action") not in ("pause", "resume", "halt", "unhalt"):
+            return self.refuse(400, 'the body must be {"action": "pause"|"resume"|"halt"|"unhalt"}')
         name = push_id()
         t = doc.get("time")
         if isinstance(t, dict) and t.get(".sv") == "timestamp":

@@ -289,14 +289,25 @@ async function scenarioA(browser) {
 
   if (!EXTERNAL || env.NOMADE_WEB_HALT === '1') {
     if (TOKEN) {
-      await check('trading: HALT needs a second click, then halts (HALTED shown)', async () => {
-        await trading.click('#btn-halt');
-        const armed = await text(trading, '#btn-halt');
+      // halt and unhalt: armed by a first click, sent by the second
+      const twoClicks = async (button, action) => {
+        await trading.click(button);
+        const armed = await text(trading, button);
         assert(/CONFIRM/.test(armed), `not armed: ${armed}`);
-        assert(!/^halt/.test(await result()), 'sent on the first click');
-        await trading.click('#btn-halt');
-        await waitFor(trading, () => /^halt: done: /.test(document.querySelector('#control-result').textContent), null, WAIT, 'halt done');
+        assert(!(await result()).startsWith(`${action}:`), 'sent on the first click');
+        await trading.click(button);
+        await waitFor(trading, (a) => document.querySelector('#control-result').textContent.startsWith(`${a}: done: `),
+          action, WAIT, `${action} done`);
+      };
+      await check('trading: HALT needs a second click, then halts (HALTED shown)', async () => {
+        await twoClicks('#btn-halt', 'halt');
         await waitFor(trading, () => /HALTED/.test(document.querySelector('#h-flags').textContent), null, WAIT, 'HALTED in the top bar');
+      });
+      await check('trading: Unhalt needs a second click, then lifts the halt', async () => {
+        await twoClicks('#btn-unhalt', 'unhalt');
+        const label = await text(trading, '#btn-unhalt');
+        assert(label === 'Unhalt', `label not restored: ${label}`);
+        await waitFor(trading, () => !/HALTED/.test(document.querySelector('#h-flags').textContent), null, WAIT, 'HALTED gone from the top bar');
       });
     } else skip('trading: HALT', 'NOMADE_WEB_TOKEN not set');
   } else skip('trading: HALT', 'external: set NOMADE_WEB_HALT=1 to halt the bot under test');

@@ -2,7 +2,7 @@
 // transitions), positions with unrealised P&L at the live price, the bot's
 // status and reloads, the strategy's failed calls, orders, trades, the equity curve (lightweight-charts),
 // the tribunal's verdicts with reasoning, and the controls: POST
-// {"action": "pause"|"resume"|"halt", "time": {".sv": "timestamp"}} to
+// {"action": "pause"|"resume"|"halt"|"unhalt", "time": {".sv": "timestamp"}} to
 // commands.json?auth=<token> (Firebase REST push; 401 without the token),
 // then the bot's result from commands/<push id>/result. The token is typed
 // by the user and kept in sessionStorage (this tab only), never in the URL.
@@ -234,23 +234,25 @@ function showResult(text, cls) {
 
 let armed = null;
 for (const b of document.querySelectorAll('#p-ctl button[data-action]')) {
+  b.dataset.label = b.textContent;
   b.addEventListener('click', () => {
     const action = b.dataset.action;
-    if (action === 'halt' && armed !== b) {  // halt takes a second click
+    if (b.dataset.confirm && armed !== b) {  // halt and unhalt take a second click
+      if (armed) disarm(armed);
       armed = b;
       b.classList.add('armed');
-      setText(b, 'CONFIRM HALT');
+      setText(b, b.dataset.confirm);
       setTimeout(() => { if (armed === b) disarm(b); }, 4000);
       return;
     }
-    if (action === 'halt') disarm(b);
+    if (b.dataset.confirm) disarm(b);
     send(action);
   });
 }
 function disarm(b) {
   armed = null;
   b.classList.remove('armed');
-  setText(b, 'HALT');
+  setText(b, b.dataset.label);
 }
 
 async function send(action) {

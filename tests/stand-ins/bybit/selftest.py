@@ -4,7 +4,7 @@
 # curl, and with the websockets client (Debian's python3-websockets).
 # Prints one TAP-style line per check and ends with "N passed, N failed";
 # exits 0 when everything passed.
-#   /usr/bin/python3 tests/stand-ins/bybit/selftest.py [-v]
+#   /usr/bin/python3 tests/stand-ins/bybit/selftest.py [-v] [--no-timing]
 import asyncio
 import datetime
 import hashlib
@@ -28,6 +28,14 @@ SERVER = os.path.join(HERE, "server.py")
 FIXDIR = os.path.normpath(os.path.join(HERE, "..", "..", "fixtures", "bybit"))
 VERBOSE = "-v" in sys.argv
 KEY, SECRET = "test-key", "test-secret-0123456789"
+
+# --no-timing (make test, on a shared machine): how fast something came is
+# not checked, only that it came, and that a delay lasted what was asked
+TIMING = "--no-timing" not in sys.argv
+
+
+def fast(cond):
+    return cond or not TIMING
 
 passed = failed = 0
 
@@ -633,7 +641,7 @@ def test_faults(srv, c):
     t0 = time.monotonic()
     t_get()
     dt2 = time.monotonic() - t0
-    check(dt >= 0.3 and d and d["retCode"] == 0 and dt2 < 0.2, "latency: 300 ms once, then normal (%.2f/%.2f)"
+    check(dt >= 0.3 and d and d["retCode"] == 0 and fast(dt2 < 0.2), "latency: 300 ms once, then normal (%.2f/%.2f)"
           % (dt, dt2))
 
     srv.control({"fault": "http5xx"})
@@ -697,7 +705,7 @@ def test_faults(srv, c):
         got = "answered"
     except (socket.timeout, TimeoutError):
         got = "timeout"
-    check(got == "timeout" and time.monotonic() - t0 < 2, "no_answer: the client times out", got)
+    check(got == "timeout" and fast(time.monotonic() - t0 < 2), "no_answer: the client times out", got)
     s, h, b, d = t_get()
     check(d and d["retCode"] == 0, "no_answer: the next request is answered")
 
@@ -978,7 +986,7 @@ async def ws_public(srv, c, websockets):
         k2 = await expect(ws, is_kline("kline.1.BTCUSDT", False), 2.5)
         t2 = await expect(ws, lambda m: m.get("topic") == "tickers.BTCUSDT", 2.5)
         dt = time.monotonic() - t0
-        check(k2 and t2 and dt < 2.2 and t2["cs"] > t["cs"], "ws: open candle and ticker pushed again about every second "
+        check(k2 and t2 and fast(dt < 2.2) and t2["cs"] > t["cs"], "ws: open candle and ticker pushed again about every second "
               "(%.2f s)" % dt)
 
         await send(ws, {"op": "ping", "req_id": "100001"})
@@ -1244,7 +1252,7 @@ async def ws_faults(srv, c, websockets):
         await send(ws, {"op": "ping"})
         p2 = await expect(ws, is_op("ping"), 3)
         dt2 = time.monotonic() - t0
-        check(p and p2 and dt >= 0.75 and dt2 < 0.5, "ws fault delay_pong: the next pong 800 ms late, then on time "
+        check(p and p2 and dt >= 0.75 and fast(dt2 < 0.5), "ws fault delay_pong: the next pong 800 ms late, then on time "
               "(%.2f/%.2f s)" % (dt, dt2))
         # malformed
         r = srv.control({"ws_fault": "malformed"})

@@ -4,7 +4,7 @@
 # framing), against the fixtures in tests/fixtures/firebase/.
 # Prints one TAP-style line per check and ends with "N passed, M failed"; exits 0 when
 # everything passed.
-#   /usr/bin/python3 tests/stand-ins/firebase/selftest.py [-v]
+#   /usr/bin/python3 tests/stand-ins/firebase/selftest.py [-v] [--no-timing]
 import http.client
 import json
 import os
@@ -20,6 +20,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "server.py")
 FIXDIR = os.path.normpath(os.path.join(HERE, "..", "..", "fixtures", "firebase"))
 VERBOSE = "-v" in sys.argv
+
+# --no-timing (make test, on a shared machine): how fast something came is
+# not checked, only that it came, and that a delay lasted what was asked
+TIMING = "--no-timing" not in sys.argv
+
+
+def fast(cond):
+    return cond or not TIMING
 SECRET = "test-db-secret"
 AUTH = "auth=" + SECRET
 PUSH_ID = re.compile(r"^[-0-9A-Za-z_]{20}$")
@@ -633,7 +641,7 @@ def test_stream_paths(srv):
     others = [SSE(p, "/rooms/a.json") for _ in range(8)]
     t0 = time.monotonic()
     s, h, doc, b = jreq(p, "GET", "/other.json")
-    check(s == 200 and time.monotonic() - t0 < 1, "9 open streams do not block other requests", time.monotonic() - t0)
+    check(s == 200 and fast(time.monotonic() - t0 < 1), "9 open streams do not block other requests", time.monotonic() - t0)
     for o in others:
         o.close()
     sse.close()
@@ -657,7 +665,7 @@ def test_keepalive_and_cancel(srv):
     t0 = time.monotonic()
     evs = sse.wait_events(3, timeout=2)
     dt = time.monotonic() - t0
-    check(evs[1:3] == [("keep-alive", "null"), ("keep-alive", "null")] and 0.45 < dt < 1.5,
+    check(evs[1:3] == [("keep-alive", "null"), ("keep-alive", "null")] and 0.45 < dt and fast(dt < 1.5),
           "keep-alive events (data null) every keepalive_s of silence", (evs, dt))
     check(b"event: keep-alive\ndata: null\n\n" in sse.body, "keep-alive bytes: 'event: keep-alive\\ndata: null\\n\\n'", sse.body)
     sse.close()
@@ -768,7 +776,7 @@ def test_http_faults(srv):
     t0 = time.monotonic()
     s, _, _, _ = jreq(p, "GET", "/h.json")
     dt = time.monotonic() - t0
-    check(s == 200 and 0.28 < dt < 1.5, "latency 300 ms", dt)
+    check(s == 200 and 0.28 < dt and fast(dt < 1.5), "latency 300 ms", dt)
     srv.control({"fault": "reset"})
     try:
         jreq(p, "GET", "/h.json")

@@ -2,7 +2,7 @@
 # selftest.py: checks server.py (the Gemini generateContent + OpenAI-compatible stand-in) from the
 # outside, with http.client and raw sockets. One TAP-style line per check, then "N passed, N failed";
 # exits 0 when everything passed.
-#   /usr/bin/python3 tests/stand-ins/gemini/selftest.py
+#   /usr/bin/python3 tests/stand-ins/gemini/selftest.py [--no-timing]
 import http.client, json, os, re, socket, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -12,6 +12,14 @@ KEY = "test-gemini-key"
 GEN = "/v1beta/models/%s:generateContent"
 VERDICT = {"signal": "BUY", "score": 80, "reasoning": "stand-in default"}
 passed = failed = 0
+
+# --no-timing (make test, on a shared machine): how fast something came is
+# not checked, only that it came, and that a delay lasted what was asked
+TIMING = "--no-timing" not in sys.argv
+
+
+def fast(cond):
+    return cond or not TIMING
 
 
 def check(cond, desc, detail=""):
@@ -341,7 +349,7 @@ def test_faults(srv):
     srv.control({"queue": [{"fault": "no_answer", "hold_ms": 300}]})
     t0 = time.monotonic()
     data, err = raw_exchange(p, body)
-    check(data == b"" and err is None and 0.25 < time.monotonic() - t0 < 3, "no_answer: closed after hold_ms")
+    check(data == b"" and err is None and 0.25 < time.monotonic() - t0 and fast(time.monotonic() - t0 < 3), "no_answer: closed after hold_ms")
     srv.control({"queue": [{"fault": "truncated"}]})
     data, err = raw_exchange(p, body)
     head, _, rest = data.partition(b"\r\n\r\n")
