@@ -254,6 +254,34 @@ void host_budget_end(lua_State *L, int at, lua_Integer given)
 	arm(L, *outer);
 }
 
+static const char blocking_key = 'w';
+
+int host_allow_blocking(lua_State *L, int allowed)
+{
+	int was;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &blocking_key);
+	was = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	lua_pushboolean(L, allowed);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &blocking_key);
+	return was;
+}
+
+int host_must_yield(lua_State *L, const char *what)
+{
+	int allowed;
+
+	if (lua_isyieldable(L))
+		return 1;
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &blocking_key);
+	allowed = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (!allowed)
+		luaL_error(L, "%s: called where nothing can yield", what);
+	return 0;
+}
+
 /* package.preload loader for an embedded module (upvalue: its index) */
 static int load_embedded(lua_State *L)
 {

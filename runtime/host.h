@@ -59,6 +59,19 @@ void host_report(lua_State *L, const char *where);
 lua_Integer host_budget_begin(lua_State *L, lua_Integer n);
 void host_budget_end(lua_State *L, int at, lua_Integer given);
 
+/*
+ * Calls that wait (loop.sleep, http.request, ws.connect) yield the running
+ * coroutine. Where nothing can yield they may block only where it was
+ * allowed: main.c allows it for its commands (the CLI waits on purpose),
+ * and loop.run takes it back while the loop runs, since a handler that
+ * blocks stalls every other. host_allow_blocking sets that permission and
+ * returns the previous one; host_must_yield is 1 where L can yield, 0
+ * where it may block, and raises "WHAT: called where nothing can yield"
+ * elsewhere.
+ */
+int host_allow_blocking(lua_State *L, int allowed);
+int host_must_yield(lua_State *L, const char *what);
+
 /* the embedded library, generated from lua/ by scripts/embed-lua */
 struct embedded_lua {
 	const char *module, *chunkname;

@@ -13,8 +13,11 @@
  * redirects are followed, and idle cuts a transfer that receives nothing
  * for that long.
  * In a coroutine that can yield (every event handler), the call yields
- * and the loop resumes it when the transfer ends. Elsewhere (the CLI, a
- * script) the transfer runs to the end before the call returns.
+ * and the loop resumes it when the transfer ends. Where nothing can yield,
+ * a command (the CLI, a script, outside loop.run) runs the transfer to the
+ * end before the call returns; anything else (a sort comparator in a
+ * handler, a handler called from C without a coroutine) raises
+ * "http.request: called where nothing can yield".
  * TLS peers are always verified (NOMADE_CA_FILE names a CA bundle; there
  * is no switch to turn verification off); proxies come from the
  * environment, as libcurl reads them.
@@ -346,16 +349,18 @@ static int l_request(lua_State *L)
 {
 	request *r;
 	CURLcode rc;
+	int wait;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
+	wait = host_must_yield(L, "http.request");
 	r = (request *)lua_newuserdatauv(L, sizeof *r, 0);  /* 2 */
 	memset(r, 0, sizeof *r);
 	r->co_ref = r->self_ref = r->data_ref = LUA_NOREF;
 	luaL_setmetatable(L, REQ_MT);
 	setup(L, r);
 	lua_settop(L, 2);
-	if (!lua_isyieldable(L)) {  /* the CLI, a script: run it to the end */
+	if (!wait) {  /* the CLI, a script: run it to the end */
 		rc = curl_easy_perform(r->easy);
 		return push_result(L, r, rc);
 	}

@@ -140,6 +140,32 @@ do
   t.ok(got[4] and got[4][1] == true, "limit: and is gone once the call is over")
 end
 
+-- a call that waits, where nothing can yield: a command (this script,
+-- outside loop.run) may block on purpose; on the loop it is an error
+do
+  local loop = require "nomade.loop"
+  local http = require "nomade.http"
+  local ws = require "nomade.ws"
+  local function stuck(f)  -- f where nothing can yield: inside a sort's comparator
+    return select(2, pcall(table.sort, { 2, 1 }, function(a, b) f(); return a < b end))
+  end
+  local errs = {}
+  loop.timer(0, 0, function()
+    errs.sleep = stuck(function() loop.sleep(0) end)
+    errs.http = stuck(function() http.request { url = "http://127.0.0.1:1/" } end)
+    errs.ws = stuck(function() ws.connect("ws://127.0.0.1:1/x", {}) end)
+    errs.yields = select(2, pcall(loop.sleep, 0))
+  end)
+  loop.run()
+  for _, what in ipairs({ "sleep", "http", "ws" }) do
+    local name = what == "sleep" and "loop.sleep" or what == "http" and "http.request" or "ws.connect"
+    t.ok(tostring(errs[what]):find(name .. ": called where nothing can yield", 1, true),
+      name .. " where nothing can yield on the loop: an error, not a block", errs[what])
+  end
+  t.eq(errs.yields, nil, "in a handler's coroutine, loop.sleep yields")
+  t.ok(pcall(loop.sleep, 0), "a command outside loop.run may still block on purpose")
+end
+
 -- pretty
 local pretty = require "nomade.pretty"
 t.eq(pretty.format({ 1, "a", { x = true }, [10] = 0.1 }), '{1, "a", {x = true}, [10] = 0.1}', "pretty: tables")
