@@ -5,7 +5,8 @@
 -- metatables, the entry points' results, and the registry and upvalues
 -- if debug were there) finds none of the secrets the process was given;
 -- reload() works from it. For a paper run on a replay and for live
--- execution against the Bybit stand-in.
+-- execution against the Bybit stand-in. And an evaluation while a
+-- strategy turn waits on the tribunal leaves the turn its own budget.
 local t = require "testlib"
 local x = require "livex"
 
@@ -130,6 +131,49 @@ do
   sandboxed(p, "live")
   x.stop(p)
   ex.stop()
+end
+
+-- 3. budgets are per coroutine: the strategy's turn waits on the tribunal
+-- (the stand-in answers BUY late), an evaluation runs meanwhile under the
+-- REPL's budget, and the turn, resumed, is still stopped by its own
+do
+  local base, stop = t.serve("tests/stand-ins/gemini/server.py", "--key " .. MARKS.GEMINI_API_KEY)
+  local control = t.control(base)
+  control { reset = true, queue = { { fault = "slow", ms = 5000 } } }
+  local dir = x.tmpdir()
+  local f = assert(io.open(dir .. "/s.lua", "w"))
+  f:write([[
+settings = { interval = "1h", history = 5 }
+function regime(m) return "ANY" end
+function prompt(m, r) return "close " .. m.close end
+function entry(m, r, v)
+  if v then while true do end end
+  local first = not state.asked
+  state.asked = true
+  return first
+end
+]])
+  f:close()
+  local out = dir .. "/out"
+  os.execute(string.format("%s %s run %s/s.lua --feed replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed 3600 "
+    .. "--tribunal live --llm-url %s --journal %s/j.journal --socket %s/sock --http off --log-format json "
+    .. "> %s 2>&1 & echo $! > %s.pid", ENV, t.bin, dir, base, dir, dir, out, out))
+  local p = { out = out, pid = x.slurp(out .. ".pid"):match("%d+"), dir = dir }
+  local asked
+  for _ = 1, 200 do
+    asked = #((control() or {}).log or {}) > 0
+    if asked then break end
+    x.sleep(0.05)
+  end
+  t.ok(asked, "the strategy's turn asks the tribunal", x.slurp(out):sub(1, 1500))
+  t.eq(x.repl(p, "status().tribunal.calls"), 0, "an evaluation runs while the turn waits for the verdict")
+  local failed = x.wait(p, 20, "strategy_error")
+  t.ok(failed and tostring(failed.error):find("instruction budget exceeded", 1, true)
+    and failed["function"] == "entry(m, regime, verdict)",
+    "resumed, the turn is still stopped by its budget", x.slurp(out):sub(-1500))
+  t.ok(failed and x.repl(p, "status().candles"), "and the runtime goes on")  -- (a turn unbounded: it would never answer)
+  x.stop(p, "KILL")
+  stop()
 end
 
 t.done()
