@@ -119,12 +119,18 @@ void host_report(lua_State *L, const char *where)
 }
 
 /*
- * The budget is one counter per state, not per thread: only one thread
- * runs at a time, and coroutines created under a budget inherit the hook
- * and spend from the same counter. A hook that finds no budget (a
- * coroutine outliving its budgeted call) removes itself.
+ * Budgets belong to threads: a registry table (weak keys) maps each thread
+ * inside host.limit to its cell, a userdata holding the instructions it has
+ * left, and the count hook is set on that thread alone (a hook is per
+ * thread). So a call in one coroutine cannot touch another's budget, and a
+ * coroutine suspended on I/O keeps what it has left. A nested host.limit
+ * takes a cell of its own, and what it spends is charged to the outer one
+ * when it ends. A coroutine created under a budget inherits the hook
+ * (lua_newthread copies it) but no cell: it spends from the cell of the
+ * budgeted thread that resumed it, and a hook that finds none removes itself.
  */
-#define BUDGET_STEP 1000  /* instructions between hook calls */
+#define BUDGET_STEP 1000          /* instructions between hook calls */
+#define BUDGET_ENDED LUA_MININTEGER  /* a cell whose host.limit is over */
 static const char budget_key = 'b';
 
 /* "file:line:" of the innermost Lua frame outside nomade's own library
@@ -144,42 +150,157 @@ static void budget_where(lua_State *L)
 	luaL_where(L, 0);
 }
 
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* a thread that has resumed another and waits for it ("normal") */
+static int resuming(lua_State *co)
+{
+	lua_Debug ar;
+	return lua_status(co) == LUA_OK && lua_getstack(co, 0, &ar);
+}
+
+/* budget[L] = the value at idx (nil removes it) */
+static void set_cell(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &budget_key);
+	lua_pushthread(L);
+	lua_pushvalue(L, idx);
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
+}
+
+/* the cell of a thread inside this resume chain, adopted by L; pushes it
+   and returns it, or pushes nothing and returns NULL */
+static lua_Integer *adopt_cell(lua_State *L, int table)
+{
+	lua_pushnil(L);
+	while (lua_next(L, table)) {
+		lua_State *t = lua_tothread(L, -2);
+		lua_Integer *c = (lua_Integer *)lua_touserdata(L, -1);
+		if (t != L && *c != BUDGET_ENDED && resuming(t)) {
+			lua_remove(L, -2);
+			set_cell(L, -1);
+			return c;
+		}
+		lua_pop(L, 1);
+	}
+	return NULL;
+}
+
+/* pushes the cell L spends from and returns it; NULL (nil pushed) if none */
+static lua_Integer *push_cell(lua_State *L)
+{
+	lua_Integer *c;
+	int table;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &budget_key);
+	table = lua_gettop(L);
+	lua_pushthread(L);
+	lua_rawget(L, table);
+	c = (lua_Integer *)lua_touserdata(L, -1);
+	if (c == NULL || *c == BUDGET_ENDED) {
+		lua_pop(L, 1);
+		c = adopt_cell(L, table);
+		if (c == NULL)
+			lua_pushnil(L);
+	}
+	lua_remove(L, table);
+	return c;
+}
+
+/* the hook for what is left: counting, or (spent) raising at every line
+   and instruction, so that a pcall inside user code cannot swallow it */
+static void arm(lua_State *L, lua_Integer left)
+{
+	if (left > 0)
+		lua_sethook(L, budget_hook, LUA_MASKCOUNT, left < BUDGET_STEP ? (int)left : BUDGET_STEP);
+	else
+		lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
-	lua_Integer left;
-	int isnum;
+	lua_Integer *left = push_cell(L);
 
 	(void)ar;
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &budget_key);
-	left = lua_tointegerx(L, -1, &isnum) - BUDGET_STEP;
-	lua_pop(L, 1);
-	if (!isnum) {
+	lua_pop(L, 1);  /* the cell stays anchored in the budget table */
+	if (left == NULL) {
 		lua_sethook(L, NULL, 0, 0);
 		return;
 	}
-	lua_pushinteger(L, left);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &budget_key);
-	if (left > 0)
+	*left -= lua_gethookcount(L);
+	if (*left > 0) {
+		if (*left < lua_gethookcount(L))
+			arm(L, *left);
 		return;
-	/* from now on every line raises again, so pcall cannot swallow it */
-	lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+	}
+	arm(L, 0);
 	budget_where(L);
 	lua_pushliteral(L, "instruction budget exceeded");
 	lua_concat(L, 2);
 	lua_error(L);
 }
 
-void host_set_budget(lua_State *L, long count)
+lua_Integer host_budget_begin(lua_State *L, lua_Integer n)
 {
-	if (count > 0)
-		lua_pushinteger(L, count);
-	else
-		lua_pushnil(L);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &budget_key);
-	if (count > 0)
-		lua_sethook(L, budget_hook, LUA_MASKCOUNT, BUDGET_STEP);
-	else
+	lua_Hook hook = lua_gethook(L);
+	lua_Integer *outer, *inner;
+
+	if (hook != NULL && hook != budget_hook)
+		luaL_error(L, "host.limit: another hook is set on this thread");
+	outer = push_cell(L);
+	if (outer != NULL && *outer < n)
+		n = *outer > 0 ? *outer : 0;
+	inner = (lua_Integer *)lua_newuserdatauv(L, sizeof *inner, 0);
+	*inner = n;
+	set_cell(L, -1);
+	arm(L, n);
+	return n;
+}
+
+void host_budget_end(lua_State *L, int at, lua_Integer given)
+{
+	lua_Integer *outer = (lua_Integer *)lua_touserdata(L, at);
+	lua_Integer *inner = (lua_Integer *)lua_touserdata(L, at + 1);
+	lua_Integer spent = given - (*inner > 0 ? *inner : 0);
+
+	*inner = BUDGET_ENDED;  /* coroutines that adopted it let go too */
+	set_cell(L, at);
+	if (outer == NULL) {
 		lua_sethook(L, NULL, 0, 0);
+		return;
+	}
+	*outer -= spent;
+	arm(L, *outer);
+}
+
+static const char blocking_key = 'w';
+
+int host_allow_blocking(lua_State *L, int allowed)
+{
+	int was;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &blocking_key);
+	was = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	lua_pushboolean(L, allowed);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &blocking_key);
+	return was;
+}
+
+int host_must_yield(lua_State *L, const char *what)
+{
+	int allowed;
+
+	if (lua_isyieldable(L))
+		return 1;
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &blocking_key);
+	allowed = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (!allowed)
+		luaL_error(L, "%s: called where nothing can yield", what);
+	return 0;
 }
 
 /* package.preload loader for an embedded module (upvalue: its index) */
@@ -214,6 +335,12 @@ static int open_all(lua_State *L)
 	}
 	lua_newtable(L);  /* coroutines waiting for an event */
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &suspended_key);
+	lua_newtable(L);  /* the budgets of threads inside host.limit */
+	lua_createtable(L, 0, 1);
+	lua_pushliteral(L, "k");
+	lua_setfield(L, -2, "__mode");
+	lua_setmetatable(L, -2);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &budget_key);
 	lua_getglobal(L, "require");
 	lua_pushstring(L, "nomade");
 	lua_call(L, 1, 1);

@@ -51,11 +51,30 @@ int host_resume(lua_State *co, lua_State *from, int nargs, const char *what);
 void host_report(lua_State *L, const char *where);
 
 /*
- * Instruction budget for the running thread: after about `count` VM
- * instructions an error is raised, and then again at every line so that
- * a pcall inside user code cannot swallow it. 0 removes the budget.
+ * Instruction budgets, per thread (host.limit). begin pushes two values,
+ * the thread's budget so far (or nil) and a new one of n instructions, or
+ * of what the outer one has left if that is less (returned), and arms the
+ * count hook on L: once it is spent an error is raised, and then again at
+ * every line, so that a pcall inside user code cannot swallow it. end,
+ * with those two values at index at and at + 1, makes the outer budget
+ * L's again, charged with what the inner one spent (no outer: the hook
+ * is removed).
  */
-void host_set_budget(lua_State *L, long count);
+lua_Integer host_budget_begin(lua_State *L, lua_Integer n);
+void host_budget_end(lua_State *L, int at, lua_Integer given);
+
+/*
+ * Calls that wait (loop.sleep, http.request, ws.connect) yield the running
+ * coroutine. Where nothing can yield they may block only where it was
+ * allowed: main.c allows it for its commands (the CLI waits on purpose),
+ * and loop.run takes it back while the loop runs, since a handler that
+ * blocks stalls every other. host_allow_blocking sets that permission and
+ * returns the previous one; host_must_yield is 1 where L can yield, 0
+ * where it may block, and raises "WHAT: called where nothing can yield"
+ * elsewhere.
+ */
+int host_allow_blocking(lua_State *L, int allowed);
+int host_must_yield(lua_State *L, const char *what);
 
 /* the embedded library, generated from lua/ by scripts/embed-lua */
 struct embedded_lua {

@@ -13,33 +13,35 @@
 #include <sqlite3.h>
 #include "host.h"
 
-/* after the budgeted call, returned or resumed from a yield: drop the
-   budget, and answer ok, results... or false, error */
-static int limit_done(lua_State *L, int status, lua_KContext ctx)
+/* after the budgeted call, returned or resumed from a yield (stack: outer
+   budget, inner budget, results or error): the outer budget is the
+   thread's again; answers ok, results... or false, error */
+static int limit_done(lua_State *L, int status, lua_KContext given)
 {
-	(void)ctx;
-	host_set_budget(L, 0);
+	host_budget_end(L, 1, (lua_Integer)given);
 	lua_pushboolean(L, status == LUA_OK || status == LUA_YIELD);
-	lua_insert(L, 2);  /* n, status, results or error */
-	return lua_gettop(L) - 1;
+	lua_replace(L, 2);
+	lua_remove(L, 1);
+	return lua_gettop(L);
 }
 
 /* host.limit(n, f, ...): like pcall(f, ...), but f may run only about n VM
    instructions; exceeding them fails with "instruction budget exceeded".
-   f may yield (a tribunal's HTTP request inside a strategy's turn):
-   lua_pcallk picks up where it left off when the coroutine is resumed. */
+   The budget is the running coroutine's: inside another host.limit it is
+   at most what the outer one has left. f may yield (a tribunal's HTTP
+   request inside a strategy's turn): lua_pcallk picks up where it left off
+   when the coroutine is resumed. */
 static int h_limit(lua_State *L)
 {
-	lua_Integer n = luaL_checkinteger(L, 1);
-	int top;
+	lua_Integer n = luaL_checkinteger(L, 1), given;
 
 	luaL_argcheck(L, n > 0, 1, "budget must be > 0");
 	luaL_checktype(L, 2, LUA_TFUNCTION);
-	if (lua_gethook(L) != NULL)
-		return luaL_error(L, "host.limit: a budget is already running");
-	top = lua_gettop(L);
-	host_set_budget(L, (long)n);
-	return limit_done(L, lua_pcallk(L, top - 2, LUA_MULTRET, 0, 0, limit_done), 0);
+	lua_remove(L, 1);
+	given = host_budget_begin(L, n);
+	lua_rotate(L, 1, 2);  /* outer, inner, f, args... */
+	return limit_done(L, lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 0, (lua_KContext)given, limit_done),
+		(lua_KContext)given);
 }
 
 static int h_versions(lua_State *L)

@@ -16,8 +16,11 @@
  * over from the loop right after (chunks that came meanwhile joined), so
  * fn may wait (a request of its own) while the stream goes on.
  * In a coroutine that can yield (every event handler), the call yields
- * and the loop resumes it when the transfer ends. Elsewhere (the CLI, a
- * script) the transfer runs to the end before the call returns.
+ * and the loop resumes it when the transfer ends. Where nothing can yield,
+ * a command (the CLI, a script, outside loop.run) runs the transfer to the
+ * end before the call returns; anything else (a sort comparator in a
+ * handler, a handler called from C without a coroutine) raises
+ * "http.request: called where nothing can yield".
  * A request whose method is not idempotent (POST, PATCH) is sent at most
  * once: libcurl would send it again when a reused connection dies under
  * it, and a repeated order is a double buy.
@@ -450,9 +453,11 @@ static int l_request(lua_State *L)
 {
 	request *r;
 	CURLcode rc;
+	int wait;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
+	wait = host_must_yield(L, "http.request");
 	r = (request *)lua_newuserdatauv(L, sizeof *r, 0);  /* 2 */
 	memset(r, 0, sizeof *r);
 	r->co_ref = r->self_ref = r->data_ref = LUA_NOREF;
@@ -463,7 +468,7 @@ static int l_request(lua_State *L)
 	lua_settop(L, 2);
 	lua_pushvalue(L, 2);
 	r->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	if (!lua_isyieldable(L)) {  /* the CLI, a script: run it to the end */
+	if (!wait) {  /* the CLI, a script: run it to the end */
 		r->L = L;
 		rc = curl_easy_perform(r->easy);
 		luaL_unref(L, LUA_REGISTRYINDEX, r->self_ref);

@@ -20,9 +20,12 @@
  *                                       made 0600; conn:write(s),
  *                                       conn:close(), conn.id
  *   loop.sleep(s)                       in a handler: yields, and the loop
- *                                       resumes it s seconds later; elsewhere
- *                                       it blocks
- *   loop.run()                          until loop.stop() or nothing is left
+ *                                       resumes it s seconds later; where
+ *                                       nothing can yield it blocks if the
+ *                                       command allows it, else raises
+ *                                       (host_must_yield)
+ *   loop.run()                          until loop.stop() or nothing is left;
+ *                                       nothing may block while it runs
  *   loop.stop(), loop.now()                the loop's time (cached per iteration)
  *   loop.time()                         the wall clock now, for exchange
  *                                       timestamps that must not lag
@@ -288,7 +291,7 @@ static int l_sleep(lua_State *L)
 	sleeper *z;
 
 	luaL_argcheck(L, s >= 0 && s < 86400, 1, "seconds in 0..86400");
-	if (!lua_isyieldable(L)) {
+	if (!host_must_yield(L, "loop.sleep")) {
 		struct timespec ts;
 		ts.tv_sec = (time_t)s;
 		ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
@@ -311,8 +314,10 @@ static int l_sleep(lua_State *L)
 
 static int l_run(lua_State *L)
 {
-	(void)L;
+	int could = host_allow_blocking(L, 0);
+
 	ev_run(loop_of(), 0);
+	host_allow_blocking(L, could);
 	return 0;
 }
 

@@ -8,7 +8,9 @@
  *                    on_close = fn(conn, code, reason), headers = "X: y\r\n",
  *                    max_message = bytes (default 4 MB), timeout = s (10)})
  *     -> conn, or nil, err. In a handler it yields until the connection is
- *     open or failed; elsewhere it runs the loop until then.
+ *     open or failed; where nothing can yield, a command (the CLI, a
+ *     script, outside loop.run) runs the loop until then, and anything
+ *     else raises "ws.connect: called where nothing can yield".
  *   conn:send(text) -> true or nil, err;  conn:ping([data]);
  *   conn:close([code, reason [, now]])   the close handshake, or with now
  *                                        at once (on_close gets 1006)
@@ -542,8 +544,10 @@ static int l_connect(lua_State *L)
 	conn *c;
 	char why[160];
 	double timeout;
+	int wait;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
+	wait = host_must_yield(L, "ws.connect");
 	lua_getfield(L, 2, "timeout");
 	timeout = luaL_optnumber(L, -1, 10);
 	lua_pop(L, 1);
@@ -567,14 +571,16 @@ static int l_connect(lua_State *L)
 	ev_io_start(loop(), &c->io);
 	ev_timer_init(&c->timer, on_timeout, timeout, 0);
 	ev_timer_start(loop(), &c->timer);
-	if (lua_isyieldable(L)) {
+	if (wait) {
 		c->waiter = L;
 		lua_pushthread(L);
 		c->waiter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 		return lua_yield(L, 0);  /* wake() resumes with conn or nil, err */
 	}
-	while (c->state != OPEN && c->state != CLOSED)  /* the CLI, a script */
+	wait = host_allow_blocking(L, 0);  /* the CLI, a script: the loop runs meanwhile */
+	while (c->state != OPEN && c->state != CLOSED)
 		ev_run(loop(), EVRUN_ONCE);
+	host_allow_blocking(L, wait);
 	if (c->state == OPEN)
 		return 1;
 	lua_pushnil(L);

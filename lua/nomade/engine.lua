@@ -19,7 +19,8 @@ function M.readonly(t, name)
       error(string.format("%s is read-only (tried to set %s)", name, tostring(k)), 2)
     end,
     __len = function() return #t end,
-    __pairs = function() return next, t, nil end,
+    __pairs = function() return function(_, k) return next(t, k) end, nil, nil end,  -- (next, t would hand t out)
+    __metatable = false,  -- getmetatable(m).__index would be the table behind it
   })
 end
 local readonly = M.readonly

@@ -199,7 +199,10 @@ function P:listen(on_command)
           end
           local doc = (e.event == "put" or e.event == "patch") and require("cjson.safe").decode(e.data)
           if type(doc) == "table" and type(doc.path) == "string" then
-            for id, c in pairs(commands_in(doc.path, doc.data)) do self:command(tostring(id), c, on_command) end
+            -- on_data runs where nothing can yield: each command in a handler of its own
+            for id, c in pairs(commands_in(doc.path, doc.data)) do
+              loop.timer(0, 0, function() self:command(tostring(id), c, on_command) end)
+            end
             wait = 1
           end
         end

@@ -671,10 +671,11 @@ function M.main(...)
     end
   end
 
-  -- what the REPL sees (README, "The REPL")
+  -- what the REPL sees (README, "The REPL"): these, in the strategy's
+  -- sandbox (nomade.repl)
   local env
   local api = {
-    m = e.m, state = state, ta = ta,
+    m = e.m,
     candles = function() return e.m.candles end,
     ind = function() return e.m.ind end,
     book = function()
@@ -745,10 +746,12 @@ halt(), unhalt()  the kill switch: no entries, open orders cancelled; lasts
 orders(n)         --exec bybit: the last n orders; reconcile(): match the
                   journal with the exchange now
 reload()          reload the strategy file now
-ta, nomade        the indicator library and every nomade module]])
+ta, math, string, table, utf8, os.time/date/clock/difftime, print, load
+                  what a strategy has; no io, os.exit, os.getenv, debug,
+                  package or require (asking for them says so)]])
     end,
   }
-  env = setmetatable({}, { __index = function(_, k) if api[k] ~= nil then return api[k] end return _G[k] end })
+  env = repl.environment(api, state)
 
   -- a resumed journal: its candles, book and state
   if resumed then

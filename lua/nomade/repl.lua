@@ -3,7 +3,11 @@
 -- Lua; each line is evaluated on the loop, between events, never while a
 -- candle is being handled. An expression prints its value (return <line>
 -- is tried first, as lua.c does); input that is not complete yet waits for
--- more lines. Every evaluation runs under an instruction budget.
+-- more lines. Every evaluation runs under an instruction budget, and so
+-- does turning its values into the answer (a __tostring is user code).
+-- REPL code runs in the strategy's sandbox plus the runtime's entry
+-- points (M.environment): nothing in it can end the process, run a
+-- program, read the environment or reach a secret.
 --
 -- Protocol (what `nomade repl` speaks): the client sends lines; after each
 -- the server answers with its output, then a line "\30" followed by "> "
@@ -13,6 +17,7 @@ local loop = require "nomade.loop"
 local host = require "nomade.host"
 local pretty = require "nomade.pretty"
 local cjson = require "cjson.safe"
+local strategy = require "nomade.strategy"
 
 local M = {}
 
@@ -38,6 +43,63 @@ function M.default_socket()
   return dir .. "/nomade.sock"
 end
 
+-- names REPL code may not use: asking for one is an error that says so
+local MODULES = "the runtime's modules are out of reach"
+local REFUSED = { io = "files and programs are out of reach", debug = "it would reach every value of the runtime",
+  package = MODULES, require = MODULES, nomade = MODULES, dofile = "files are out of reach",
+  loadfile = "files are out of reach", collectgarbage = "the collector is the runtime's",
+  coroutine = "an evaluation runs in a coroutine of the REPL's", rawset = "read-only views stay read-only" }
+
+local function refuse(what, why)
+  error(string.format("%s is not available in the REPL (%s; help() lists what is)", what, why), 3)
+end
+
+-- a copy of the tables a runtime call returns (its own tables stay its
+-- own); proxies such as m, whose metatables are protected, stay as they are
+local function detach(v, seen)
+  if type(v) ~= "table" or getmetatable(v) ~= nil then return v end
+  if seen[v] then return seen[v] end
+  local c = {}
+  seen[v] = c
+  for k, x in next, v do c[detach(k, seen)] = detach(x, seen) end
+  return c
+end
+
+local function detached(f)
+  if type(f) == "table" then
+    local t = {}
+    for k, g in pairs(f) do t[k] = detached(g) end
+    return t
+  end
+  if type(f) ~= "function" then return f end
+  return function(...)
+    local res = table.pack(f(...))
+    for i = 1, res.n do res[i] = detach(res[i], {}) end
+    return table.unpack(res, 1, res.n)
+  end
+end
+
+-- M.environment(api, state) -> the table REPL code runs in: the strategy's
+-- sandbox, with api's entry points (their results copies) and a load
+-- for text; the names in REFUSED, os.exit, os.getenv and the like, and
+-- binary chunks are errors that say so
+function M.environment(api, state)
+  local env = strategy.sandbox(state, print)
+  for k, v in pairs(api) do env[k] = type(v) == "function" and detached(v) or v end
+  if type(api.shield) == "table" then env.shield = detached(api.shield) end
+  env.load = function(chunk, name, _, fenv)
+    local fn, err = load(chunk, name, "t", fenv or env)
+    if not fn and tostring(err):find("binary chunk", 1, true) then
+      error("load: binary chunks are not available in the REPL (text only)", 2)
+    end
+    return fn, err
+  end
+  setmetatable(env.os, { __metatable = false,
+    __index = function(_, k) refuse("os." .. tostring(k), "its os has time, date, clock and difftime only") end })
+  return setmetatable(env, { __metatable = false,
+    __index = function(_, k) if REFUSED[k] then refuse(k, REFUSED[k]) end end })
+end
+
 -- values that JSON cannot hold become something it can
 local function jsonable(v, depth, seen)
   local t = type(v)
@@ -61,23 +123,26 @@ local function jsonable(v, depth, seen)
   return tostring(v)
 end
 
-local function answer_json(conn, output, ok, ...)
-  local doc
-  if ok then
-    local vals = {}
-    for i = 1, select("#", ...) do vals[i] = jsonable((select(i, ...)), 0, {}) end
-    doc = { ok = true, value = vals[1], values = select("#", ...) > 1 and vals or nil }
-  else
-    doc = { ok = false, error = tostring((...)) }
-  end
-  if output ~= "" then doc.output = output end
-  local text = cjson.encode(doc) or '{"ok":false,"error":"not encodable"}'
-  conn:write(text:sub(1, M.MAX_ANSWER) .. "\n" .. M.MARK .. "> \n")
+-- the JSON answer to a pcall's ok, results... or false, error
+local function json_doc(ok, ...)
+  if not ok then return { ok = false, error = tostring((...)) } end
+  local vals = {}
+  for i = 1, select("#", ...) do vals[i] = jsonable((select(i, ...)), 0, {}) end
+  return { ok = true, value = vals[1], values = select("#", ...) > 1 and vals or nil }
 end
 
--- evaluates `code` in env; returns ok, results... (or false, message,
--- or "incomplete" when more lines are needed)
-local function evaluate(code, env, chunkname)
+-- the text answer: each value pretty, or the error
+local function text_lines(ok, ...)
+  if not ok then return "error: " .. tostring((...)) .. "\n" end
+  local out = {}
+  for i = 1, select("#", ...) do out[i] = pretty.format((select(i, ...))) .. "\n" end
+  return table.concat(out)
+end
+
+-- evaluates `code` in env and makes the answer with answer(ok, results...),
+-- both under the budget; returns true, the answer (or false, message, or
+-- "incomplete" when more lines are needed)
+local function evaluate(code, env, chunkname, answer)
   local fn = load("return " .. code .. ";", chunkname, "t", env)
   if not fn then
     local err
@@ -87,7 +152,9 @@ local function evaluate(code, env, chunkname)
       return false, err
     end
   end
-  return host.limit(M.BUDGET, fn)
+  local ok, res = host.limit(M.BUDGET, function() return answer(pcall(fn)) end)
+  if not ok and type(res) ~= "string" then res = "(an error that cannot be printed)" end
+  return ok, res
 end
 
 -- M.serve(path, env) -> server or nil, err: env is the table REPL code
@@ -123,21 +190,20 @@ function M.serve(path, env)
           if size <= M.MAX_ANSWER then out[#out + 1] = s end
         end
         if line:sub(1, 1) == "\1" then
-          local res = table.pack(evaluate(line:sub(2), env, "=repl"))
-          answer_json(conn, table.concat(out), table.unpack(res, 1, res.n))
+          local ok, doc = evaluate(line:sub(2), env, "=repl", json_doc)
+          if not ok then doc = { ok = false, error = doc } end
+          if #out > 0 then doc.output = table.concat(out) end
+          local text = cjson.encode(doc) or '{"ok":false,"error":"not encodable"}'
+          conn:write(text:sub(1, M.MAX_ANSWER) .. "\n" .. M.MARK .. "> \n")
         else
           local code = c.pending .. line
-          local res = table.pack(evaluate(code, env, "=repl"))
-          if res[1] == "incomplete" then
+          local ok, res = evaluate(code, env, "=repl", text_lines)
+          if ok == "incomplete" then
             c.pending = code .. "\n"
             conn:write(M.MARK .. ">> \n")
           else
             c.pending = ""
-            if res[1] then
-              for i = 2, res.n do out[#out + 1] = pretty.format(res[i]) .. "\n" end
-            else
-              out[#out + 1] = "error: " .. tostring(res[2]) .. "\n"
-            end
+            out[#out + 1] = ok and res or "error: " .. res .. "\n"
             local text = table.concat(out)
             if #text > M.MAX_ANSWER then
               text = text:sub(1, M.MAX_ANSWER) .. string.format("\n... (%d bytes cut)\n", #text - M.MAX_ANSWER)

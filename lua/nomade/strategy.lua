@@ -81,24 +81,34 @@ local function folder_require(env, dir, files)
   end
 end
 
--- the globals a strategy sees: no io, no os.execute, no load; require
--- only reaches the strategy's own folder
-local function sandbox(state, log)
-  local function copy(t)
-    local c = {}
-    for k, v in pairs(t) do c[k] = v end
-    return c
-  end
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+-- M.sandbox(state, log) -> the globals a strategy sees (the REPL's start
+-- from them too): no io, no os.execute, no load, no debug; libraries are
+-- copies, so redefining string.format or ta.ema changes nothing outside;
+-- the metatables of strings and userdata (the host's) are out of reach,
+-- and no finalizer (__gc) can be set, since one would run outside any
+-- budget. The caller adds require.
+function M.sandbox(state, log)
   local env = {
     assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
     pcall = pcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
-    select = select, setmetatable = setmetatable, tonumber = tonumber,
+    select = select, tonumber = tonumber,
     tostring = tostring, type = type, xpcall = xpcall,
-    -- the string metatable is shared with the host: not for strategies
-    getmetatable = function(v) if type(v) == "string" then return nil end return getmetatable(v) end,
+    getmetatable = function(v) if type(v) ~= "table" then return nil end return getmetatable(v) end,
+    setmetatable = function(t, mt)
+      if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+        error("setmetatable: __gc is not allowed here (a finalizer would run outside the budget)", 2)
+      end
+      return setmetatable(t, mt)
+    end,
     math = copy(math), string = copy(string), table = copy(table), utf8 = copy(utf8),
     os = { time = os.time, date = os.date, clock = os.clock, difftime = os.difftime },
-    ta = ta, state = state,
+    ta = copy(ta), state = state,
     print = function(...)
       local parts = {}
       for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
@@ -174,7 +184,7 @@ end
 function M.load(source, chunkname, state, log)
   local name = chunkname:gsub("^[@=]", "")
   state = state or {}
-  local env = sandbox(state, log or function(line) io.stderr:write(name, ": ", line, "\n") end)
+  local env = M.sandbox(state, log or function(line) io.stderr:write(name, ": ", line, "\n") end)
   local files = { chunkname:sub(1, 1) == "@" and name or nil }
   local dir = chunkname:sub(1, 1) == "@" and (name:match("^(.*)/[^/]*$") or ".") or nil
   env.require = folder_require(env, dir, files)

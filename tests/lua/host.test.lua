@@ -92,6 +92,47 @@ for _ = 1, 1000 do n = n + 1 end
 t.eq(n, 1000, "no budget left behind after limit returns")
 t.raises(function() host.limit(0, print) end, "bad argument #1 to 'limit' (budget must be > 0)", "budget must be > 0")
 
+-- budgets nest: the inner one is at most what the outer one has left, and
+-- what it spends is the outer one's
+local function spin(k) local x = 0; for i = 1, k do x = x + i end return x end
+okb, e = host.limit(1000000, function()
+  local iok, ierr = host.limit(1000000000, function() while true do end end)
+  return iok, ierr
+end)
+t.ok(okb == false and tostring(e):find("instruction budget exceeded", 1, true),
+  "a nested limit cannot outlast the outer one (and the outer one fails too)", e)
+r = { host.limit(10000000, function()
+  local iok, ierr = host.limit(10000, function() while true do end end)
+  return iok, tostring(ierr), spin(1000)
+end) }
+t.ok(r[1] == true and r[2] == false and r[3]:find("instruction budget exceeded", 1, true) and r[4] == 500500,
+  "an inner budget spent: the inner call fails, the outer goes on", r[3])
+r = { host.limit(1000000, function()
+  local iok = host.limit(1000000000, spin, 300000)
+  return iok, pcall(spin, 300000)
+end) }
+t.ok(r[1] == false and tostring(r[2]):find("instruction budget exceeded", 1, true),
+  "what a nested call spends is charged to the outer budget", r[2])
+
+-- budgets belong to coroutines: a limit run elsewhere while one waits
+-- leaves it its own budget, and what it had left
+do
+  local co = coroutine.create(function()
+    return host.limit(1000000, function()
+      spin(300000)
+      coroutine.yield("waiting")
+      spin(300000)
+      return "ran unbounded"
+    end)
+  end)
+  local _, first = coroutine.resume(co)
+  local other = { host.limit(1000, function() return "other" end) }
+  local _, cok, cerr = coroutine.resume(co)
+  t.ok(first == "waiting" and other[1] == true and other[2] == "other" and cok == false
+    and tostring(cerr):find("instruction budget exceeded", 1, true),
+    "a limit in another thread leaves a waiting coroutine's budget alone", tostring(cok) .. " " .. tostring(cerr))
+end
+
 -- a budgeted call may yield (an HTTP request in a handler) and go on
 do
   local loop = require "nomade.loop"
@@ -108,6 +149,32 @@ do
   t.ok(got[3] and got[3][1] == false and tostring(got[3][2]):find("instruction budget exceeded", 1, true),
     "limit: the budget still holds after a yield")
   t.ok(got[4] and got[4][1] == true, "limit: and is gone once the call is over")
+end
+
+-- a call that waits, where nothing can yield: a command (this script,
+-- outside loop.run) may block on purpose; on the loop it is an error
+do
+  local loop = require "nomade.loop"
+  local http = require "nomade.http"
+  local ws = require "nomade.ws"
+  local function stuck(f)  -- f where nothing can yield: inside a sort's comparator
+    return select(2, pcall(table.sort, { 2, 1 }, function(a, b) f(); return a < b end))
+  end
+  local errs = {}
+  loop.timer(0, 0, function()
+    errs.sleep = stuck(function() loop.sleep(0) end)
+    errs.http = stuck(function() http.request { url = "http://127.0.0.1:1/" } end)
+    errs.ws = stuck(function() ws.connect("ws://127.0.0.1:1/x", {}) end)
+    errs.yields = select(2, pcall(loop.sleep, 0))
+  end)
+  loop.run()
+  for _, what in ipairs({ "sleep", "http", "ws" }) do
+    local name = what == "sleep" and "loop.sleep" or what == "http" and "http.request" or "ws.connect"
+    t.ok(tostring(errs[what]):find(name .. ": called where nothing can yield", 1, true),
+      name .. " where nothing can yield on the loop: an error, not a block", errs[what])
+  end
+  t.eq(errs.yields, nil, "in a handler's coroutine, loop.sleep yields")
+  t.ok(pcall(loop.sleep, 0), "a command outside loop.run may still block on purpose")
 end
 
 -- pretty

@@ -46,10 +46,14 @@ local sb = assert(load(GOOD .. [[
 assert(io == nil and load == nil and dofile == nil and debug == nil and package == nil, "escape")
 assert(os.execute == nil and os.remove == nil and os.exit == nil, "os")
 assert(getmetatable("") == nil, "string metatable")
+assert(getmetatable(ta.series()) == nil, "userdata metatables")
+assert(not pcall(setmetatable, {}, { __gc = print }), "finalizers")
 math.floor = nil  -- a copy: the host's math is untouched
+ta.ema = nil      -- and so is the host's ta
 state.loaded = true
 ]]))
-t.ok(sb and math.floor ~= nil and sb.state.loaded, "no io, load, package, debug or os.execute; libraries are copies")
+t.ok(sb and math.floor ~= nil and require("nomade.ta").ema ~= nil and sb.state.loaded,
+  "no io, load, package, debug, os.execute, host metatables or __gc; libraries are copies")
 
 -- require reaches the strategy's own folder only
 do
