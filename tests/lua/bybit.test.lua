@@ -169,13 +169,19 @@ local ex = res and res.list[1]
 t.ok(ex and ex.orderLinkId == "t-exec-1" and tonumber(ex.execQty) > 0 and tonumber(ex.execPrice) > 0,
   "the execution list has the market order's fill", tostring(err))
 
--- candles after a time: what the live feed polls
+-- candles after a time: what the live feed polls. The stand-in's clock is
+-- put in the middle of an hour first, so no 1h candle closes between the
+-- fetches whatever the wall clock says
+local clock = control()
+control { clock_offset_ms = clock.clock_offset_ms + clock.server_time // 3600000 * 3600000 + 1800000 - clock.server_time }
+k = c:candles("BTCUSDT", "1h", 2500)
 local since = k.time[k.n - 5]
 local later = c:candles("BTCUSDT", "1h", nil, { since = since })
 t.ok(later and later.n == 5 and later.time[1] == k.time[k.n - 4] and later.close[5] == k.close[k.n],
   "candles since a time: exactly the ones after it", later and later.n)
 local gap = c:candles("BTCUSDT", "1h", nil, { since = k.time[1] - 3600000 })
 t.ok(gap and gap.n == 2500 and gap.time[1] == k.time[1], "since 2500 candles ago: paged back to it", gap and gap.n)
+control { clock_offset_ms = clock.clock_offset_ms }
 
 -- the parser alone: whatever the bytes, nil, err and never a raise
 local function parse(status, headers, text) return bybit.parse_response("/p", status, headers, text) end
