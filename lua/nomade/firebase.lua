@@ -17,6 +17,7 @@ local M = {}
 
 M.INTERVAL = 1      -- seconds between PATCHes, at most one in flight
 M.MAX_BACKOFF = 60
+M.HEALTHY_S = 30    -- a commands stream up this long starts its back-off again from 1 s
 M.COMMAND_TTL = 600 -- seconds: an older command found unhandled is not carried out
 M.IDLE = 90         -- a stream with nothing, keep-alives included, for this long is cut
 
@@ -188,7 +189,7 @@ function P:listen(on_command)
   self.handled = {}
   local wait = 1
   local function connect()
-    local parser, ended = M.sse_parser(), nil
+    local parser, ended, began = M.sse_parser(), nil, loop.time()
     local status, _, text = http.request { url = self.url .. "/commands.json?auth=" .. self.auth,
       headers = { Accept = "text/event-stream", ["Cache-Control"] = "no-cache" }, timeout = 7 * 86400,
       idle = M.IDLE, on_data = function(chunk)
@@ -203,12 +204,12 @@ function P:listen(on_command)
             for id, c in pairs(commands_in(doc.path, doc.data)) do
               loop.timer(0, 0, function() self:command(tostring(id), c, on_command) end)
             end
-            wait = 1
           end
         end
       end }
     local why = self:scrub(ended or (status and ("HTTP " .. status) or tostring(text)))
     self.listen_error = why
+    if loop.time() - began >= M.HEALTHY_S then wait = 1 end  -- it had been up a while: not a refusal loop
     log.event("warn", "firebase_commands", { error = why, retry_in = wait },
       string.format("  warn  firebase: the commands stream ended (%s); again in %d s", why, wait))
     self.listener = loop.timer(wait, 0, connect)

@@ -1,7 +1,8 @@
 -- nomade.stream: a Bybit-style WebSocket stream that stays up. Over
 -- nomade.ws it adds what every Bybit stream needs: the application ping
 -- every 20 s, a deadline after which a silent stream is dead even though
--- TCP looks open, reconnects with jittered exponential back-off, and the
+-- TCP looks open, reconnects with jittered exponential back-off (reset
+-- after M.HEALTHY_S of a link up), and the
 -- messages handled one at a time, in order (a handler may wait on HTTP).
 --   stream.open{url =, name =, timeout = s (30),
 --               on_open = fn(st) (subscribe, auth, catch up; runs in order
@@ -23,6 +24,7 @@ local M = {}
 M.PING_S = 20       -- Bybit's advice: an application ping every 20 s
 M.DEAD_S = 30       -- no message for this long: the stream is dead
 M.MAX_BACKOFF = 60  -- reconnects back off up to this, jittered
+M.HEALTHY_S = 30    -- up this long, a stream's back-off starts again from 1 s
 
 local S = {}
 S.__index = S
@@ -32,8 +34,12 @@ function S:send(doc)
   return self.conn:send(cjson.encode(doc))
 end
 
+-- the link is up (on_open agreed) or down. The back-off starts again only
+-- once a link has stayed up a while: a stream that connects and is then
+-- refused (a private auth) must not reconnect every second
 function S:link(up, why)
   self.up = up
+  if up then self.timers.healthy = loop.timer(M.HEALTHY_S, 0, function() self.backoff = 1 end) end
   if self.on_link then self.on_link(up, why) end
 end
 
@@ -103,7 +109,7 @@ function S:connect()
     self:link(false, "no stream: " .. tostring(err))
     return self:retry(tostring(err))
   end
-  self.conn, self.backoff, self.last_msg = c, 1, loop.time()
+  self.conn, self.last_msg = c, loop.time()
   self.timers.ping = loop.timer(M.PING_S, M.PING_S, function() self:send { op = "ping", req_id = "nomade" } end)
   self.timers.watch = loop.timer(1, 1, function()
     if self.conn and loop.time() - self.last_msg > self.timeout then  -- TCP may look open: the stream is not

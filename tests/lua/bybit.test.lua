@@ -238,7 +238,7 @@ do
   require("nomade.log").configure("text", "error")  -- the refusal below is expected
   local private = "ws://127.0.0.1:" .. tostring(listening:match("LISTENING %d+ (%d+)")) .. "/v5/private"
   control { reset = true }
-  control { ws_fault = "reject_auth" }
+  control { ws_fault = "reject_auth", count = 3 }
   local got, readiness = { order = {}, execution = {}, wallet = {} }, {}
   local st = assert(c:private_stream { url = private,
     on_order = function(list) for _, x in ipairs(list) do got.order[#got.order + 1] = x end end,
@@ -259,8 +259,13 @@ do
   end)
   st.t0 = loop.time()
   loop.run()
-  local auths = 0
-  for _, r in ipairs(control().log or {}) do if r.ws and r.event == "auth" then auths = auths + 1 end end
+  local auths, at = 0, {}
+  for _, r in ipairs(control().log or {}) do
+    if r.ws and r.event == "auth" then auths, at[#at + 1] = auths + 1, r.mono_us / 1e6 end
+  end
+  t.ok(#at >= 4 and at[3] - at[2] >= 1.5 and at[4] - at[3] >= 3,
+    "refused auths reconnect after 1, 2, 4 s (jittered): a connect that is then refused does not reset the back-off",
+    #at >= 4 and string.format("%.1f %.1f %.1f", at[2] - at[1], at[3] - at[2], at[4] - at[3]) or #at)
   local became_ready = false
   for j = 2, #readiness do became_ready = became_ready or readiness[j] == true end
   t.ok(readiness[1] == false and became_ready and auths >= 2,
