@@ -58,6 +58,22 @@ int host_pcall(lua_State *L, int nargs, int nresults)
 
 static const char suspended_key = 's';
 
+/* the string at the top, replaced by nomade.secrets' scrub of it (the
+   registry's "nomade.scrub", set when that module loads: before, no secret
+   is known). An error may quote what a server echoed, a key among it. */
+static void scrub_top(lua_State *L)
+{
+	if (lua_getfield(L, LUA_REGISTRYINDEX, "nomade.scrub") != LUA_TFUNCTION) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_insert(L, -2);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
+		lua_pop(L, 1);
+		lua_pushliteral(L, "(a message that could not be scrubbed of secrets)");
+	}
+}
+
 /* after a resume of co (pushed on L's stack at -1): anchor it if it
    yielded, report it if it failed; pops co */
 static int settle(lua_State *L, lua_State *co, int status, const char *what)
@@ -75,6 +91,7 @@ static int settle(lua_State *L, lua_State *co, int status, const char *what)
 		return 0;
 	}
 	luaL_traceback(L, co, lua_tostring(co, -1), 0);
+	scrub_top(L);
 	fprintf(stderr, "nomade: callback aborted: %s: %s\n", what, lua_tostring(L, -1));
 	fflush(stderr);
 #if LUA_VERSION_RELEASE_NUM >= 50405
@@ -112,7 +129,11 @@ int host_resume(lua_State *co, lua_State *from, int nargs, const char *what)
 
 void host_report(lua_State *L, const char *where)
 {
-	const char *msg = lua_tostring(L, -1);
+	const char *msg;
+
+	if (lua_type(L, -1) == LUA_TSTRING)
+		scrub_top(L);
+	msg = lua_tostring(L, -1);
 	fprintf(stderr, "nomade: %s: %s\n", where, msg ? msg : "(no message)");
 	fflush(stderr);
 	lua_pop(L, 1);

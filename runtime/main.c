@@ -161,16 +161,18 @@ static int run_eval(lua_State *L, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* a command written in Lua: require(module).main(args...) returns the code */
+/* a command written in Lua: require(module).main(args...) returns the
+   code; through nomade.cli.command, which makes its output printable */
 static int run_lua_command(lua_State *L, const char *module, int argc, char **argv)
 {
 	int i;
 
-	if (push_field(L, module, "main") != 0)
+	if (push_field(L, "nomade.cli", "command") != 0)
 		return EXIT_ERROR;
+	lua_pushstring(L, module);
 	for (i = 0; i < argc; i++)
 		lua_pushstring(L, argv[i]);
-	if (call(L, module, argc, 1) != 0)
+	if (call(L, module, argc + 1, 1) != 0)
 		return EXIT_ERROR;
 	return lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : EXIT_ERROR;
 }

@@ -240,11 +240,11 @@ function M.main(...)
   local progress
   if require("nomade.host").isatty(2) then
     progress = function(done, total)
-      io.stderr:write(string.format("\rbacktest %3d%%", done * 100 // math.max(total, 1)))
+      cli.raw(io.stderr, string.format("\rbacktest %3d%%", done * 100 // math.max(total, 1)))
     end
   end
   local ok, result = pcall(M.execute, run, progress)
-  if progress then io.stderr:write("\r              \r") end
+  if progress then cli.raw(io.stderr, "\r              \r") end
   if not ok then
     io.stderr:write("nomade backtest: ", tostring(result), "\n")
     return 1

@@ -8,6 +8,39 @@ local M = {}
 -- --help or -h gives nil, M.HELP: the command prints its usage, exit 0.
 M.HELP = {}
 
+-- cli.printable(text) -> text as it may reach a terminal or a log file:
+-- secrets scrubbed, and the bytes that would steer a terminal shown as
+-- <1b>, <U+202E>: C0 controls but tab and newline, DEL, C1 controls and
+-- the bidirectional overrides. A server's text (a Gemini reply, a retMsg)
+-- may carry any of them. The marks are valid inside a JSON string too.
+function M.printable(text)
+  text = require("nomade.secrets").scrub(text)
+  if not text:find("[%z\1-\8\11-\31\127\194\226]") then return text end
+  return (text:gsub("[%z\1-\8\11-\31\127]", function(c) return string.format("<%02x>", c:byte()) end)
+    :gsub("\194([\128-\159])", function(c) return string.format("<U+%04X>", c:byte()) end)
+    :gsub("\226\128([\142\143\170-\174])", function(c) return string.format("<U+20%02X>", c:byte() - 128) end)
+    :gsub("\226\129([\166-\169])", function(c) return string.format("<U+20%02X>", c:byte() - 64) end))
+end
+
+-- the file method write of stdout and stderr, kept for what nomade writes
+-- raw on purpose (a progress line's carriage returns)
+local raw_write = getmetatable(io.stdout).__index.write
+function M.raw(f, ...) return raw_write(f, ...) end
+
+-- cli.command(module, args...): a command's main, with everything it
+-- writes to stdout and stderr made printable (main.c enters here)
+function M.command(module, ...)
+  getmetatable(io.stdout).__index.write = function(f, ...)
+    if f ~= io.stdout and f ~= io.stderr then return raw_write(f, ...) end
+    local parts = table.pack(...)
+    for i = 1, parts.n do
+      if type(parts[i]) == "string" then parts[i] = M.printable(parts[i]) end
+    end
+    return raw_write(f, table.unpack(parts, 1, parts.n))
+  end
+  return require(module).main(...)
+end
+
 function M.parse(args, options, flags)
   local opts = {}
   local i = 1

@@ -9,6 +9,7 @@
 -- happen: they are the truth a restart reconciles with the exchange.
 local store = require "nomade.store"
 local cjson = require "cjson.safe"
+local scrub = require("nomade.secrets").scrub
 
 local M = {}
 M.__index = M
@@ -92,14 +93,18 @@ function M:resume()
 end
 
 -- an event of the candle being handled (written with it)
+-- an event's detail as stored: JSON for a table, scrubbed of secrets
+local function detail_text(detail)
+  return scrub(type(detail) == "table" and cjson.encode(detail) or detail)
+end
+
 function M:event(kind, detail)
   self.events[#self.events + 1] = { kind, detail }
 end
 
 -- an event outside any candle (a reload, an error), written now
 function M:note(time, kind, detail)
-  self.db:run("INSERT INTO events (time, kind, detail) VALUES (?, ?, ?)", time, kind,
-    type(detail) == "table" and cjson.encode(detail) or detail)
+  self.db:run("INSERT INTO events (time, kind, detail) VALUES (?, ?, ?)", time, kind, detail_text(detail))
 end
 
 -- the candle and all it caused, in one transaction; returns true, or
@@ -113,10 +118,9 @@ function M:candle(c, snapshot, new_trades, state)
     db:run("INSERT INTO candles (time, open, high, low, close, volume) VALUES (?, ?, ?, ?, ?, ?)",
       c.time, c.open, c.high, c.low, c.close, c.volume)
     for _, e in ipairs(self.events) do
-      db:run("INSERT INTO events (time, kind, detail) VALUES (?, ?, ?)", c.time, e[1],
-        type(e[2]) == "table" and cjson.encode(e[2]) or e[2])
+      db:run("INSERT INTO events (time, kind, detail) VALUES (?, ?, ?)", c.time, e[1], detail_text(e[2]))
     end
-    for _, tr in ipairs(new_trades) do db:run("INSERT INTO trades (detail) VALUES (?)", cjson.encode(tr)) end
+    for _, tr in ipairs(new_trades) do db:run("INSERT INTO trades (detail) VALUES (?)", detail_text(tr)) end
     if not state_json then
       db:run("INSERT INTO events (time, kind, detail) VALUES (?, ?, ?)", c.time, "error",
         "state is not JSON-serialisable (" .. tostring(why) .. "); the last good state is kept")

@@ -901,6 +901,8 @@ ta, math, string, table, utf8, os.time/date/clock/difftime, print, load
     if not token or token == "" then
       token = random_token()
       shown = token
+    else
+      require("nomade.secrets").remember(token)
     end
     local dir = opts.web or M.web_dir()
     if not dir or not has_pages(dir) then

@@ -2,6 +2,7 @@
 -- for a person; in json it is one object with ts, level, event and the
 -- event's fields, for a log shipper. Levels: debug, info, warn, error.
 local cjson = require "cjson"
+local scrub = require("nomade.secrets").scrub
 
 local M = { format = "text", level = "info" }
 local LEVELS = { debug = 1, info = 2, warn = 3, error = 4 }
@@ -29,7 +30,7 @@ function M.event(level, event, fields, text)
     end
     line = cjson.encode(doc)
   end
-  io.stdout:write(line, "\n")
+  io.stdout:write(scrub(line), "\n")
   io.stdout:flush()
 end
 

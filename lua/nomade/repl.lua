@@ -18,6 +18,7 @@ local host = require "nomade.host"
 local pretty = require "nomade.pretty"
 local cjson = require "cjson.safe"
 local strategy = require "nomade.strategy"
+local scrub = require("nomade.secrets").scrub
 
 local M = {}
 
@@ -152,7 +153,9 @@ local function evaluate(code, env, chunkname, answer)
       return false, err
     end
   end
-  local ok, res = host.limit(M.BUDGET, function() return answer(pcall(fn)) end)
+  -- two budgets: once the code has spent its own, every line raises again,
+  -- and making the answer under that one would replace the code's error
+  local ok, res = host.limit(M.BUDGET, answer, host.limit(M.BUDGET, fn))
   if not ok and type(res) ~= "string" then res = "(an error that cannot be printed)" end
   return ok, res
 end
@@ -193,7 +196,7 @@ function M.serve(path, env)
           local ok, doc = evaluate(line:sub(2), env, "=repl", json_doc)
           if not ok then doc = { ok = false, error = doc } end
           if #out > 0 then doc.output = table.concat(out) end
-          local text = cjson.encode(doc) or '{"ok":false,"error":"not encodable"}'
+          local text = scrub(cjson.encode(doc) or '{"ok":false,"error":"not encodable"}')
           conn:write(text:sub(1, M.MAX_ANSWER) .. "\n" .. M.MARK .. "> \n")
         else
           local code = c.pending .. line
@@ -204,7 +207,7 @@ function M.serve(path, env)
           else
             c.pending = ""
             out[#out + 1] = ok and res or "error: " .. res .. "\n"
-            local text = table.concat(out)
+            local text = scrub(table.concat(out))
             if #text > M.MAX_ANSWER then
               text = text:sub(1, M.MAX_ANSWER) .. string.format("\n... (%d bytes cut)\n", #text - M.MAX_ANSWER)
             end

@@ -4,6 +4,33 @@
 -- never printed: no error, log line or REPL answer carries one.
 local M = {}
 
+-- every secret value handed out so far, longest first: what scrub hides
+local known, seen = {}, {}
+
+-- M.remember(value): one more secret for scrub (a key a script handed
+-- over, the dashboard's token). Values under 6 bytes are not secrets
+-- worth the name, and hiding them would mangle ordinary text.
+function M.remember(v)
+  if type(v) ~= "string" or #v < 6 or seen[v] then return end
+  seen[v] = true
+  known[#known + 1] = v
+  table.sort(known, function(a, b) return #a > #b end)
+end
+
+-- M.scrub(text) -> text with every known secret replaced by <secret>.
+-- Everything that leaves the process goes through here: log lines, the
+-- journal, the dashboard's tree, Firebase, REPL answers, the tribunal's
+-- cache, the host's own error reports. Servers echo what they are sent
+-- (a Gemini 403 quotes the key, Bybit's 10004 the signed string), so no
+-- message from outside is trusted to be clean.
+function M.scrub(text)
+  if type(text) ~= "string" then return text end
+  for _, v in ipairs(known) do
+    if text:find(v, 1, true) then text = text:gsub(v:gsub("%p", "%%%0"), "<secret>") end
+  end
+  return text
+end
+
 -- the file's NAME=value pairs, or nil, err (nil, nil: no file named)
 local function file_values()
   local path = os.getenv("NOMADE_SECRETS")
@@ -38,15 +65,25 @@ function M.get(...)
     out[k] = os.getenv(name)
     if not out[k] or out[k] == "" then all = false end
   end
-  if all then return table.unpack(out, 1, #names) end
+  if all then
+    for k = 1, #names do M.remember(out[k]) end
+    return table.unpack(out, 1, #names)
+  end
   local vals, err = file_values()
   if err then
     out = {}
     out[#names + 1] = err
     return table.unpack(out, 1, #names + 1)
   end
-  for k, name in ipairs(names) do out[k] = vals and vals[name] end
+  for k, name in ipairs(names) do
+    out[k] = vals and vals[name]
+    M.remember(out[k])
+  end
   return table.unpack(out, 1, #names)
 end
+
+-- the host scrubs its own reports (a callback aborted, a failed command)
+-- with it too
+debug.getregistry()["nomade.scrub"] = M.scrub
 
 return M

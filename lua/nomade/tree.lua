@@ -5,6 +5,7 @@
 -- same put/patch events a Firebase stream sends, relative to where they
 -- listen. Empty tables are absent, as in Firebase (null).
 local cjson = require "cjson.safe"
+local scrub = require("nomade.secrets").scrub
 
 local M = {}
 local T = {}
@@ -132,7 +133,7 @@ function T:unsubscribe(id) self.subs[id] = nil end
 -- JSON as Firebase writes it: null for nothing, "/" unescaped
 function M.json(v)
   if v == nil then return "null" end
-  return (assert(cjson.encode(v)):gsub("\\/", "/"))
+  return scrub((assert(cjson.encode(v)):gsub("\\/", "/")))  -- what leaves for a page or Firebase: no secret
 end
 
 -- one Server-Sent Event, compact and "path" first, as Firebase sends them

@@ -13,6 +13,7 @@
 --          already there is not asked again (a live backtest resumes).
 local cjson = require "cjson.safe"
 local crypto = require "nomade.crypto"
+local secrets = require "nomade.secrets"
 
 local M = {}
 
@@ -131,9 +132,9 @@ local function provider(opts)
   local name = opts.provider or "gemini"
   if name ~= "gemini" and name ~= "openai" then return nil, "--provider must be gemini or openai" end
   local mod = require("nomade." .. name)
-  local secrets = require "nomade.secrets"
   -- a script may hand the key over itself; else the environment or the file
   local secret = opts.key
+  secrets.remember(secret)
   if not secret then
     local kerr
     secret, kerr = secrets.get(name == "gemini" and "GEMINI_API_KEY" or "OPENAI_API_KEY")
@@ -179,8 +180,8 @@ function M.live(opts)
 
   local function record(v)
     if write then
-      write:write(cjson.encode { prompt_sha256 = v.prompt_sha256, model = v.model, signal = v.signal, score = v.score,
-        reasoning = v.reasoning, cause = v.cause, latency_ms = v.latency_ms, tokens = v.tokens }, "\n")
+      write:write(secrets.scrub(cjson.encode { prompt_sha256 = v.prompt_sha256, model = v.model, signal = v.signal,
+        score = v.score, reasoning = v.reasoning, cause = v.cause, latency_ms = v.latency_ms, tokens = v.tokens }), "\n")
       write:flush()
     end
     known[key(v.model, v.prompt_sha256)] = v

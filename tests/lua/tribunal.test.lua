@@ -232,6 +232,21 @@ t.ok(rc == 0 and out:find("candle  2023-03-24 10:00", 1, true) and out:find("-- 
   and out:find('{"signal":"WAIT","score":42', 1, true) and out:find("-- verdict\nWAIT 42\n", 1, true)
   and not (out .. err):find(KEY, 1, true), "nomade tribunal ask prints the prompt, the raw reply, the verdict", out .. err)
 
+-- what a server echoes is scrubbed and made printable: a 403 that quotes
+-- the key, a reply with terminal control bytes
+control { reset = true, queue = { { status = 403, body = { error = { code = 403, status = "PERMISSION_DENIED",
+  message = "API key " .. KEY .. " is not valid for this project" } } } } }
+rc, out, err = t.run("tribunal ask --data data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+  .. "--at 2023-03-24T10:00 --llm-url " .. base, env)
+t.ok(not (out .. err):find(KEY, 1, true) and (out .. err):find("API key <secret> is not valid", 1, true),
+  "a Gemini 403 quoting the key: printed with <secret> in its place", out .. err)
+control { reset = true, queue = { { text = '{"signal":"WAIT","score":1,"reasoning":"a\\u001b[2Jb\\u0000c\\u0007d\\re\\u202ef\\u0085g"}' } } }
+rc, out, err = t.run("tribunal ask --data data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+  .. "--at 2023-03-24T10:00 --llm-url " .. base, env)
+t.ok(rc == 0 and not (out .. err):find("[%z\1-\8\11-\31\127]") and not (out .. err):find("\226\128\174", 1, true)
+  and not (out .. err):find("\194\133", 1, true) and out:find("a<1b>[2Jb<00>c<07>d<0d>e<U+202E>f<U+0085>g", 1, true),
+  "a reply's ESC, NUL, BEL, CR, U+202E and C1 bytes are printed as marks, never raw", out)
+
 -- 9. nomade run --tribunal live: verdicts journaled; an unavailable
 -- tribunal turns the shield AMBER
 do
@@ -254,6 +269,19 @@ function prompt(m, r) return "close " .. m.close end
   db:close()
   t.ok(rc == 0 and rows[1][1] >= 4 and amber, "live verdicts are journaled, and the shield turns AMBER while the "
     .. "tribunal is unavailable", out:sub(1, 1500))
+  -- the same run with a server that quotes the key back: in no log line,
+  -- no journal row
+  os.remove(jpath)
+  control { reset = true, queue = { { status = 403, times = 1000, body = { error = { code = 403,
+    status = "PERMISSION_DENIED", message = "API key " .. KEY .. " is not valid" } } } } }
+  rc, out = t.run("run " .. strat .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+    .. "--speed max --tribunal live --llm deadline=0.3 --llm-url " .. base .. " --log-format json --journal " .. jpath, env)
+  db = assert(require("nomade.store").open(jpath))
+  local leaked = db:run("SELECT count(*) FROM events WHERE instr(detail, ?) > 0", KEY)[1][1]
+  local scrubbed = db:run("SELECT count(*) FROM events WHERE instr(detail, '<secret>') > 0")[1][1]
+  db:close()
+  t.ok(rc == 0 and not out:find(KEY, 1, true) and out:find("<secret>", 1, true) and leaked == 0 and scrubbed > 0,
+    "a key the server quotes reaches no log line and no journal row", out:sub(1, 800))
 end
 
 stop()
