@@ -359,11 +359,11 @@ t.eq(#x.orders(ex), n_orders, "no order goes out")
 x.stop(p)
 
 -- 10. the exchange's own cause, when a step of reconciliation fails
-local dir5 = x.tmpdir()
-x.strategy(dir5)
+local dir10 = x.tmpdir()
+x.strategy(dir10)
 ex.control { reset = true }
 ex.control { rate_limits = false, fault = "http5xx", status = 503, path = "/v5/account/wallet-balance", count = -1 }
-p = x.start(ex, dir5)
+p = x.start(ex, dir10)
 rec = x.wait(p, 15, "reconcile")
 t.ok(rec and not rec.ok and rec.problem:find("^wallet balance: ") and rec.problem:find("503", 1, true),
   "a wallet balance that fails: reconciliation says so with the exchange's answer", rec and rec.problem)

@@ -183,7 +183,8 @@ do
     .. "state\nhelp()\n")
   t.ok(text:find('{1, "a", {b = true}}', 1, true), "an expression prints its value, pretty", text)
   t.ok(text:find("10\n20\n", 1, true), "multi-line input waits for the end of the block")
-  t.ok(text:find("error: repl:1: instruction budget exceeded", 1, true), "an infinite loop is stopped by the budget, named by its line", text)
+  t.ok(text:find("error: repl:1: instruction budget exceeded", 1, true),
+    "an infinite loop is stopped by the budget, named by its line", text)
   t.ok(text:find("pause(), resume()", 1, true), "help() lists the entry points")
   -- two clients at once, and one that disconnects in the middle of a line
   os.execute(string.format("(printf 'while true do' ; sleep 0.3) | %s%s repl >/dev/null 2>&1 &", env, t.bin))

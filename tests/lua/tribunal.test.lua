@@ -238,9 +238,10 @@ control { reset = true, queue = { { status = 403, body = { error = { code = 403,
   message = "API key " .. KEY .. " is not valid for this project" } } } } }
 rc, out, err = t.run("tribunal ask --data data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
   .. "--at 2023-03-24T10:00 --llm-url " .. base, env)
-t.ok(not (out .. err):find(KEY, 1, true) and (out .. err):find("API key <secret> is not valid", 1, true),
+t.ok(rc ~= nil and not (out .. err):find(KEY, 1, true) and (out .. err):find("API key <secret> is not valid", 1, true),
   "a Gemini 403 quoting the key: printed with <secret> in its place", out .. err)
-control { reset = true, queue = { { text = '{"signal":"WAIT","score":1,"reasoning":"a\\u001b[2Jb\\u0000c\\u0007d\\re\\u202ef\\u0085g"}' } } }
+local CONTROLS = '"a\\u001b[2Jb\\u0000c\\u0007d\\re\\u202ef\\u0085g"'
+control { reset = true, queue = { { text = '{"signal":"WAIT","score":1,"reasoning":' .. CONTROLS .. '}' } } }
 rc, out, err = t.run("tribunal ask --data data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
   .. "--at 2023-03-24T10:00 --llm-url " .. base, env)
 t.ok(rc == 0 and not (out .. err):find("[%z\1-\8\11-\31\127]") and not (out .. err):find("\226\128\174", 1, true)
@@ -277,10 +278,10 @@ function prompt(m, r) return "close " .. m.close end
   rc, out = t.run("run " .. strat .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
     .. "--speed max --tribunal live --llm deadline=0.3 --llm-url " .. base .. " --log-format json --journal " .. jpath, env)
   db = assert(require("nomade.store").open(jpath))
-  local leaked = db:run("SELECT count(*) FROM events WHERE instr(detail, ?) > 0", KEY)[1][1]
+  local in_rows = db:run("SELECT count(*) FROM events WHERE instr(detail, ?) > 0", KEY)[1][1]
   local scrubbed = db:run("SELECT count(*) FROM events WHERE instr(detail, '<secret>') > 0")[1][1]
   db:close()
-  t.ok(rc == 0 and not out:find(KEY, 1, true) and out:find("<secret>", 1, true) and leaked == 0 and scrubbed > 0,
+  t.ok(rc == 0 and not out:find(KEY, 1, true) and out:find("<secret>", 1, true) and in_rows == 0 and scrubbed > 0,
     "a key the server quotes reaches no log line and no journal row", out:sub(1, 800))
 end
 
