@@ -61,8 +61,7 @@ static const char *shown(const char *s, size_t len, char *out)
 	return out;
 }
 
-/* parses field f of a row; NULL or the reason it is not acceptable */
-static const char *parse_field(int f, const char *s, size_t len, double *v)
+const char *csv_field(int f, const char *s, size_t len, double *v)
 {
 	char tmp[MAX_FIELD + 1];
 
@@ -113,7 +112,7 @@ static int parse_row(const char *s, size_t len, size_t line, double *row,
 			snprintf(msg, sizeof msg, "%d fields, expected 6", f + 1);
 			return fail(err, errlen, line, msg);
 		}
-		why = parse_field(f, s + start, end - start, &row[f]);
+		why = csv_field(f, s + start, end - start, &row[f]);
 		if (why) {
 			snprintf(msg, sizeof msg, "field '%s': %s ('%s')", csv_field_names[f], why,
 			         shown(s + start, end - start, text));

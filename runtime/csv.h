@@ -27,6 +27,13 @@ int csv_line(csv_state *st, const char *s, size_t n, double *row, char *err, siz
 /* after the last line: -1 with a message when there was not even a header */
 int csv_finish(const csv_state *st, char *err, size_t errlen);
 
+/*
+ * One field's text by the same grammar: field f (0 time, 1-4 prices,
+ * 5 volume) into *v; NULL, or why it is refused ("not a number", ...).
+ * The Bybit kline parsers take their strings through it too.
+ */
+const char *csv_field(int f, const char *s, size_t len, double *v);
+
 /* called once per row with its 6 values; a non-zero return stops the parse */
 typedef int (*csv_row_fn)(void *ud, const double *row);
 

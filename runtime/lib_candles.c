@@ -155,7 +155,32 @@ static int load_csv(lua_State *L)
 	return 1;
 }
 
+/* _candles.field(f, text) -> value, or nil and why: text as the CSV
+   parser takes field f (0 time, 1-4 prices, 5 volume); not a string: nil */
+static int field(lua_State *L)
+{
+	lua_Integer f = luaL_checkinteger(L, 1);
+	size_t len;
+	const char *s = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
+	const char *why;
+	double v;
+
+	luaL_argcheck(L, f >= 0 && f < CSV_FIELDS, 1, "a field from 0 to 5");
+	why = s ? csv_field((int)f, s, len, &v) : "not a string";
+	if (why) {
+		lua_pushnil(L);
+		lua_pushstring(L, why);
+		return 2;
+	}
+	if (f == 0)
+		lua_pushinteger(L, (lua_Integer)v);
+	else
+		lua_pushnumber(L, v);
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{"field", field},
 	{"load_csv", load_csv},
 	{NULL, NULL}
 };

@@ -9,6 +9,7 @@ local core = require "nomade._bybit"
 local http = require "nomade.http"
 local loop = require "nomade.loop"
 local cjson = require "cjson.safe"
+local candle_field = require("nomade._candles").field
 
 local M = {}
 
@@ -261,15 +262,12 @@ function M.kline_rows(list)
   local rows = {}
   for k, r in ipairs(list) do
     if type(r) ~= "table" or #r < 6 then return nil, string.format("row %d is not 6+ strings", k) end
-    local row = { int(r[1]) }
-    for c = 2, 6 do
-      local v = type(r[c]) == "string" and tonumber(r[c])
-      if not v or v ~= v or v == math.huge or v == -math.huge then
-        return nil, string.format("row %d, field %d is not a finite number", k, c)
-      end
+    local row = {}
+    for c = 1, 6 do  -- the candle CSV's own grammar: "0x10", " 42 ", "1e999" are no numbers
+      local v, why = candle_field(c - 1, r[c])
+      if v == nil then return nil, string.format("row %d, field %d: %s", k, c, why) end
       row[c] = v
     end
-    if not row[1] or type(r[1]) ~= "string" then return nil, string.format("row %d: the time is not an integer", k) end
     rows[k] = row
   end
   return rows

@@ -14,40 +14,48 @@ local M = { load_csv = core.load_csv }
 
 local COLUMNS = { "time", "open", "high", "low", "close", "volume" }
 
--- the strict number grammar of the CSV parser, for JSON strings
-local function decimal(s)
-  if type(s) ~= "string" then return nil end
-  if not (s:match("^[+-]?%d+$") or s:match("^[+-]?%d+%.%d+$")
-      or s:match("^[+-]?%d+%.?%d*[eE][+-]?%d+$")) then
-    return nil
-  end
-  return tonumber(s)
-end
-
--- one kline row [start, open, high, low, close, volume, turnover]: values or
--- the reason it is refused
+-- one kline row [start, open, high, low, close, volume, turnover]: values
+-- by the CSV parser's own grammar (C), or the reason it is refused
 local function kline_row(row)
   if type(row) ~= "table" or #row < 6 then return nil, "expected an array of at least 6 strings" end
   local v = {}
   for f = 1, 6 do
-    local x = decimal(row[f])
-    local name = f == 1 and "startTime" or COLUMNS[f]
+    local x, why = core.field(f - 1, row[f])
     if x == nil then
-      return nil, string.format("field '%s': not a number string (%s)", name, cjson.encode(row[f]))
+      return nil, string.format("field '%s': %s (%s)", f == 1 and "startTime" or COLUMNS[f], why,
+        cjson.encode(row[f]))
     end
-    if f == 1 and (x < 0 or x % 1 ~= 0) then return nil, "field 'startTime': not whole milliseconds" end
-    if f >= 2 and f <= 5 and x <= 0 then return nil, "field '" .. name .. "': price must be > 0" end
-    if f == 6 and x < 0 then return nil, "field 'volume': negative volume" end
     v[f] = x
   end
   return v
 end
 
+-- is t a JSON array (keys 1..n, nothing else)?
+local function array(t)
+  if type(t) ~= "table" then return false end
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n == #t
+end
+
+-- a /v5/market/kline answer holds at most 1000 rows, some 150 KB: a file
+-- beyond this is no such answer (and would be decoded whole); CSV is the
+-- format for long histories
+M.MAX_JSON = 16 << 20
+
 function M.load_bybit_json(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local text = f:read("a")
+  local size = f:seek("end")
+  if size and size > M.MAX_JSON then
+    f:close()
+    return nil, string.format("%s: %d bytes, more than a kline answer's %d at most (convert it to CSV)", path, size,
+      M.MAX_JSON)
+  end
+  f:seek("set")
+  local text, rerr = f:read("a")
   f:close()
+  if not text then return nil, path .. ": " .. tostring(rerr) end
   local doc, jerr = cjson.decode(text)
   if doc == nil then return nil, path .. ": not JSON (" .. tostring(jerr) .. ")" end
   if type(doc) ~= "table" or doc.retCode ~= 0 then
@@ -56,7 +64,7 @@ function M.load_bybit_json(path)
       path, tostring(math.tointeger(code) or code), tostring(type(doc) == "table" and doc.retMsg))
   end
   local list = type(doc.result) == "table" and doc.result.list
-  if type(list) ~= "table" then return nil, path .. ": no result.list" end
+  if not array(list) then return nil, path .. ": result.list is not an array" end
   local out = { path = path, n = #list }
   for _, c in ipairs(COLUMNS) do out[c] = ta.series() end
   -- Bybit lists the newest first; read from the end to get ascending rows

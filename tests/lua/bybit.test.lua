@@ -194,7 +194,21 @@ t.ok(lim.limit == 10 and lim.remaining == nil and lim.reset == nil, "rate-limit 
 _, err = parse(403, {}, "<p>access too frequent</p>")
 t.ok(err and err.kind == "rate_limit" and err.ip_ban, "a 403 'access too frequent' is the IP limit")
 local rows, why = bybit.kline_rows({ { "1", "2", "3", "1e999", "4", "5" } })
-t.ok(not rows and why:find("finite"), "a kline price of 1e999 is refused", why)
+t.ok(not rows and why:find("out of range", 1, true), "a kline price of 1e999 is refused", why)
+-- the class: whatever tonumber would take but the candle grammar does not
+local taken = {}
+for _, bad in ipairs { "0x10", " 42 ", "42 ", "\t42", "inf", "nan", "1e999", "", "1,5", "1.", ".5", "+-1", "0b1",
+  "1_000", "\u{661}" } do
+  if bybit.kline_rows({ { "1000", bad, "3", "1", "2", "5" } }) then taken[#taken + 1] = string.format("%q", bad) end
+end
+for _, bad_time in ipairs { "1.6e12", "1e3", "-1000", "1000.0", "9007199254740993" } do
+  if bybit.kline_rows({ { bad_time, "2", "3", "1", "2", "5" } }) then taken[#taken + 1] = bad_time end
+end
+t.eq(#taken, 0, "REST kline strings go by the candle CSV's grammar: hex, spaces, exponent times refused",
+  table.concat(taken, " "))
+rows = bybit.kline_rows({ { "1672531200000", "16500.5", "16600", "16400", "16550.25", "12.5" } })
+t.ok(rows and rows[1][1] == 1672531200000 and math.type(rows[1][1]) == "integer" and rows[1][5] == 16550.25,
+  "a good row: the time an integer, the prices numbers")
 
 local rc, out = t.run("bybit candles BTCUSDT 1h --limit 3 --base-url " .. base)
 t.ok(rc == 0 and out:match("^open_time_ms,open,high,low,close,volume\n%d+,") and select(2, out:gsub("\n", "")) == 4,

@@ -70,8 +70,31 @@ none, err = candles.load(jpath('{"retCode":10001,"retMsg":"params error","result
 t.ok(none == nil and err:find("not a successful kline response (retCode 10001, retMsg params error)", 1, true),
   "an error response is named", err)
 none, err = candles.load(jpath('{"retCode":0,"result":{"list":[["2000","1","2","0.5","x","1"],["1000","1","2","0.5","1","1"]]}}'))
-t.ok(none == nil and err:find("result.list[1]: field 'close': not a number string (\"x\")", 1, true),
+t.ok(none == nil and err:find("result.list[1]: field 'close': not a number (\"x\")", 1, true),
   "a bad kline field names its row and field", err)
+-- as strict as the CSV: exponent or out-of-range times, 1e999, an object
+-- for a list, a file too large to be one answer
+local function kline(list) return jpath('{"retCode":0,"result":{"list":' .. list .. '}}') end
+local loaded = {}
+for _, case in ipairs {
+  '[["1e3","1","2","0.5","1","1"]]', '[["9007199254740993","1","2","0.5","1","1"]]',
+  '[["1000","1","2","0.5","1e999","1"]]', '[["1000","0x10","2","0.5","1","1"]]', '[["1000"," 1","2","0.5","1","1"]]',
+  '{"a":["1000","1","2","0.5","1","1"]}', '{"1":["1000","1","2","0.5","1","1"],"x":1}',
+} do
+  if candles.load(kline(case)) then loaded[#loaded + 1] = case end
+end
+t.eq(#loaded, 0, "kline JSON: the CSV's grammar for every field, and result.list an array", table.concat(loaded, " "))
+do
+  local big = os.tmpname() .. ".json"
+  local f = assert(io.open(big, "wb"))
+  f:write('{"retCode":0,"result":{"list":[', string.rep('["1000","1","2","0.5","1","1"],', (candles.MAX_JSON // 30) + 1),
+    ']}}')
+  f:close()
+  local no, why = candles.load(big)
+  t.ok(no == nil and why:find("more than a kline answer", 1, true), "a JSON file too large to be one answer: refused",
+    why)
+  os.remove(big)
+end
 none, err = candles.load(jpath('{"retCode":0,"result":{"list":[["1000","1","2","0.5","1","1"],["2000","1","2","0.5","1","1"]]}}'))
 t.ok(none == nil and err:find("is not before", 1, true), "kline rows oldest first are refused, not reordered", err)
 none, err = candles.load(jpath("{nope"))
