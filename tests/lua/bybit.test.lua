@@ -197,9 +197,9 @@ local rows, why = bybit.kline_rows({ { "1", "2", "3", "1e999", "4", "5" } })
 t.ok(not rows and why:find("out of range", 1, true), "a kline price of 1e999 is refused", why)
 -- the class: whatever tonumber would take but the candle grammar does not
 local taken = {}
-for _, bad in ipairs { "0x10", " 42 ", "42 ", "\t42", "inf", "nan", "1e999", "", "1,5", "1.", ".5", "+-1", "0b1",
+for _, text in ipairs { "0x10", " 42 ", "42 ", "\t42", "inf", "nan", "1e999", "", "1,5", "1.", ".5", "+-1", "0b1",
   "1_000", "\u{661}" } do
-  if bybit.kline_rows({ { "1000", bad, "3", "1", "2", "5" } }) then taken[#taken + 1] = string.format("%q", bad) end
+  if bybit.kline_rows({ { "1000", text, "3", "1", "2", "5" } }) then taken[#taken + 1] = string.format("%q", text) end
 end
 for _, bad_time in ipairs { "1.6e12", "1e3", "-1000", "1000.0", "9007199254740993" } do
   if bybit.kline_rows({ { bad_time, "2", "3", "1", "2", "5" } }) then taken[#taken + 1] = bad_time end
