@@ -213,6 +213,12 @@ t.ok(rows and rows[1][1] == 1672531200000 and math.type(rows[1][1]) == "integer"
 local rc, out = t.run("bybit candles BTCUSDT 1h --limit 3 --base-url " .. base)
 t.ok(rc == 0 and out:match("^open_time_ms,open,high,low,close,volume\n%d+,") and select(2, out:gsub("\n", "")) == 4,
   "nomade bybit candles prints CSV in data/'s format", out)
+control { fault = "malformed", path = "/v5/market/kline", count = 5,
+  body = '{"retCode":10001,"retMsg":"\\u001b[31mbad\\u0007\\u202e","result":{},"retExtInfo":{},"time":1}' }
+local _, _, ansi = t.run("bybit candles BTCUSDT 1h --limit 3 --base-url " .. base)
+t.ok(ansi:find("<1b>[31mbad<07><U+202E>", 1, true) and not ansi:find("[\27\7]") and not ansi:find("\226\128\174", 1, true),
+  "a retMsg with terminal codes reaches stderr as marks, never raw", ansi)
+control { clear_faults = true }
 
 -- the shield's gate on the exchange's order path, in C: no signature, no order
 control { reset = true }
