@@ -193,6 +193,95 @@ t.eq(waited.fail[1], 500, "one that fails after a yield: 500")
 t.ok(waited.hang[1] == nil and waited.hang[2] ~= "timeout", "closing the server ends a waiting handler's connection",
   tostring(waited.hang[2]))
 
+-- 2c. hostile clients (tests/stand-ins/hostile_clients.py): more than 64
+-- half-open connections held, a request never finished from one address
+-- and nothing at all from five others; the server still answers, one
+-- address holds no more than per_ip (16), and libmicrohttpd closes the
+-- held ones once idle. Then what it never times out, the suspended
+-- connections: a handler past `wait` answers 503, a client gone while its
+-- handler waits or its stream is quiet is closed at once, and a stream
+-- never read is dropped past max_unsent (as the REPL drops such a client)
+local hdir = os.tmpname() .. ".d"
+os.execute("mkdir -p " .. hdir)
+local function hold(name, port, n, from, send, secs, rcvbuf)
+  os.execute(string.format("/usr/bin/python3 tests/stand-ins/hostile_clients.py hold %d %d %s %s %g %d > %s/%s 2>&1 &",
+    port, n, from, t.q(send), secs, rcvbuf or 0, hdir, name))
+end
+local function report(name)
+  local line = slurp(hdir .. "/" .. name):match("\n({[^\n]*})")
+  return line and cjson.decode(line)
+end
+local function closed(rep)
+  local n = 0
+  for _, at in ipairs(rep and rep.closed or {}) do if at ~= cjson.null then n = n + 1 end end
+  return n
+end
+local function until_(cond, secs)
+  for _ = 1, secs * 20 do
+    if cond() then return true end
+    loop.sleep(0.05)
+  end
+  return cond()
+end
+local opened, streams_closed, sent_before_false = 0, 0, nil
+local hostile = assert(httpd.listen { port = 0, idle = 1, wait = 20, max_unsent = 1 << 20, handler = function(req)
+  if req.path == "/hang" then loop.sleep(30) end
+  if req.path == "/stream" then
+    opened = opened + 1
+    return { status = 200, headers = { ["Content-Type"] = "text/event-stream" },
+      on_close = function() streams_closed = streams_closed + 1 end,
+      stream = function(st) if req.query.flood then
+        local chunk, total = string.rep("x", 65536), 0
+        while st:send(chunk) and total < 64 << 20 do
+          total = total + #chunk
+          loop.sleep(0.002)
+        end
+        sent_before_false = total
+      end end }
+  end
+  return { status = 200, body = "ok" }
+end })
+local hostile_wait = assert(httpd.listen { port = 0, wait = 1, handler = function() loop.sleep(30) return {} end })
+local seen = {}
+loop.timer(0, 0, function()
+  local port = hostile.port
+  hold("one", port, 70, "127.0.0.2", "GET / HTTP/1.1\\r\\nHost: x\\r\\n", 8)
+  hold("many", port, 70, "127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7", "", 8)
+  seen.all_held = until_(function() return hostile.connections >= 86 end, 5)
+  loop.sleep(0.3)
+  seen.held = hostile.connections
+  seen.get = { http.request { url = "http://127.0.0.1:" .. port .. "/x", timeout = 3 } }
+  seen.released = until_(function() return report("one") and report("many") end, 10)
+  seen.after = until_(function() return hostile.connections == 0 end, 3) and 0 or hostile.connections
+  -- suspended: a handler past `wait`; clients gone while a handler waits
+  -- and while a stream is quiet
+  seen.late = { http.request { url = "http://127.0.0.1:" .. hostile_wait.port .. "/", timeout = 5 } }
+  hold("gone", port, 3, "127.0.0.8", "GET /hang HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n", 0.3)
+  hold("quiet", port, 3, "127.0.0.9", "GET /stream HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n", 0.3)
+  seen.gone_held = until_(function() return hostile.connections == 6 end, 3)
+  seen.gone = until_(function() return hostile.connections == 0 and streams_closed == 3 end, 4)
+  -- a stream never read, its client's buffer small
+  hold("flood", port, 1, "127.0.0.10", "GET /stream?flood=1 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n", 10, 4096)
+  seen.dropped = until_(function() return sent_before_false ~= nil and streams_closed == 4 end, 8)
+  loop.stop()
+end)
+loop.run()
+hostile:close()
+hostile_wait:close()
+t.ok(seen.all_held and seen.held == 86, "86 half-open connections: all of the five addresses' 70, and 16 of the one's 70",
+  tostring(seen.held))
+t.eq(seen.get[1], 200, "a normal GET is answered meanwhile")
+t.ok(seen.released and closed(report("one")) == 70 and closed(report("many")) == 70 and seen.after == 0,
+  "every held connection is closed by the server once idle (1 s here)",
+  slurp(hdir .. "/one"):sub(-300) .. " / " .. tostring(seen.after))
+t.ok(seen.late[1] == 503 and cjson.decode(seen.late[3] or "null"), "a handler past `wait` answers 503 (it goes on)",
+  tostring(seen.late[1]) .. " " .. tostring(seen.late[2]))
+t.ok(seen.gone_held and seen.gone, "clients gone while suspended (a waiting handler, a quiet stream): closed, on_close run",
+  tostring(streams_closed))
+-- what the kernel's buffers take comes on top of max_unsent
+t.ok(seen.dropped and sent_before_false < 16 << 20, "a stream never read is dropped past max_unsent (1 MB here), "
+  .. "not fed the 64 MB offered: " .. tostring(sent_before_false) .. " bytes taken")
+
 -- 3. nomade run --http: a replay's tree
 local jdir = os.tmpname() .. ".d"
 os.execute("mkdir -p " .. jdir)
