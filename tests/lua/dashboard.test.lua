@@ -76,7 +76,7 @@ end
 
 loop.timer(0, 0, function()
   local s, b, h = get("/market/BTCUSDT/current.json")
-  results.get = { s, b, h and h["content-type"] }
+  results.get = { s, b, h and h["content-type"], h }
   results.root = { get("/.json") }
   results.missing = { get("/nothing/here.json") }
   results.badkey = { get("/a$b.json") }
@@ -92,6 +92,12 @@ loop.timer(0, 0, function()
   results.traversal = { get("/../etc/passwd.html") }
   results.nofile = { get("/market.html") }
   results.big = { get("/commands.json?auth=tok", { method = "POST", body = string.rep("x", 100000) }) }
+  results.rebound = { get("/market.json", { headers = { Host = "rebind.example:" .. srv.port } }) }
+  results.cross = { get("/market.json", { headers = { Origin = "http://evil.example" } }) }
+  results.cross_post = { get("/commands.json?auth=tok", { method = "POST", body = '{"action":"pause"}',
+    headers = { Origin = "http://evil.example" } }) }
+  results.own_origin = { get("/market.json", { headers = { Origin = base } }) }
+  results.twice = { get("/commands.json?auth=tok", { method = "POST", body = '{"action":"pause","action":"halt"}' }) }
   -- a stream: curl in the background, while the tree changes
   os.execute("curl -sN -m 1.2 -H 'Accept: text/event-stream' " .. base .. "/market/BTCUSDT.json > " .. dir
     .. "/sse.out 2>&1 &")
@@ -148,6 +154,12 @@ t.ok(n == 4 and all_told, "each command is in the tree with its source and resul
 t.ok(results.page[1] == 200 and results.page[2]:find("<title>t</title>", 1, true), "the pages are served")
 t.ok(results.traversal[1] == 404 and results.nofile[1] == 404, "no file outside web/, and 404 for a missing one")
 t.eq(results.big[1], 413, "a body over the limit: 413")
+t.ok(results.get[4] and not results.get[4]["access-control-allow-origin"], "no CORS header: no other origin may read")
+t.ok(results.rebound[1] == 403 and results.cross[1] == 403 and results.cross_post[1] == 403,
+  "over the wire: a foreign Host (DNS rebinding), a foreign Origin, a control from one: 403",
+  tostring(results.rebound[1]) .. " " .. tostring(results.cross[1]) .. " " .. tostring(results.cross_post[1]))
+t.eq(results.own_origin[1], 200, "the pages' own origin reads")
+t.eq(results.twice[1], 400, "a control with the action twice: 400")
 local sse = slurp(dir .. "/sse.out")
 local kinds = {}
 for kind, data in sse:gmatch("event: (%S+)\ndata: ([^\n]*)\n\n") do kinds[#kinds + 1] = kind .. " " .. data end
@@ -167,6 +179,53 @@ t.ok(results.after[1] == 200, "the server goes on after a client went away")
 local root = slurp(dir .. "/root.out")
 t.ok(root:find('"path":"/commands/', 1, true) and root:find('"price":205', 1, true),
   "a stream gets a control's write, and every write after it", root:sub(-300))
+
+-- 2a. who may ask, the classes, through the handler itself: a Host that
+-- names this machine (localhost, an address) and no Origin but the
+-- request's own; a control's body with any key twice, however spelt
+local done = {}
+local handle = dashboard.handler { tree = tree_mod.new(), token = "tok", web = dir,
+  on_command = function(action) done[#done + 1] = action return "done" end }
+local function ask(host, origin, path, body)
+  return handle { method = body and "POST" or "GET", path = path or "/market.json", query = { auth = "tok" },
+    headers = { host = host, origin = origin }, body = body or "" }.status
+end
+local bad = {}
+for _, host in ipairs({ "evil.example", "evil.example:8080", "127.0.0.1.evil.example:8080", "localhost.evil.example",
+  "localhost.:8080", "127.0.0.1:8080@evil.example", "evil.example#127.0.0.1", "1.2.3.4.5", "256.0.0.1", "0127.0.0.1",
+  "127.0.0.1:80x", "127.0.0.1:", "[::1", "[evil.example]", "", false }) do
+  for _, path in ipairs({ "/market.json", "/trading.html" }) do
+    if ask(host or nil, nil, path) ~= 403 then bad[#bad + 1] = tostring(host) .. path end
+  end
+  if ask(host or nil, nil, "/commands.json", '{"action":"pause"}') ~= 403 then bad[#bad + 1] = tostring(host) .. " POST" end
+end
+t.ok(#bad == 0, "a Host that is not this machine's address or localhost: 403, pages, reads and controls",
+  table.concat(bad, ", "))
+bad = {}
+for _, host in ipairs({ "127.0.0.1:8080", "localhost:8080", "LOCALHOST", "127.0.0.1", "10.1.2.3:8080", "[::1]:8080" }) do
+  if ask(host) ~= 200 or ask(host, "http://" .. host) ~= 200 then bad[#bad + 1] = host end
+end
+t.ok(#bad == 0, "this machine by address or as localhost, with its own origin or none: answered", table.concat(bad, ", "))
+bad = {}
+for _, origin in ipairs({ "http://evil.example", "null", "http://127.0.0.1:8081", "http://localhost:8080",
+  "http://127.0.0.1", "file://", "http://127.0.0.1:8080.evil.example", "" }) do
+  if ask("127.0.0.1:8080", origin) ~= 403 or ask("127.0.0.1:8080", origin, "/commands.json", '{"action":"pause"}') ~= 403 then
+    bad[#bad + 1] = origin
+  end
+end
+t.ok(#bad == 0 and #done == 0, "any other Origin (another port, another name, null): 403, reads and controls",
+  table.concat(bad, ", "))
+bad = {}
+for _, body in ipairs({ '{"action":"pause","action":"halt"}', '{"action":"halt","act\\u0069on":"pause"}',
+  '{"action":"pause","time":1,"action":"pause"}', '{ "action" : "halt" , "action":"halt"}',
+  '{"x":{"a":1,"a":2},"action":"pause"}', '{"action":"pause","x":[{"k":1},{"k":2,"k":3}]}' }) do
+  if ask("127.0.0.1:8080", nil, "/commands.json", body) ~= 400 then bad[#bad + 1] = body end
+end
+t.ok(#bad == 0 and #done == 0, "a control's body with a key twice (escaped, nested, the same value): 400, nothing done",
+  table.concat(bad, " "))
+t.ok(ask("127.0.0.1:8080", "http://127.0.0.1:8080", "/commands.json",
+  '{"action":"pause","time":{".sv":"timestamp"},"x":[{"k":1},{"k":2}],"s":"\\"action\\":"}') == 200
+  and done[1] == "pause", "the same keys in different objects, or inside a string, are no duplicate")
 
 -- 2b. nomade.httpd: a handler that waits is answered when it returns, one
 -- that fails after waiting answers 500, and closing the server while one
@@ -203,18 +262,18 @@ t.ok(waited.hang[1] == nil and waited.hang[2] ~= "timeout", "closing the server 
 -- never read is dropped past max_unsent (as the REPL drops such a client)
 local hdir = os.tmpname() .. ".d"
 os.execute("mkdir -p " .. hdir)
-local function hold(name, port, n, from, send, secs, rcvbuf)
+local function hold(name, port, count, from, send, secs, rcvbuf)
   os.execute(string.format("/usr/bin/python3 tests/stand-ins/hostile_clients.py hold %d %d %s %s %g %d > %s/%s 2>&1 &",
-    port, n, from, t.q(send), secs, rcvbuf or 0, hdir, name))
+    port, count, from, t.q(send), secs, rcvbuf or 0, hdir, name))
 end
 local function report(name)
   local line = slurp(hdir .. "/" .. name):match("\n({[^\n]*})")
   return line and cjson.decode(line)
 end
 local function closed(rep)
-  local n = 0
-  for _, at in ipairs(rep and rep.closed or {}) do if at ~= cjson.null then n = n + 1 end end
-  return n
+  local count = 0
+  for _, at in ipairs(rep and rep.closed or {}) do if at ~= cjson.null then count = count + 1 end end
+  return count
 end
 local function until_(cond, secs)
   for _ = 1, secs * 20 do
