@@ -488,7 +488,7 @@ static enum MHD_Result send_answer(server *srv, struct MHD_Connection *conn, req
 	luaL_unref(L, LUA_REGISTRYINDEX, r->answer_ref);
 	r->answer_ref = LUA_NOREF;
 	if (r->failed == 503)
-		ret = plain(conn, 503, "{\"error\":\"not answered in time (it goes on; its result is logged)\"}");
+		ret = plain(conn, 503, "{\"error\":\"not answered in time (it goes on)\"}");
 	else
 		ret = r->failed ? plain(conn, 500, "{\"error\":\"internal error\"}") : answer(srv, conn);
 	lua_settop(L, top);
