@@ -8,22 +8,37 @@
  * nothing.
  *
  *   httpd.listen{host = "127.0.0.1", port = 8080, handler = fn(req),
- *                max_body = 65536} -> server, or nil, err
+ *                max_body = 65536, connections = 256, per_ip = 16,
+ *                idle = 10, wait = 60, max_unsent = 4 MB}
+ *     -> server, or nil, err
  *     req = {method, path, query = {k = v}, headers = {name = v} (lower
  *            case), body}
  *     fn returns {status, headers = {...}, body} or {status, headers,
  *     stream = fn(st)}: st:send(text) -> true or false when closed,
  *     st:close(), st:open(); on_close = fn() when the client goes
- *   server.port, server:close()
+ *   server.port, server.connections (open now), server:close()
  * The handler, the stream function and on_close each run in a coroutine
  * of their own, as every event handler: a handler that yields (waits for
  * I/O) has its connection suspended and answered once it returns, and
  * the loop goes on meanwhile. A handler that fails answers 500.
+ *
+ * Hostile clients are normal clients. At most `connections` at once, and
+ * `per_ip` from one address (more are closed at once); a connection with
+ * no progress for `idle` s (a request that never ends, an answer never
+ * read) is closed by libmicrohttpd. A suspended connection never times
+ * out there, so the runtime keeps its own watch on them (the sweep,
+ * every second while there are any): a handler still running after
+ * `wait` s answers 503 (it runs on; only its client stops waiting), and
+ * a suspended client that has gone away is closed then and there. A
+ * stream whose client lets more than `max_unsent` bytes pile up unread
+ * is dropped, as the REPL drops such a client: st:send answers false.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <ev.h>
 #include <microhttpd.h>
 #include <lauxlib.h>
@@ -33,19 +48,21 @@
 #define STREAM_MT "nomade.httpd.stream"
 
 typedef struct request request;
+typedef struct stream stream;
 
 typedef struct {
 	struct MHD_Daemon *d;
 	ev_io io;
 	ev_timer timer;
+	ev_timer sweep;  /* the watch on suspended connections, while there are any */
 	lua_State *L;
 	int handler_ref, self_ref;
 	int kick;  /* a connection was resumed: run again at once */
-	size_t max_body;
+	size_t max_body, max_unsent;
+	double wait;       /* s a handler may keep its client waiting */
 	request *waiting;  /* the connections whose handler has yielded */
+	stream *streams;   /* every open stream */
 } server;
-
-typedef struct stream stream;
 
 /* the Lua side of a stream: NULL once the connection is gone */
 typedef struct {
@@ -57,8 +74,9 @@ struct stream {
 	server *srv;
 	char *buf;
 	size_t len, off, cap;
-	int suspended, closing;
+	int suspended, closing, dropped;
 	int ud_ref, close_ref;  /* the userdata (anchored while open), on_close */
+	stream *next;           /* in srv->streams */
 };
 
 /* one request while its body arrives, then while its handler runs */
@@ -67,12 +85,13 @@ enum { READING, RUNNING, ANSWERED };
 struct request {
 	char *body;
 	size_t len;
-	int too_big, state, failed;
+	int too_big, state, failed;  /* failed: 500, or the status that expired it */
 	int answer_ref, holder_ref;  /* the handler's answer; the holder's userdata */
 	struct MHD_Connection *conn;
 	server *srv;
 	request *next;  /* in srv->waiting while suspended */
 	int suspended;
+	ev_tstamp deadline;  /* when a waiting handler's client stops waiting */
 };
 
 /* the handler's coroutine's hold on its request: NULL once the
@@ -83,7 +102,8 @@ typedef struct {
 
 static struct ev_loop *loop(void) { return EV_DEFAULT; }
 
-/* runs what is due and sets the timer to libmicrohttpd's next timeout */
+/* runs what is due and sets the timer to libmicrohttpd's next timeout;
+   the sweep runs while a connection may be suspended */
 static void pump(server *srv)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
@@ -92,6 +112,10 @@ static void pump(server *srv)
 		return;
 	srv->kick = 0;
 	MHD_run(srv->d);
+	if ((srv->waiting || srv->streams) && !ev_is_active(&srv->sweep))
+		ev_timer_start(loop(), &srv->sweep);
+	else if (!srv->waiting && !srv->streams)
+		ev_timer_stop(loop(), &srv->sweep);
 	ev_timer_stop(loop(), &srv->timer);
 	if (srv->kick) {  /* resumed during this run (a handler wrote to a stream) */
 		ev_timer_set(&srv->timer, 0., 0.);
@@ -116,6 +140,47 @@ static void on_timer(struct ev_loop *l, ev_timer *t, int revents)
 	pump((server *)t->data);
 }
 
+/* a resumed connection is served by the next MHD_run, which without
+   threads of its own libmicrohttpd leaves to us: at once */
+static void resume(server *srv, struct MHD_Connection *conn)
+{
+	MHD_resume_connection(conn);
+	srv->kick = 1;
+	ev_timer_stop(loop(), &srv->timer);
+	ev_timer_set(&srv->timer, 0., 0.);
+	ev_timer_start(loop(), &srv->timer);
+}
+
+static int conn_fd(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return info ? info->connect_fd : -1;
+}
+
+/* has the client of a suspended connection closed its side, or reset? */
+static int gone(struct MHD_Connection *conn)
+{
+	int fd = conn_fd(conn);
+	char c;
+	ssize_t n;
+
+	if (fd < 0)
+		return 1;
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* ends a connection from outside libmicrohttpd, which has no call for
+   it: its socket is shut down, and libmicrohttpd, seeing it fail, closes
+   it and lets go of what it holds */
+static void cut(struct MHD_Connection *conn)
+{
+	int fd = conn_fd(conn);
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
 /* ---- streams */
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
@@ -124,6 +189,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 	size_t n;
 
 	(void)pos;
+	if (s->dropped)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
 	if (s->len > s->off) {
 		n = s->len - s->off < max ? s->len - s->off : max;
 		memcpy(out, s->buf + s->off, n);
@@ -144,7 +211,11 @@ static void stream_free(void *cls)
 {
 	stream *s = (stream *)cls;
 	lua_State *L = s->srv->L;
+	stream **p = &s->srv->streams;
 
+	while (*p != s)
+		p = &(*p)->next;
+	*p = s->next;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ud_ref);
 	((stream_ud *)lua_touserdata(L, -1))->s = NULL;
 	lua_pop(L, 1);
@@ -158,23 +229,24 @@ static void stream_free(void *cls)
 	free(s);
 }
 
-/* a resumed connection is served by the next MHD_run, which without
-   threads of its own libmicrohttpd leaves to us: at once */
-static void resume(server *srv, struct MHD_Connection *conn)
-{
-	MHD_resume_connection(conn);
-	srv->kick = 1;
-	ev_timer_stop(loop(), &srv->timer);
-	ev_timer_set(&srv->timer, 0., 0.);
-	ev_timer_start(loop(), &srv->timer);
-}
-
 static void wake(stream *s)
 {
 	if (s->suspended) {
 		s->suspended = 0;
 		resume(s->srv, s->conn);
 	}
+}
+
+/* the client is gone or reads too little: the stream ends now, and what
+   it had not read is let go */
+static void drop(stream *s)
+{
+	s->dropped = s->closing = 1;
+	free(s->buf);
+	s->buf = NULL;
+	s->len = s->off = s->cap = 0;
+	cut(s->conn);
+	wake(s);
 }
 
 static stream *check_stream(lua_State *L)
@@ -189,6 +261,11 @@ static int st_send(lua_State *L)
 	const char *text = luaL_checklstring(L, 2, &n);
 
 	if (!s || s->closing) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	if (s->len - s->off + n > s->srv->max_unsent) {
+		drop(s);
 		lua_pushboolean(L, 0);
 		return 1;
 	}
@@ -307,6 +384,8 @@ static enum MHD_Result open_stream(server *srv, struct MHD_Connection *conn, int
 		free(s);
 		return plain(conn, 500, "{\"error\":\"cannot stream\"}");
 	}
+	s->next = srv->streams;
+	srv->streams = s;
 	add_headers(L, res, resp);
 	ud = (stream_ud *)lua_newuserdatauv(L, sizeof *ud, 0);
 	ud->s = s;
@@ -356,9 +435,21 @@ static enum MHD_Result answer(server *srv, struct MHD_Connection *conn)
 	return ret;
 }
 
+/* a suspended request, answered now: out of the waiting list, resumed */
+static void unwait(request *r)
+{
+	request **p = &r->srv->waiting;
+
+	while (*p != r)
+		p = &(*p)->next;
+	*p = r->next;
+	r->suspended = 0;
+	resume(r->srv, r->conn);
+}
+
 /* where the handler's coroutine ends, at once or after yields: its
    answer (or failure) kept for the connection, which is resumed if it
-   was suspended; nothing if the client has gone meanwhile */
+   was suspended; nothing if the client has gone or stopped waiting */
 static int handler_done(lua_State *L, int status, lua_KContext ctx)
 {
 	request *r = ((holder *)lua_touserdata(L, 1))->r;
@@ -368,19 +459,13 @@ static int handler_done(lua_State *L, int status, lua_KContext ctx)
 		host_report(L, "httpd: handler");
 		lua_pushnil(L);
 	}
-	if (!r)
+	if (!r || r->state == ANSWERED)
 		return 0;
-	r->failed = status != LUA_OK && status != LUA_YIELD;
+	r->failed = status != LUA_OK && status != LUA_YIELD ? 500 : 0;
 	r->answer_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	r->state = ANSWERED;
-	if (r->suspended) {
-		request **p = &r->srv->waiting;
-		while (*p != r)
-			p = &(*p)->next;
-		*p = r->next;
-		r->suspended = 0;
-		resume(r->srv, r->conn);
-	}
+	if (r->suspended)
+		unwait(r);
 	return 0;
 }
 
@@ -402,7 +487,10 @@ static enum MHD_Result send_answer(server *srv, struct MHD_Connection *conn, req
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->answer_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, r->answer_ref);
 	r->answer_ref = LUA_NOREF;
-	ret = r->failed ? plain(conn, 500, "{\"error\":\"internal error\"}") : answer(srv, conn);
+	if (r->failed == 503)
+		ret = plain(conn, 503, "{\"error\":\"not answered in time (it goes on)\"}");
+	else
+		ret = r->failed ? plain(conn, 500, "{\"error\":\"internal error\"}") : answer(srv, conn);
 	lua_settop(L, top);
 	return ret;
 }
@@ -427,12 +515,13 @@ static enum MHD_Result start_handler(server *srv, struct MHD_Connection *conn, c
 	lua_rawgeti(L, LUA_REGISTRYINDEX, srv->handler_ref);
 	push_request(L, conn, url, method, r);
 	if (host_spawn(L, 3, "httpd: handler") != 0)
-		r->state = ANSWERED, r->failed = 1;
+		r->state = ANSWERED, r->failed = 500;
 	lua_settop(L, top);
 	if (r->state == ANSWERED)
 		return send_answer(srv, conn, r);
 	MHD_suspend_connection(conn);
 	r->suspended = 1;
+	r->deadline = ev_now(loop()) + srv->wait;
 	r->next = srv->waiting;
 	srv->waiting = r;
 	return MHD_YES;
@@ -499,6 +588,30 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx, enu
 
 /* ---- the server */
 
+/* the watch on suspended connections, which libmicrohttpd never times
+   out: a handler past its time answers 503, a client gone is closed */
+static void on_sweep(struct ev_loop *l, ev_timer *t, int revents)
+{
+	server *srv = (server *)t->data;
+	request *r, *next;
+	stream *s;
+
+	(void)revents;
+	for (r = srv->waiting; r; r = next) {
+		next = r->next;
+		if (gone(r->conn))
+			cut(r->conn);
+		else if (ev_now(l) < r->deadline)
+			continue;
+		r->state = ANSWERED;
+		r->failed = 503;
+		unwait(r);
+	}
+	for (s = srv->streams; s; s = s->next)
+		if (s->suspended && gone(s->conn))
+			drop(s);
+}
+
 static server *check_server(lua_State *L)
 {
 	return (server *)luaL_checkudata(L, 1, SERVER_MT);
@@ -516,6 +629,7 @@ static void stop(server *srv)
 	}
 	ev_io_stop(loop(), &srv->io);
 	ev_timer_stop(loop(), &srv->timer);
+	ev_timer_stop(loop(), &srv->sweep);
 	MHD_stop_daemon(srv->d);
 	srv->d = NULL;
 	luaL_unref(srv->L, LUA_REGISTRYINDEX, srv->handler_ref);
@@ -523,11 +637,25 @@ static void stop(server *srv)
 	srv->handler_ref = srv->self_ref = LUA_NOREF;
 }
 
+/* an integer option of listen's table, at least min */
+static lua_Integer count_opt(lua_State *L, const char *name, lua_Integer def, lua_Integer min)
+{
+	lua_Integer v;
+
+	lua_getfield(L, 1, name);
+	v = luaL_optinteger(L, -1, def);
+	lua_pop(L, 1);
+	if (v < min || v > 0x7fffffff)
+		luaL_error(L, "httpd.listen: %s must be an integer from %d", name, (int)min);
+	return v;
+}
+
 static int h_listen(lua_State *L)
 {
 	struct sockaddr_in addr;
 	const char *host;
-	lua_Integer port, max_body;
+	lua_Integer port, max_body, connections, per_ip, idle, max_unsent;
+	double wait;
 	server *srv;
 	const union MHD_DaemonInfo *info;
 
@@ -541,6 +669,14 @@ static int h_listen(lua_State *L)
 	lua_getfield(L, 1, "max_body");
 	max_body = luaL_optinteger(L, -1, 65536);
 	luaL_argcheck(L, max_body >= 0, 1, "httpd.listen: max_body must be >= 0");
+	connections = count_opt(L, "connections", 256, 1);
+	per_ip = count_opt(L, "per_ip", 16, 1);
+	idle = count_opt(L, "idle", 10, 1);
+	max_unsent = count_opt(L, "max_unsent", 4 << 20, 1);
+	lua_getfield(L, 1, "wait");
+	wait = luaL_optnumber(L, -1, 60);
+	lua_pop(L, 1);
+	luaL_argcheck(L, wait > 0, 1, "httpd.listen: wait must be > 0 (seconds)");
 	memset(&addr, 0, sizeof addr);
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons((uint16_t)port);
@@ -550,12 +686,15 @@ static int h_listen(lua_State *L)
 	memset(srv, 0, sizeof *srv);
 	srv->L = L;
 	srv->max_body = (size_t)max_body;
+	srv->wait = wait;
+	srv->max_unsent = (size_t)max_unsent;
 	luaL_setmetatable(L, SERVER_MT);
 	srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
 	                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-	                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int)connections,
+	                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)per_ip,
+	                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle,
 	                          MHD_OPTION_END);
 	if (!srv->d) {
 		lua_pushnil(L);
@@ -568,6 +707,8 @@ static int h_listen(lua_State *L)
 	ev_io_start(loop(), &srv->io);
 	ev_timer_init(&srv->timer, on_timer, 0., 0.);
 	srv->timer.data = srv;
+	ev_timer_init(&srv->sweep, on_sweep, 1., 1.);
+	srv->sweep.data = srv;
 	lua_pushvalue(L, 4);
 	srv->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pushvalue(L, -1);
@@ -592,6 +733,11 @@ static int s_index(lua_State *L)
 		if (!info)
 			return 0;
 		lua_pushinteger(L, info->port);
+		return 1;
+	}
+	if (!strcmp(k, "connections")) {
+		const union MHD_DaemonInfo *info = srv->d ? MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+		lua_pushinteger(L, info ? (lua_Integer)info->num_connections : 0);
 		return 1;
 	}
 	if (!strcmp(k, "close")) {

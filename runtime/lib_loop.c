@@ -18,7 +18,10 @@
  *   loop.listen(path, {data = fn(conn, bytes), close = fn(conn)})
  *                                       a Unix socket server, the socket
  *                                       made 0600; conn:write(s),
- *                                       conn:close(), conn.id
+ *                                       conn:close(), conn.id. Nothing at
+ *                                       path is removed but a stale socket
+ *                                       (one nobody answers on); closing
+ *                                       removes only the server's own
  *   loop.sleep(s)                       in a handler: yields, and the loop
  *                                       resumes it s seconds later; where
  *                                       nothing can yield it blocks if the
@@ -351,6 +354,8 @@ typedef struct {
 	int fd, ref, handlers_ref;
 	lua_State *L;
 	char path[108];
+	dev_t dev;  /* the socket file made, to remove it and nothing else */
+	ino_t ino;
 } server;
 
 typedef struct {
@@ -554,12 +559,31 @@ static int answering(const struct sockaddr_un *a)
 	return ok;
 }
 
+/* why path cannot be had for a socket, or NULL: nothing is there, or
+   only a socket that nobody answers on (left by a process that died),
+   which is removed. Anything else there (a journal given as --socket) is
+   left alone */
+static const char *claim(const struct sockaddr_un *a)
+{
+	struct stat st;
+
+	if (lstat(a->sun_path, &st) != 0)
+		return errno == ENOENT ? NULL : strerror(errno);
+	if (!S_ISSOCK(st.st_mode))
+		return "something other than a socket is there (it is left alone)";
+	if (answering(a))
+		return "another process is already listening there";
+	return unlink(a->sun_path) == 0 || errno == ENOENT ? NULL : strerror(errno);
+}
+
 static int l_listen(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 	struct sockaddr_un a;
+	struct stat st;
 	server *sv;
 	mode_t old;
+	const char *why;
 	int fd, rc;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
@@ -567,12 +591,12 @@ static int l_listen(lua_State *L)
 	memset(&a, 0, sizeof a);
 	a.sun_family = AF_UNIX;
 	strcpy(a.sun_path, path);
-	if (answering(&a)) {
+	why = claim(&a);
+	if (why) {
 		lua_pushnil(L);
-		lua_pushfstring(L, "%s: another process is already listening there", path);
+		lua_pushfstring(L, "%s: %s", path, why);
 		return 2;
 	}
-	unlink(path);  /* a stale socket from a process that died */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		lua_pushnil(L);
@@ -582,7 +606,9 @@ static int l_listen(lua_State *L)
 	old = umask(0177);  /* the socket is born 0600: no window for others */
 	rc = bind(fd, (struct sockaddr *)&a, sizeof a);
 	umask(old);
-	if (rc != 0 || listen(fd, 16) != 0) {
+	/* as many waiting connects as the system allows: clients attaching at
+	   once are accepted in turn, not refused */
+	if (rc != 0 || listen(fd, SOMAXCONN) != 0 || lstat(path, &st) != 0) {
 		int e = errno;
 		close(fd);
 		lua_pushnil(L);
@@ -594,6 +620,8 @@ static int l_listen(lua_State *L)
 	sv->fd = fd;
 	sv->L = L;
 	strcpy(sv->path, path);
+	sv->dev = st.st_dev;
+	sv->ino = st.st_ino;
 	luaL_setmetatable(L, SERVER_MT);
 	lua_pushvalue(L, -1);
 	sv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -609,6 +637,7 @@ static int l_listen(lua_State *L)
 static int s_close(lua_State *L)
 {
 	server *sv = (server *)luaL_checkudata(L, 1, SERVER_MT);
+	struct stat st;
 
 	if (sv->fd < 0)
 		return 0;
@@ -616,7 +645,8 @@ static int s_close(lua_State *L)
 	ev_io_stop(loop_of(), &sv->io);
 	close(sv->fd);
 	sv->fd = -1;
-	unlink(sv->path);
+	if (lstat(sv->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == sv->dev && st.st_ino == sv->ino)
+		unlink(sv->path);  /* still ours: what replaced it is not */
 	luaL_unref(L, LUA_REGISTRYINDEX, sv->handlers_ref);
 	luaL_unref(L, LUA_REGISTRYINDEX, sv->ref);
 	return 0;

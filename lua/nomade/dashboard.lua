@@ -7,6 +7,11 @@
 -- token printed at start-up. Everything else is read-only. A control runs
 -- in the request's own coroutine: one that waits (a halt cancelling an
 -- order on a slow exchange) holds its answer, never the loop.
+-- Only the pages' own origin may ask: no CORS header, a foreign Origin
+-- refused, and a Host that is not an address or localhost refused (a
+-- DNS-rebinding page names its own domain). The pages need no more: from
+-- nomade they are same-origin, and in Firebase mode (?db=) they read the
+-- database, not nomade.
 local httpd = require "nomade.httpd"
 local loop = require "nomade.loop"
 local tree_mod = require "nomade.tree"
@@ -30,9 +35,7 @@ local TYPES = { html = "text/html; charset=utf-8", js = "text/javascript; charse
   mjs = "text/javascript; charset=utf-8", css = "text/css; charset=utf-8", json = "application/json",
   png = "image/png", svg = "image/svg+xml", ico = "image/x-icon", map = "application/json" }
 
--- any origin may read (a page elsewhere pointed at this server with ?db=)
-local JSON = { ["Content-Type"] = "application/json; charset=utf-8", ["Cache-Control"] = "no-cache",
-  ["Access-Control-Allow-Origin"] = "*" }
+local JSON = { ["Content-Type"] = "application/json; charset=utf-8", ["Cache-Control"] = "no-cache" }
 
 local function reply(status, body, headers)
   return { status = status, headers = headers or JSON, body = body }
@@ -79,6 +82,62 @@ local function push_id(now)
   return table.concat(out)
 end
 
+-- a Host naming this machine: localhost, an IPv4 address or a [IPv6]
+-- one, with a port or not
+local function own_host(host)
+  host = (host or ""):lower()
+  local name, port = host:match("^(%[[%x:.]+%])(.*)$")
+  if not name then name, port = host:match("^([^:]*)(.*)$") end
+  if port ~= "" and not port:match("^:%d+$") then return false end
+  if name == "localhost" or name:match("^%[[%x:.]+%]$") then return true end
+  local bytes = { name:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
+  if #bytes ~= 4 then return false end
+  for _, b in ipairs(bytes) do if #b > 3 or tonumber(b) > 255 then return false end end
+  return true
+end
+
+-- why a request may not be answered (its Host, its Origin), or nil
+local function foreign(req)
+  local host, origin = req.headers.host, req.headers.origin
+  if not own_host(host) then return "the Host must be this machine's address or localhost" end
+  if origin and origin:lower() ~= "http://" .. host:lower() and origin:lower() ~= "https://" .. host:lower() then
+    return "cross-origin requests are refused: open the pages from this server, or read Firebase with ?db="
+  end
+end
+
+-- the first key that one object of the JSON text has twice, or nil:
+-- cjson keeps the last, and a control must say one thing
+local function duplicate_key(text)
+  local objects, want_key, at = {}, false, 1
+  while true do
+    local i, c = text:match('()([{}%[%],"])', at)
+    if not i then return nil end
+    at = i + 1
+    if c == '"' then
+      local j = i + 1
+      repeat
+        local q, e = text:match('()([\\"])', j)
+        if not q then return nil end  -- unterminated: not JSON, refused anyway
+        j = q + (e == "\\" and 2 or 0)
+      until e == '"'
+      at = j + 1
+      if want_key then
+        local key, top = cjson.decode(text:sub(i, j)), objects[#objects]
+        if key == nil then return nil end
+        if top[key] then return key end
+        top[key], want_key = true, false
+      end
+    elseif c == "{" or c == "[" then
+      objects[#objects + 1] = c == "{" and {} or false
+      want_key = c == "{"
+    elseif c == "," then
+      want_key = objects[#objects] and true or false
+    else
+      objects[#objects], want_key = nil, false
+    end
+  end
+end
+
 local function authorized(req, token)
   local auth = req.query.auth or (req.headers.authorization or ""):match("^Bearer%s+(.+)$")
   return token ~= nil and auth == token
@@ -113,6 +172,8 @@ function M.handler(o)
   local function command(req)
     if not authorized(req, o.token) then return refuse(401, "Permission denied") end
     local doc = cjson.decode(req.body)
+    local twice = type(doc) == "table" and duplicate_key(req.body)
+    if twice then return refuse(400, "the body has the key " .. tree_mod.json(twice) .. " twice") end
     if type(doc) ~= "table" or not M.ACTIONS[doc.action] then
       return refuse(400, "the body must be {\"action\": \"pause\"|\"resume\"|\"halt\"|\"unhalt\"}")
     end
@@ -126,6 +187,8 @@ function M.handler(o)
 
   local function handle(req)
     local path = req.path
+    local refused = foreign(req)
+    if refused then return refuse(403, refused) end
     if not path:match("%.json$") then
       if req.method ~= "GET" and req.method ~= "HEAD" then return refuse(405, "Method not allowed") end
       return static(o.web, path)
@@ -138,8 +201,8 @@ function M.handler(o)
     if req.method ~= "GET" then return refuse(401, "Permission denied") end
     if (req.headers.accept or ""):find("text/event-stream", 1, true) then
       local open, closed = stream_of(keys_path)
-      return { status = 200, headers = { ["Content-Type"] = "text/event-stream", ["Cache-Control"] = "no-cache",
-        ["Access-Control-Allow-Origin"] = "*" }, stream = open, on_close = closed }
+      return { status = 200, headers = { ["Content-Type"] = "text/event-stream", ["Cache-Control"] = "no-cache" },
+        stream = open, on_close = closed }
     end
     if req.query.print == "silent" then return reply(204, "") end
     return reply(200, tree_mod.json(tree:get(keys_path)))

@@ -76,7 +76,7 @@ end
 
 loop.timer(0, 0, function()
   local s, b, h = get("/market/BTCUSDT/current.json")
-  results.get = { s, b, h and h["content-type"] }
+  results.get = { s, b, h and h["content-type"], h }
   results.root = { get("/.json") }
   results.missing = { get("/nothing/here.json") }
   results.badkey = { get("/a$b.json") }
@@ -92,6 +92,12 @@ loop.timer(0, 0, function()
   results.traversal = { get("/../etc/passwd.html") }
   results.nofile = { get("/market.html") }
   results.big = { get("/commands.json?auth=tok", { method = "POST", body = string.rep("x", 100000) }) }
+  results.rebound = { get("/market.json", { headers = { Host = "rebind.example:" .. srv.port } }) }
+  results.cross = { get("/market.json", { headers = { Origin = "http://evil.example" } }) }
+  results.cross_post = { get("/commands.json?auth=tok", { method = "POST", body = '{"action":"pause"}',
+    headers = { Origin = "http://evil.example" } }) }
+  results.own_origin = { get("/market.json", { headers = { Origin = base } }) }
+  results.twice = { get("/commands.json?auth=tok", { method = "POST", body = '{"action":"pause","action":"halt"}' }) }
   -- a stream: curl in the background, while the tree changes
   os.execute("curl -sN -m 1.2 -H 'Accept: text/event-stream' " .. base .. "/market/BTCUSDT.json > " .. dir
     .. "/sse.out 2>&1 &")
@@ -148,6 +154,12 @@ t.ok(n == 4 and all_told, "each command is in the tree with its source and resul
 t.ok(results.page[1] == 200 and results.page[2]:find("<title>t</title>", 1, true), "the pages are served")
 t.ok(results.traversal[1] == 404 and results.nofile[1] == 404, "no file outside web/, and 404 for a missing one")
 t.eq(results.big[1], 413, "a body over the limit: 413")
+t.ok(results.get[4] and not results.get[4]["access-control-allow-origin"], "no CORS header: no other origin may read")
+t.ok(results.rebound[1] == 403 and results.cross[1] == 403 and results.cross_post[1] == 403,
+  "over the wire: a foreign Host (DNS rebinding), a foreign Origin, a control from one: 403",
+  tostring(results.rebound[1]) .. " " .. tostring(results.cross[1]) .. " " .. tostring(results.cross_post[1]))
+t.eq(results.own_origin[1], 200, "the pages' own origin reads")
+t.eq(results.twice[1], 400, "a control with the action twice: 400")
 local sse = slurp(dir .. "/sse.out")
 local kinds = {}
 for kind, data in sse:gmatch("event: (%S+)\ndata: ([^\n]*)\n\n") do kinds[#kinds + 1] = kind .. " " .. data end
@@ -167,6 +179,53 @@ t.ok(results.after[1] == 200, "the server goes on after a client went away")
 local root = slurp(dir .. "/root.out")
 t.ok(root:find('"path":"/commands/', 1, true) and root:find('"price":205', 1, true),
   "a stream gets a control's write, and every write after it", root:sub(-300))
+
+-- 2a. who may ask, the classes, through the handler itself: a Host that
+-- names this machine (localhost, an address) and no Origin but the
+-- request's own; a control's body with any key twice, however spelt
+local done = {}
+local handle = dashboard.handler { tree = tree_mod.new(), token = "tok", web = dir,
+  on_command = function(action) done[#done + 1] = action return "done" end }
+local function ask(host, origin, path, body)
+  return handle { method = body and "POST" or "GET", path = path or "/market.json", query = { auth = "tok" },
+    headers = { host = host, origin = origin }, body = body or "" }.status
+end
+local bad = {}
+for _, host in ipairs({ "evil.example", "evil.example:8080", "127.0.0.1.evil.example:8080", "localhost.evil.example",
+  "localhost.:8080", "127.0.0.1:8080@evil.example", "evil.example#127.0.0.1", "1.2.3.4.5", "256.0.0.1", "0127.0.0.1",
+  "127.0.0.1:80x", "127.0.0.1:", "[::1", "[evil.example]", "", false }) do
+  for _, path in ipairs({ "/market.json", "/trading.html" }) do
+    if ask(host or nil, nil, path) ~= 403 then bad[#bad + 1] = tostring(host) .. path end
+  end
+  if ask(host or nil, nil, "/commands.json", '{"action":"pause"}') ~= 403 then bad[#bad + 1] = tostring(host) .. " POST" end
+end
+t.ok(#bad == 0, "a Host that is not this machine's address or localhost: 403, pages, reads and controls",
+  table.concat(bad, ", "))
+bad = {}
+for _, host in ipairs({ "127.0.0.1:8080", "localhost:8080", "LOCALHOST", "127.0.0.1", "10.1.2.3:8080", "[::1]:8080" }) do
+  if ask(host) ~= 200 or ask(host, "http://" .. host) ~= 200 then bad[#bad + 1] = host end
+end
+t.ok(#bad == 0, "this machine by address or as localhost, with its own origin or none: answered", table.concat(bad, ", "))
+bad = {}
+for _, origin in ipairs({ "http://evil.example", "null", "http://127.0.0.1:8081", "http://localhost:8080",
+  "http://127.0.0.1", "file://", "http://127.0.0.1:8080.evil.example", "" }) do
+  if ask("127.0.0.1:8080", origin) ~= 403 or ask("127.0.0.1:8080", origin, "/commands.json", '{"action":"pause"}') ~= 403 then
+    bad[#bad + 1] = origin
+  end
+end
+t.ok(#bad == 0 and #done == 0, "any other Origin (another port, another name, null): 403, reads and controls",
+  table.concat(bad, ", "))
+bad = {}
+for _, body in ipairs({ '{"action":"pause","action":"halt"}', '{"action":"halt","act\\u0069on":"pause"}',
+  '{"action":"pause","time":1,"action":"pause"}', '{ "action" : "halt" , "action":"halt"}',
+  '{"x":{"a":1,"a":2},"action":"pause"}', '{"action":"pause","x":[{"k":1},{"k":2,"k":3}]}' }) do
+  if ask("127.0.0.1:8080", nil, "/commands.json", body) ~= 400 then bad[#bad + 1] = body end
+end
+t.ok(#bad == 0 and #done == 0, "a control's body with a key twice (escaped, nested, the same value): 400, nothing done",
+  table.concat(bad, " "))
+t.ok(ask("127.0.0.1:8080", "http://127.0.0.1:8080", "/commands.json",
+  '{"action":"pause","time":{".sv":"timestamp"},"x":[{"k":1},{"k":2}],"s":"\\"action\\":"}') == 200
+  and done[1] == "pause", "the same keys in different objects, or inside a string, are no duplicate")
 
 -- 2b. nomade.httpd: a handler that waits is answered when it returns, one
 -- that fails after waiting answers 500, and closing the server while one
@@ -192,6 +251,95 @@ t.ok(waited.slow[1] == 201 and waited.slow[3] == "late /slow", "a handler that y
 t.eq(waited.fail[1], 500, "one that fails after a yield: 500")
 t.ok(waited.hang[1] == nil and waited.hang[2] ~= "timeout", "closing the server ends a waiting handler's connection",
   tostring(waited.hang[2]))
+
+-- 2c. hostile clients (tests/stand-ins/hostile_clients.py): more than 64
+-- half-open connections held, a request never finished from one address
+-- and nothing at all from five others; the server still answers, one
+-- address holds no more than per_ip (16), and libmicrohttpd closes the
+-- held ones once idle. Then what it never times out, the suspended
+-- connections: a handler past `wait` answers 503, a client gone while its
+-- handler waits or its stream is quiet is closed at once, and a stream
+-- never read is dropped past max_unsent (as the REPL drops such a client)
+local hdir = os.tmpname() .. ".d"
+os.execute("mkdir -p " .. hdir)
+local function hold(name, port, count, from, send, secs, rcvbuf)
+  os.execute(string.format("/usr/bin/python3 tests/stand-ins/hostile_clients.py hold %d %d %s %s %g %d > %s/%s 2>&1 &",
+    port, count, from, t.q(send), secs, rcvbuf or 0, hdir, name))
+end
+local function report(name)
+  local line = slurp(hdir .. "/" .. name):match("\n({[^\n]*})")
+  return line and cjson.decode(line)
+end
+local function closed(rep)
+  local count = 0
+  for _, at in ipairs(rep and rep.closed or {}) do if at ~= cjson.null then count = count + 1 end end
+  return count
+end
+local function until_(cond, secs)
+  for _ = 1, secs * 20 do
+    if cond() then return true end
+    loop.sleep(0.05)
+  end
+  return cond()
+end
+local opened, streams_closed, sent_before_false = 0, 0, nil
+local hostile = assert(httpd.listen { port = 0, idle = 1, wait = 20, max_unsent = 1 << 20, handler = function(req)
+  if req.path == "/hang" then loop.sleep(30) end
+  if req.path == "/stream" then
+    opened = opened + 1
+    return { status = 200, headers = { ["Content-Type"] = "text/event-stream" },
+      on_close = function() streams_closed = streams_closed + 1 end,
+      stream = function(st) if req.query.flood then
+        local chunk, total = string.rep("x", 65536), 0
+        while st:send(chunk) and total < 64 << 20 do
+          total = total + #chunk
+          loop.sleep(0.002)
+        end
+        sent_before_false = total
+      end end }
+  end
+  return { status = 200, body = "ok" }
+end })
+local hostile_wait = assert(httpd.listen { port = 0, wait = 1, handler = function() loop.sleep(30) return {} end })
+local seen = {}
+loop.timer(0, 0, function()
+  local port = hostile.port
+  hold("one", port, 70, "127.0.0.2", "GET / HTTP/1.1\\r\\nHost: x\\r\\n", 8)
+  hold("many", port, 70, "127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7", "", 8)
+  seen.all_held = until_(function() return hostile.connections >= 86 end, 5)
+  loop.sleep(0.3)
+  seen.held = hostile.connections
+  seen.get = { http.request { url = "http://127.0.0.1:" .. port .. "/x", timeout = 3 } }
+  seen.released = until_(function() return report("one") and report("many") end, 10)
+  seen.after = until_(function() return hostile.connections == 0 end, 3) and 0 or hostile.connections
+  -- suspended: a handler past `wait`; clients gone while a handler waits
+  -- and while a stream is quiet
+  seen.late = { http.request { url = "http://127.0.0.1:" .. hostile_wait.port .. "/", timeout = 5 } }
+  hold("gone", port, 3, "127.0.0.8", "GET /hang HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n", 0.3)
+  hold("quiet", port, 3, "127.0.0.9", "GET /stream HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n", 0.3)
+  seen.gone_held = until_(function() return hostile.connections == 6 end, 3)
+  seen.gone = until_(function() return hostile.connections == 0 and streams_closed == 3 end, 4)
+  -- a stream never read, its client's buffer small
+  hold("flood", port, 1, "127.0.0.10", "GET /stream?flood=1 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n", 10, 4096)
+  seen.dropped = until_(function() return sent_before_false ~= nil and streams_closed == 4 end, 8)
+  loop.stop()
+end)
+loop.run()
+hostile:close()
+hostile_wait:close()
+t.ok(seen.all_held and seen.held == 86, "86 half-open connections: all of the five addresses' 70, and 16 of the one's 70",
+  tostring(seen.held))
+t.eq(seen.get[1], 200, "a normal GET is answered meanwhile")
+t.ok(seen.released and closed(report("one")) == 70 and closed(report("many")) == 70 and seen.after == 0,
+  "every held connection is closed by the server once idle (1 s here)",
+  slurp(hdir .. "/one"):sub(-300) .. " / " .. tostring(seen.after))
+t.ok(seen.late[1] == 503 and cjson.decode(seen.late[3] or "null"), "a handler past `wait` answers 503 (it goes on)",
+  tostring(seen.late[1]) .. " " .. tostring(seen.late[2]))
+t.ok(seen.gone_held and seen.gone, "clients gone while suspended (a waiting handler, a quiet stream): closed, on_close run",
+  tostring(streams_closed))
+-- what the kernel's buffers take comes on top of max_unsent
+t.ok(seen.dropped and sent_before_false < 16 << 20, "a stream never read is dropped past max_unsent (1 MB here), "
+  .. "not fed the 64 MB offered: " .. tostring(sent_before_false) .. " bytes taken")
 
 -- 3. nomade run --http: a replay's tree
 local jdir = os.tmpname() .. ".d"

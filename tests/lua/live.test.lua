@@ -340,6 +340,21 @@ do
   if named then named:close() end
 end
 
+-- 9b. --socket names the run's own journal: refused, the journal kept
+-- (the REPL's socket replaces only a stale socket: tests/lua/listen.test.lua)
+do
+  local jpath = os.tmpname() .. ".journal"
+  local rc, _, err = t.run("run lua/strategy.lua --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+    .. "--speed max --http off --journal " .. jpath .. " --socket " .. jpath)
+  local f = io.open(jpath, "rb")
+  local head = f and f:read(15)
+  if f then f:close() end
+  t.ok(rc == 1 and err:find(jpath .. ": something other than a socket is there", 1, true),
+    "--socket at the journal: the REPL cannot listen, said why, exit 1", err)
+  t.eq(head, "SQLite format 3", "and the journal is still there")
+  os.remove(jpath)
+end
+
 -- 10. a reload that changes the symbol is refused, and journaled as refused
 do
   local dir = os.tmpname() .. ".sym"
