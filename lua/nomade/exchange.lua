@@ -385,9 +385,13 @@ function B:day_loss(time, equity)
 end
 
 -- each closed candle: its price, the day's loss limit, the stop and take
--- (only a live candle, not one caught up after a restart, can trade)
+-- (only a live candle, not one caught up after a restart, can trade; and
+-- only at the prices of a candle the shield accepted as clean: a jump's
+-- low triggers no stop, its close sizes no order)
 function B:open_candle(i, time, _, high, low, close, live)
-  self.candle_index, self.candle_time, self.price = i, time, close or self.price
+  self.candle_index, self.candle_time = i, time
+  if not self.sh:clean(time) then return false end
+  self.price = close or self.price
   if not live then return false end
   local breached = self:day_loss(time, self:equity())
   local p = self.position
