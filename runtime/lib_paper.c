@@ -33,6 +33,10 @@
  *   .position (nil or a table), .pending (boolean), .trades (a table),
  *   .blocked_entries, .blocked_exits, .shield (the state the gate reads)
  *
+ * No order fills at the prices of a candle the shield did not accept as
+ * clean (shield_clean: refused, or a jump): on such a candle nothing
+ * fills and nothing triggers; what is pending waits for the next one.
+ *
  * The gate: every order goes through gate() here, in C, so nothing in Lua
  * can send one the Integrity Shield forbids: GREEN lets all through, AMBER
  * exits only, RED nothing. Stops and takes already resting are not new
@@ -258,6 +262,12 @@ static int b_open_candle(lua_State *L)
 	double t = luaL_checknumber(L, 3), o = luaL_checknumber(L, 4);
 	double h = luaL_checknumber(L, 5), l = luaL_checknumber(L, 6);
 
+	/* a live book fills only at the prices of the candle its shield has
+	   just accepted as clean */
+	if (b->guard != NULL && !shield_clean(b->guard, t)) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
 	b->mark = luaL_optnumber(L, 7, o);
 	lua_settop(L, 6);
 	lua_pushboolean(L, open_candle(L, b, i, t, o, h, l));
@@ -637,7 +647,8 @@ static int b_run(lua_State *L)
 		lua_pushinteger(L, i);
 		lua_setfield(L, view, "index");
 		/* anything but 0 or 1 is RED: fail closed */
-		g = st[i - 1] == 0 ? SHIELD_GREEN : st[i - 1] == 1 ? SHIELD_AMBER : SHIELD_RED;
+		g = (st[i - 1] & ~SHIELD_SUSPECT_BIT) == 0 ? SHIELD_GREEN
+		    : (st[i - 1] & ~SHIELD_SUSPECT_BIT) == 1 ? SHIELD_AMBER : SHIELD_RED;
 		if (g != b->gate_state || i == first) {
 			lua_pushstring(L, shield_state_name(g));
 			lua_setfield(L, view, "shield");
@@ -649,12 +660,13 @@ static int b_run(lua_State *L)
 			lua_pushnumber(L, ind[k]->v[i - 1]);
 			lua_rawset(L, indt);
 		}
-		if (i > first && open_candle(L, b, i, col[0]->v[i - 1], col[1]->v[i - 1],
-		                             col[2]->v[i - 1], col[3]->v[i - 1])) {
+		if (i > first && !(st[i - 1] & SHIELD_SUSPECT_BIT)
+		    && open_candle(L, b, i, col[0]->v[i - 1], col[1]->v[i - 1], col[2]->v[i - 1], col[3]->v[i - 1])) {
 			lua_pushvalue(L, filled);
 			lua_call(L, 0, 0);
 		}
-		b->mark = close;
+		if (!(st[i - 1] & SHIELD_SUSPECT_BIT))
+			b->mark = close;
 		lua_pushnumber(L, b->quote + b->base * close);
 		lua_setfield(L, view, "equity");
 		series_push(L, eq, b->quote + b->base * close);

@@ -13,6 +13,8 @@
  *                                 strategy on a candle), sh:signal(name, on, detail, now_ms) with name one of
  *                                 disconnected, tribunal, risk, reconcile, halted
  *   sh:allows(entry) -> bool      the gate's rule, for a check before any order
+ *   sh:clean(t) -> bool           may orders fill at the prices of the candle
+ *                                 of time t? (the last accepted, no jump)
  *   sh:state() -> "GREEN"|"AMBER"|"RED" (the gate that reads it is C:
  *                                 lib_paper.c, lib_bybit.c)
  *   sh:reasons() -> {{check, severity, detail, since}...}
@@ -21,8 +23,9 @@
  *                  repeats, gaps, transitions, candles}
  *   sh:scan{time =, open =, ...} -> {columns of the accepted candles (the
  *                  same series when none was refused), state = a byte per
- *                  candle (0 GREEN, 1 AMBER, 2 RED; a userdata, read with
- *                  _shield.state_at(state, i)), n, transitions = {...},
+ *                  candle (0 GREEN, 1 AMBER, 2 RED, with SHIELD_SUSPECT_BIT
+ *                  when its prices fill nothing; a userdata, read with
+ *                  _shield.state_at(state, i) and _shield.clean_at), n, transitions = {...},
  *                  refused = {{time, detail}...}}
  *                  the backtest's pass: every input of its shield is a candle
  */
@@ -142,6 +145,12 @@ static int s_signal(lua_State *L)
 static int s_allows(lua_State *L)
 {
 	lua_pushboolean(L, shield_allows(shield_check_ud(L, 1)->state, lua_toboolean(L, 2)));
+	return 1;
+}
+
+static int s_clean(lua_State *L)
+{
+	lua_pushboolean(L, shield_clean(shield_check_ud(L, 1), luaL_checknumber(L, 2)));
 	return 1;
 }
 
@@ -284,7 +293,7 @@ static int s_scan(lua_State *L)
 			push_transition(L, &s->trans[(q - 1) % SHIELD_HISTORY]);
 			lua_rawseti(L, 4, ++ntrans);
 		}
-		mark[i] = res == SHIELD_ACCEPTED ? (unsigned char)s->state : 0xFF;
+		mark[i] = res == SHIELD_ACCEPTED ? (unsigned char)(s->state | (s->suspect ? SHIELD_SUSPECT_BIT : 0)) : 0xFF;
 		if (res != SHIELD_ACCEPTED) {
 			lua_createtable(L, 0, 2);
 			lua_pushnumber(L, in[0]->v[i]);
@@ -323,6 +332,7 @@ static const luaL_Reg methods[] = {
 	{"strategy", s_strategy},
 	{"signal", s_signal},
 	{"allows", s_allows},
+	{"clean", s_clean},
 	{"state", s_state},
 	{"reasons", s_reasons},
 	{"transitions", s_transitions},
@@ -331,22 +341,33 @@ static const luaL_Reg methods[] = {
 	{NULL, NULL}
 };
 
-/* _shield.state_at(scan.state, i) -> "GREEN"|"AMBER"|"RED" */
-static int s_state_at(lua_State *L)
+static unsigned char scan_byte(lua_State *L)
 {
-	const unsigned char *st;
 	lua_Integer i = luaL_checkinteger(L, 2);
 
 	luaL_checktype(L, 1, LUA_TUSERDATA);
-	st = (const unsigned char *)lua_touserdata(L, 1);
 	luaL_argcheck(L, i >= 1 && (size_t)i <= lua_rawlen(L, 1), 2, "out of range");
-	lua_pushstring(L, shield_state_name(st[i - 1]));
+	return ((const unsigned char *)lua_touserdata(L, 1))[i - 1];
+}
+
+/* _shield.state_at(scan.state, i) -> "GREEN"|"AMBER"|"RED" */
+static int s_state_at(lua_State *L)
+{
+	lua_pushstring(L, shield_state_name(scan_byte(L) & ~SHIELD_SUSPECT_BIT));
+	return 1;
+}
+
+/* _shield.clean_at(scan.state, i) -> may orders fill at candle i's prices? */
+static int s_clean_at(lua_State *L)
+{
+	lua_pushboolean(L, (scan_byte(L) & SHIELD_SUSPECT_BIT) == 0);
 	return 1;
 }
 
 static const luaL_Reg funcs[] = {
 	{"new", s_new},
 	{"state_at", s_state_at},
+	{"clean_at", s_clean_at},
 	{NULL, NULL}
 };
 

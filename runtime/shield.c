@@ -195,16 +195,22 @@ static void settle(shield *s, double now)
 		transition(s, now, want);
 }
 
+static int in_range(double x, double lo, double hi) { return x >= lo && x <= hi; }
+
 static int valid(double o, double h, double l, double c, double v, char *why, size_t n)
 {
 	if (!(isfinite(o) && isfinite(h) && isfinite(l) && isfinite(c) && isfinite(v)))
 		snprintf(why, n, "a value is not finite");
 	else if (o <= 0 || h <= 0 || l <= 0 || c <= 0)
 		snprintf(why, n, "a price <= 0");
+	else if (!in_range(l, SHIELD_PRICE_MIN, SHIELD_PRICE_MAX) || !in_range(h, SHIELD_PRICE_MIN, SHIELD_PRICE_MAX))
+		snprintf(why, n, "a price outside [%g, %g] (low %.10g, high %.10g)", SHIELD_PRICE_MIN, SHIELD_PRICE_MAX, l, h);
 	else if (h < l || h < o || h < c || l > o || l > c)
 		snprintf(why, n, "OHLC inconsistent (o %.10g h %.10g l %.10g c %.10g)", o, h, l, c);
 	else if (v < 0)
 		snprintf(why, n, "volume %.10g < 0", v);
+	else if (v != 0 && !in_range(v, SHIELD_PRICE_MIN, SHIELD_VOLUME_MAX))
+		snprintf(why, n, "volume %.10g outside [%g, %g]", v, SHIELD_PRICE_MIN, SHIELD_VOLUME_MAX);
 	else
 		return 1;
 	return 0;
@@ -213,8 +219,45 @@ static int valid(double o, double h, double l, double c, double v, char *why, si
 /* of two finite numbers (fmax is a libm call that minds NaNs) */
 static double larger(double a, double b) { return a > b ? a : b; }
 
+/* the close a candle of time t is judged against: the last accepted
+   candle's, or that of a later one refused as implausible (shield.h) */
+static double previous_close(const shield *s, double t)
+{
+	return s->odd_t > s->last_t && s->odd_t < t ? s->odd_c : s->last_c;
+}
+
+/* a move the market can make in one candle? up and down: log(high /
+   previous close) and log(previous close / low). Both bounds must be
+   passed: SHIELD_BAD_FACTOR alone decides until the ATR is ready */
+static int plausible(const shield *s, double h, double l, double pc, double up, double down, char *why, size_t n)
+{
+	double move = larger(up, down);
+
+	if (s->candles == 0 || move <= log(SHIELD_BAD_FACTOR)
+	    || (s->candles > s->cfg.atr_period && move <= SHIELD_BAD_ATR * s->latr))
+		return 1;
+	if (up >= down)
+		snprintf(why, n, "implausible: the high %.10g is %.3gx the previous close %.10g", h, exp(move), pc);
+	else
+		snprintf(why, n, "implausible: the low %.10g is 1/%.3g of the previous close %.10g", l, exp(move), pc);
+	return 0;
+}
+
+/* the Wilder average (period p) of true ranges, as ATR(p) is; ready once
+   p true ranges have been seen */
+static void average(double *avg, double *sum, double tr, long long candles, int p)
+{
+	if (candles > p) {
+		*avg = (*avg * (p - 1) + tr) / p;
+	} else {
+		*sum += tr;
+		*avg = *sum / (double)candles;
+	}
+}
+
 /* the candle-borne checks on an accepted candle */
-static void check_candle(shield *s, double t, double o, double h, double l, double c, double v)
+static void check_candle(shield *s, double t, double o, double h, double l, double c, double v, double up,
+                         double down)
 {
 	double close_t = t + s->cfg.interval_ms, *r;
 	char a[32], b[32];
@@ -252,25 +295,27 @@ static void check_candle(shield *s, double t, double o, double h, double l, doub
 	} else {
 		clear_reason(s, SH_FLAT);
 	}
+	s->suspect = 0;
 	if (s->candles > 0) {
-		double pc = s->last_c;
+		double pc = s->last_c, prev = previous_close(s, t);
 		double move = larger(h - pc, pc - l);
-		double tr = larger(h - l, move);
+		/* the true ranges from the previous close, which is not the last
+		   accepted one's after a move beyond the plausible range: such a
+		   move is no volatility to average */
+		double tr = larger(h - l, larger(h - prev, prev - l));
 		int p = s->cfg.atr_period;
 		int atr_ready = s->candles > p;  /* p true ranges seen */
 		if (move > s->cfg.jump_pct * pc && (!atr_ready || move > s->cfg.jump_atr * s->atr)) {
 			iso(t, a, sizeof a);
 			raise_reason(s, SH_JUMP, close_t, "%s moved %.1f%% (%.1f ATR) from the last close %.10g",
 			             a, 100 * move / pc, s->atr > 0 ? move / s->atr : 0, pc);
+			s->suspect = 1;
 		} else {
 			clear_reason(s, SH_JUMP);
 		}
-		if (atr_ready) {
-			s->atr = (s->atr * (p - 1) + tr) / p;
-		} else {
-			s->tr_sum += tr;
-			s->atr = s->tr_sum / (double)s->candles;
-		}
+		average(&s->atr, &s->tr_sum, tr, s->candles, p);
+		/* log(h / l) = up + down; a previous close outside [l, h] makes one negative */
+		average(&s->latr, &s->ltr_sum, larger(up + down, larger(up, down)), s->candles, p);
 	}
 	s->candles++;
 	if (s->candles < s->cfg.warmup)
@@ -306,8 +351,8 @@ static int refuse(shield *s, int check, double when)
 
 int shield_candle(shield *s, double t, double o, double h, double l, double c, double v)
 {
-	char why[96], a[32], b[32];
-	double when = s->candles > 0 ? s->last_t + s->cfg.interval_ms : 0;
+	char why[128], a[32], b[32];
+	double when = s->candles > 0 ? s->last_t + s->cfg.interval_ms : 0, pc, up, down;
 
 	if (!isfinite(t) || !valid(o, h, l, c, v, why, sizeof why)) {
 		iso(t, a, sizeof a);
@@ -327,7 +372,15 @@ int shield_candle(shield *s, double t, double o, double h, double l, double c, d
 		             b);
 		return refuse(s, SH_OUT_OF_ORDER, when);
 	}
-	check_candle(s, t, o, h, l, c, v);
+	pc = previous_close(s, t);
+	up = log(h / pc), down = log(pc / l);
+	if (!plausible(s, h, l, pc, up, down, why, sizeof why)) {
+		s->odd_t = t, s->odd_c = c;
+		iso(t, a, sizeof a);
+		raise_reason(s, SH_BAD_CANDLE, t + s->cfg.interval_ms, "candle of %s refused: %s", a, why);
+		return refuse(s, SH_BAD_CANDLE, t + s->cfg.interval_ms);
+	}
+	check_candle(s, t, o, h, l, c, v, up, down);
 	if (!faulty(s, SHIELD_AMBER))
 		s->clean[0]++;
 	if (!faulty(s, SHIELD_RED))
@@ -425,6 +478,11 @@ void shield_skew(shield *s, double skew, double now)
 	else
 		clear_reason(s, SH_CLOCK_SKEW);
 	settle(s, now);
+}
+
+int shield_clean(const shield *s, double t)
+{
+	return s->candles > 0 && s->last_t == t && !s->suspect;
 }
 
 int shield_allows(int state, int entry)

@@ -12,7 +12,10 @@ enum shield_state { SHIELD_GREEN, SHIELD_AMBER, SHIELD_RED };
 
 /* the checks; each is one possible reason */
 enum shield_check {
-	SH_BAD_CANDLE,    /* RED: a price non-finite or <= 0, OHLC inconsistent, volume < 0 (refused) */
+	SH_BAD_CANDLE,    /* RED: a value not finite, out of range (a price outside
+	                     [SHIELD_PRICE_MIN, SHIELD_PRICE_MAX], a volume < 0 or
+	                     beyond SHIELD_VOLUME_MAX), OHLC inconsistent, or a move
+	                     beyond any plausible range (refused) */
 	SH_OUT_OF_ORDER,  /* RED: a candle at or before the last one, with other values (refused) */
 	SH_GAP,           /* RED: candles missing before this one */
 	SH_ZERO_VOLUME,   /* RED: zero volume for zero_volume_run candles */
@@ -31,6 +34,15 @@ enum shield_check {
 	SH_STRATEGY,      /* AMBER: the strategy failed on strategy_errors candles in a row */
 	SH_NCHECKS
 };
+
+/* the plausible range: a candle whose high or low lies beyond a factor
+   SHIELD_BAD_FACTOR of the previous close (up or down) and beyond
+   SHIELD_BAD_ATR average true ranges of log prices is refused */
+#define SHIELD_BAD_FACTOR 2.0
+#define SHIELD_BAD_ATR 50.0
+#define SHIELD_PRICE_MIN 1e-12
+#define SHIELD_PRICE_MAX 1e15
+#define SHIELD_VOLUME_MAX 1e20
 
 typedef struct {
 	double interval_ms;   /* the candle spacing */
@@ -71,6 +83,12 @@ typedef struct {
 	double last_t, last_c;
 	double recent[SHIELD_RECENT][6];  /* the last candles, to know a repeat */
 	double atr, tr_sum;
+	double latr, ltr_sum;   /* the same average, of log prices: the plausible range */
+	/* the last candle refused as implausible but sound in form: the next
+	   candle is judged against its close too, so that a real move beyond
+	   the range costs one refused candle, not the rest of the feed */
+	double odd_t, odd_c;
+	int suspect;         /* the last accepted candle jumped: its prices fill no order */
 	int zero_run, flat_run;
 	/* accepted candles in a row with no fault [0] / no RED fault [1]:
 	   stepping down to GREEN needs the first, to AMBER the second */
@@ -88,6 +106,10 @@ typedef struct {
 
 #define SHIELD_MT "nomade.shield"  /* its Lua userdata (lib_shield.c) */
 
+/* shield:scan's byte per candle: the state in the low bits, and this bit
+   when the candle's prices fill no order (shield_clean) */
+#define SHIELD_SUSPECT_BIT 0x10
+
 /* what shield_candle did with a candle */
 enum { SHIELD_ACCEPTED, SHIELD_REFUSED, SHIELD_REPEAT };
 
@@ -104,6 +126,10 @@ void shield_strategy(shield *s, int ok, double now_ms, const char *what);
 /* the gate's rule: may an order go out in this state? entry: one that
    opens a position; else an exit or a protective order */
 int shield_allows(int state, int entry);
+
+/* may orders fill at the prices of the candle of time t? only if it is the
+   last one accepted and did not jump */
+int shield_clean(const shield *s, double t);
 
 const char *shield_state_name(int state);
 const char *shield_check_name(int check);

@@ -438,7 +438,9 @@ end
 -- -> {orderId, orderLinkId, recovered?} or nil, err. The shield's gate
 -- decides in C whether the order is signed at all (kind "refused" if not).
 -- Never sent twice: after a lost answer the order is looked up by its
--- orderLinkId, and what the exchange holds is the answer.
+-- orderLinkId; found, it is the answer; not found, it is unknown
+-- (err.unknown), never "not placed": only a lookup after its recv_window
+-- can say that.
 function C:create_order(o)
   if type(o.shield) ~= "userdata" then error("bybit.create_order: a shield is required (its gate)", 2) end
   local link = o.link_id or M.link_id()
@@ -457,8 +459,11 @@ function C:create_order(o)
     if order then
       return { orderId = order.orderId, orderLinkId = link, recovered = true, status = order.orderStatus }
     end
-    return nil, failure(err.kind, "bybit order " .. link .. ": not placed (" .. err.message .. ")",
-      { orderLinkId = link, placed = false, retCode = err.retCode })
+    -- not found yet proves nothing: the request may still be on its way,
+    -- and the exchange takes it until its recv_window has passed. The
+    -- caller looks again (nomade.exchange: B:refresh) until then
+    return nil, failure(err.kind, "bybit order " .. link .. ": not found yet after " .. err.message
+      .. "; unknown until its recv_window has passed", { orderLinkId = link, unknown = true, retCode = err.retCode })
   end
   return nil, err
 end

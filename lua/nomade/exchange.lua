@@ -207,14 +207,22 @@ function B:equity(price) return self.quote + self.base * (price or self.price or
 -- one order, to the exchange: journaled first, then sent (the shield's
 -- gate signs it or not, in C); its fills come later
 function B:send(side, qty, reason, i)
+  local qtext = string.format("%." .. decimals(self.rules.qty_step) .. "f", qty)
+  local r = self.refusal
+  if r and r.side == side and r.qty == qtext and r.base == self.base and r.quote == self.quote then
+    self.risk_refused = self.risk_refused + 1
+    return false, nil, string.format("the exchange refused this very order (%s %s: %s) and the account has not "
+      .. "changed since: not sent again", side:lower(), qtext, r.why)
+  end
+  self.refusal = nil
   local first = string.format("nmd%s-%s-%s", self.tag, base36(self.candle_time // 1000), side == "Buy" and "b" or "s")
   local link, k = first, 1
   while self.known[link] do  -- the candle's id taken (an order not placed): the next
     k = k + 1
     link = first .. "-" .. k
   end
-  local ord = { link = link, time = now_ms(), side = side, qty = string.format("%." .. decimals(self.rules.qty_step)
-    .. "f", qty), candle = self.candle_time, reason = reason, status = "intent", idx = i }
+  local ord = { link = link, time = now_ms(), side = side, qty = qtext, candle = self.candle_time, reason = reason,
+    status = "intent", idx = i }
   self.journal:order(ord)
   self.known[link], self.open, self.pending = ord, ord, true
   self.sent[#self.sent + 1] = ord.time
@@ -247,7 +255,31 @@ function B:send(side, qty, reason, i)
   self.emit("error", "order", { link = link, status = "not_placed", error = tostring(err) },
     "  error order %s not placed: %s", link, tostring(err))
   if self.open == ord then self.open, self.pending = nil, false end
+  if err and err.kind == "insufficient_balance" then
+    self.refusal = { side = side, qty = qtext, base = self.base, quote = self.quote, why = tostring(err) }
+    self:contradicted(string.format("the exchange refused %s (%s %s): %s", link, side:lower(), qtext, tostring(err)))
+  end
   return false, nil, "the exchange refused the order: " .. tostring(err)
+end
+
+-- an answer that says the account is not what the journal says (an
+-- order refused for want of balance, a wallet under the position): an
+-- order judged not placed that the exchange holds, coins moved behind
+-- nomade's back. The shield turns RED (reconcile) at once, a
+-- reconciliation starts (and is retried while it disagrees), and a
+-- refused order is not sent again while the account is unchanged (B:send).
+-- Returns why
+function B:contradicted(why)
+  self.problem = why
+  self.sh:signal("reconcile", true, why, self.candle_time > 0 and self.candle_time or now_ms())
+  self.emit("error", "contradiction", { why = why }, "  error %s: the account is not what the journal says; "
+    .. "reconciling", why)
+  if self.on_shield then self.on_shield() end
+  if not self.reconciling then
+    self.reconciling = true  -- no order until it has run
+    loop.timer(0, 0, function() self:reconcile("the exchange contradicts the journal") end)
+  end
+  return why
 end
 
 -- REST behind the stream: until the order is settled, it is looked up
@@ -354,6 +386,10 @@ function B:sell(reason, i)
   local open, state = self:gate(false)
   if not open then return false, state end
   if self.reconciling then return refuse(self, "the account is being reconciled") end
+  if self.base + self.rules.qty_step.value < p.qty and not self:dust(p.qty) then
+    return refuse(self, self:contradicted(string.format("the wallet holds %.8g %s, less than the position of %.8g",
+      self.base, self.rules.base, p.qty)))
+  end
   local qty = instruments.floor(math.min(p.qty, self.base), self.rules.qty_step)
   local under = self:dust(qty) and "minOrderQty" or self.price and qty * self.price < self.rules.min_amt and "minOrderAmt"
   if under then
@@ -385,9 +421,13 @@ function B:day_loss(time, equity)
 end
 
 -- each closed candle: its price, the day's loss limit, the stop and take
--- (only a live candle, not one caught up after a restart, can trade)
+-- (only a live candle, not one caught up after a restart, can trade; and
+-- only at the prices of a candle the shield accepted as clean: a jump's
+-- low triggers no stop, its close sizes no order)
 function B:open_candle(i, time, _, high, low, close, live)
-  self.candle_index, self.candle_time, self.price = i, time, close or self.price
+  self.candle_index, self.candle_time = i, time
+  if not self.sh:clean(time) then return false end
+  self.price = close or self.price
   if not live then return false end
   local breached = self:day_loss(time, self:equity())
   local p = self.position
@@ -504,6 +544,7 @@ function B:reconcile(why)
     self.rules.base, tostring(self.base), self.rules.quote, tostring(self.quote),
     #notes > 0 and "; " .. table.concat(notes, "; ") or "")
   self:changed()
+  if self.on_shield then self.on_shield() end
   return problem == nil, problem, notes
 end
 

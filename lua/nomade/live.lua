@@ -818,6 +818,7 @@ ta, math, string, table, utf8, os.time/date/clock/difftime, print, load
   local retry
   if book.exchange then
     book.on_change = e.changed
+    book.on_shield = report_shield  -- a reconciliation or a refusal that moves the shield, said at once
     book.price = inner.close
     book:reconcile("start")
     report_shield()

@@ -1092,6 +1092,131 @@ static double unif(void)
 	return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* the class of candles beyond any plausible range or magnitude: each
+   spike (open, high, low, close; up and down; just past the bound and far
+   past it), subnormal, tiny and huge prices and volumes, is refused as
+   bad_candle, counts as no candle, and leaves the ATRs as they were; a move
+   inside the range is at worst a jump, whose prices are not clean */
+static void test_implausible(void)
+{
+	static const double ups[] = {2.05, 3.0, 30.0, 1e6, 1e10};
+	static const double downs[] = {1 / 2.05, 0.3, 0.01 / 20000, 1e-9};
+	char name[200];
+	shield s;
+	tape tp;
+	double pc, atr, latr, f;
+	size_t i;
+	int side, rc, ok;
+
+	for (side = 0; side < 8; side++) {
+		const double *set = side % 2 == 0 ? ups : downs;
+		size_t n = side % 2 == 0 ? sizeof ups / sizeof ups[0] : sizeof downs / sizeof downs[0];
+		for (i = 0; i < n; i++) {
+			double o, h, l, c;
+			const char *what = side / 2 == 0 ? "open" : side / 2 == 1 ? "close" : side / 2 == 2 ? "wick" : "body";
+			fresh(&s, &tp, NULL);
+			feed(&s, &tp, 30);
+			pc = tp.c, atr = s.atr, latr = s.latr, f = set[i];
+			o = c = pc;
+			if (side / 2 == 0)
+				o = pc * f;          /* the open alone spiked */
+			else if (side / 2 == 1)
+				c = pc * f;          /* the close */
+			else if (side / 2 == 3)
+				o = c = pc * f;      /* the whole candle */
+			h = fmax(fmax(o, c), f > 1 ? pc * f : pc) * (1 + 1e-9);
+			l = fmin(fmin(o, c), f < 1 ? pc * f : pc) * (1 - 1e-9);
+			rc = shield_candle(&s, tp.t, o, h, l, c, 3);
+			ok = rc == SHIELD_REFUSED && is(&s, SHIELD_RED, SH_BAD_CANDLE) && s.candles == 30 && s.atr == atr
+			     && s.latr == latr && !shield_clean(&s, tp.t) && has(s.refusal, "implausible");
+			snprintf(name, sizeof name, "a %s at %g x the last close after quiet candles: refused as bad_candle, "
+			         "RED, no fill, ATRs untouched", what, f);
+			unit_ok(ok, name);
+			if (!ok)
+				printf("#   rc %d, state %s, chief %s, refusal '%s'\n", rc, shield_state_name(s.state),
+				       chief_name(&s), s.refusal);
+		}
+	}
+	/* the range is relative to the ATR too: after volatile candles (a true
+	   range of 3%, log-ATR 0.03), 2.5x is within 50 ATR and only a jump */
+	fresh(&s, &tp, NULL);
+	feed_volatile(&s, &tp, 30);
+	for (i = 0; i < 30; i++)
+		put(&s, &tp, 20000, 20000 * 1.03, 20000 / 1.03, 20000, 5);
+	rc = put(&s, &tp, 20000, 50000, 19900, 49000, 5);
+	unit_ok(rc == SHIELD_ACCEPTED && is(&s, SHIELD_AMBER, SH_JUMP) && !shield_clean(&s, tp.lt),
+	        "2.5x after volatile candles (within 50 ATR): accepted, but a jump and not clean");
+	rc = put(&s, &tp, 49000, 49000 * 1000, 48000, 49000, 5);
+	unit_ok(rc == SHIELD_REFUSED && is(&s, SHIELD_RED, SH_BAD_CANDLE), "1000x after them (beyond 50 ATR): refused");
+	/* a +30% open is a jump: accepted, its prices not clean */
+	fresh(&s, &tp, NULL);
+	feed(&s, &tp, 30);
+	pc = tp.c;
+	rc = put(&s, &tp, 1.3 * pc, 1.3 * pc, pc, pc, 3);
+	unit_ok(rc == SHIELD_ACCEPTED && is(&s, SHIELD_AMBER, SH_JUMP) && !shield_clean(&s, tp.lt)
+	        && !shield_clean(&s, tp.lt - H), "a +30% open: a jump, and neither it nor an older candle is clean");
+	next(&s, &tp);
+	unit_ok(shield_clean(&s, tp.lt), "the next quiet candle is clean");
+	/* before the ATR is ready the factor alone decides, from the 2nd candle */
+	fresh(&s, &tp, NULL);
+	next(&s, &tp);
+	pc = tp.c;
+	unit_ok(put(&s, &tp, pc, 2.5 * pc, pc, pc, 1) == SHIELD_REFUSED, "the 2nd candle, 2.5x: refused (no ATR yet)");
+	/* magnitudes: any candle, the first too */
+	{
+		static const struct { const char *name; double o, h, l, c, v; } mag[] = {
+			{"a subnormal low", 20000, 20010, 1e-320, 20000, 1},
+			{"all prices subnormal", 4e-320, 5e-320, 4e-320, 4e-320, 1},
+			{"prices of 1e-13", 1e-13, 1e-13, 1e-13, 1e-13, 1},
+			{"a high of 1e300", 20000, 1e300, 19990, 20000, 1},
+			{"all prices 2e15", 2e15, 2e15, 2e15, 2e15, 1},
+			{"the largest double", 1.7e308, 1.7e308, 1.7e308, 1.7e308, 1},
+			{"a subnormal volume", 20000, 20010, 19990, 20000, 1e-320},
+			{"a volume of 1e21", 20000, 20010, 19990, 20000, 1e21},
+		};
+		int first;
+		for (first = 0; first < 2; first++)
+			for (i = 0; i < sizeof mag / sizeof mag[0]; i++) {
+				fresh(&s, &tp, NULL);
+				if (!first)
+					feed(&s, &tp, 5);
+				rc = put(&s, &tp, mag[i].o, mag[i].h, mag[i].l, mag[i].c, mag[i].v);
+				snprintf(name, sizeof name, "%s%s: refused as bad_candle", mag[i].name,
+				         first ? " on the first candle" : "");
+				unit_ok(rc == SHIELD_REFUSED && is(&s, SHIELD_RED, SH_BAD_CANDLE)
+				        && s.candles == (first ? 0 : 5), name);
+			}
+		fresh(&s, &tp, NULL);
+		unit_ok(put(&s, &tp, 1e-12, 1e-12, 1e-12, 1e-12, 0) == SHIELD_ACCEPTED
+		        && put(&s, &tp, 1e-12, 1e-12, 1e-12, 1e-12, 1e20) == SHIELD_ACCEPTED,
+		        "the bounds themselves (price 1e-12, volume 0 and 1e20) are accepted");
+	}
+	/* a real move beyond the range costs one candle: the next is judged
+	   against the refused one's close, accepted as a jump (not clean), and
+	   the ATRs do not take the move for volatility */
+	fresh(&s, &tp, NULL);
+	feed(&s, &tp, 30);
+	pc = tp.c, atr = s.atr;
+	unit_ok(put(&s, &tp, pc, 10 * pc, pc, 10 * pc, 3) == SHIELD_REFUSED, "a 10x move: refused");
+	unit_ok(put_at(&s, &tp, tp.t, 10 * pc, 10 * pc, 10 * pc, 10 * pc, 3) == SHIELD_REFUSED,
+	        "... the same candle again: refused again (not judged against itself)");
+	tp.t += H;
+	rc = put(&s, &tp, 10 * pc, 10 * pc + 5, 10 * pc - 5, 10 * pc, 3);
+	unit_ok(rc == SHIELD_ACCEPTED && s.reason[SH_JUMP].active && !shield_clean(&s, tp.lt) && s.atr < 2 * atr + 1,
+	        "... the candle after it at the new level: accepted as a jump, not clean, the ATR not inflated");
+	/* a lone spike costs two candles: the quiet one after it is judged
+	   against the spike's close, the next one against the quiet one */
+	fresh(&s, &tp, NULL);
+	feed(&s, &tp, 30);
+	pc = tp.c;
+	unit_ok(put(&s, &tp, pc, 5 * pc, pc, 5 * pc, 3) == SHIELD_REFUSED, "a lone 5x close: refused");
+	tp.t += H;
+	unit_ok(next(&s, &tp) == SHIELD_REFUSED, "... the quiet candle after it: refused, against the spike's close");
+	tp.t += H;
+	unit_ok(next(&s, &tp) == SHIELD_ACCEPTED && !s.reason[SH_JUMP].active,
+	        "... the next one: accepted, against the quiet one's close");
+}
+
 static int below(int n)
 {
 	return (int)(rnd() % (uint64_t)n);
@@ -1293,7 +1418,7 @@ static void corrupt(prop *p)
 	double pc = tp->c, t = tp->t;
 	int i, n;
 
-	switch (below(11)) {
+	switch (below(12)) {
 	case 0: /* something not finite */
 		switch (below(4)) {
 		case 0: candle(p, t, (double)NAN, pc + 5, pc - 5, pc, 1, 1); break;
@@ -1345,6 +1470,14 @@ static void corrupt(prop *p)
 			candle(p, t, pc, 1.3 * pc, pc - 5, pc, 2, 0);
 		else
 			candle(p, t, pc, pc + 5, 0.7 * pc, pc, 2, 0);
+		break;
+	case 9: /* a wick beyond any plausible range, or a price beyond any magnitude */
+		switch (below(4)) {
+		case 0: candle(p, t, pc, pc * (2.5 + 1e6 * unif()), pc - 5, pc, 1, 1); break;
+		case 1: candle(p, t, pc, pc + 5, pc / (2.5 + 1e6 * unif()), pc, 1, 1); break;
+		case 2: candle(p, t, pc, pc + 5, 1e-320, pc, 1, 1); break;
+		default: candle(p, t, pc, 1e300, pc - 5, pc, 1, 1); break;
+		}
 		break;
 	default: /* 1 to 4 flat candles */
 		n = 1 + below(4);
@@ -1469,6 +1602,7 @@ int main(void)
 	test_new();
 	test_warmup();
 	test_bad_candles();
+	test_implausible();
 	test_order();
 	test_gap();
 	test_volume_flat();

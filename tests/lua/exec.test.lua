@@ -369,5 +369,62 @@ t.ok(rec and not rec.ok and rec.problem:find("^wallet balance: ") and rec.proble
   "a wallet balance that fails: reconciliation says so with the exchange's answer", rec and rec.problem)
 x.stop(p)
 
+-- 11. an order answer lost, and the exchange reporting the order late (its
+-- lookups and pushes hidden for 3 s): it is unknown, not "not placed",
+-- until its recv_window (5 s) plus 2 s has passed, and looked up again
+local dir7 = x.tmpdir()
+x.strategy(dir7)
+ex.control { reset = true }
+ex.control { rate_limits = false }
+x.pin(ex)
+p = x.start(ex, dir7)
+x.wait(p, 5, "reconcile")
+ex.control { fault = "lose_response", path = "/v5/order/create", only_made = true, hide_ms = 3000 }
+x.close_candle(ex)
+local late = x.wait(p, 10, "order", function(e) return e.status == "sent" end)
+local unknown = late and x.wait(p, 5, "order", function(e) return e.link == late.link and e.status == "unknown" end)
+local found = late and x.wait(p, 15, "fill", function(e) return e.link == late.link end)
+t.ok(unknown and found and #x.all(p, "order", function(e) return e.link == late.link and e.status == "not_placed" end)
+  == 0, "a lost answer, the order reported late: unknown (not 'not placed'), looked up again, found and filled",
+  x.slurp(p.out):sub(-1500))
+ok, why = x.agrees(p, ex, 10)
+t.ok(ok, "the book equals the account", why)
+
+-- 11b. the same, reported later than its window: "not placed" is then the
+-- rule's answer, and the book holds a position the account has sold (a
+-- phantom). The next exit meets the contradiction (the wallet under the
+-- position here; a 170131 refusal in exchange_refusal.test.lua): a
+-- reconciliation starts at once, the shield is RED until it agrees, the
+-- missed fill is found and the book heals by itself; nothing is repeated
+ex.control { fault = "lose_response", path = "/v5/order/create", only_made = true, hide_ms = 11000 }
+local n_red = #x.all(p, "shield", function(e) return e.to == "RED" end)
+x.close_candle(ex)
+local ghost = x.wait(p, 10, "order", function(e) return e.status == "sent" and e.side == "sell" end)
+local judged = ghost and x.wait(p, 20, "order", function(e) return e.link == ghost.link and e.status == "not_placed" end)
+t.ok(judged, "a sell whose order shows only after its window: not placed once the window has passed",
+  x.slurp(p.out):sub(-1500))
+x.sleep(1.5)  -- judged 10 s after it was sent (the second lookup), shown from 11 s on
+local creates = ex.control().counts["POST /v5/order/create"]
+x.close_candle(ex)
+local said = x.wait(p, 10, "contradiction")
+local healed = x.wait(p, 10, "reconcile", function(e) return e.why == "the exchange contradicts the journal" end)
+local reds = x.all(p, "shield", function(e) return e.to == "RED" end)
+t.ok(said and #reds > n_red and reds[#reds].check == "reconcile",
+  "the exit meets the contradiction: the shield turns RED (reconcile) at once", x.slurp(p.out):sub(-1500))
+t.ok(healed and healed.ok and table.concat(healed.notes, " "):find("not_placed", 1, true) == nil
+  and x.repl(p, "book().position") == nil, "a reconciliation starts by itself, applies the missed fill: flat, agreed",
+  healed and (healed.problem or table.concat(healed.notes, "; ")))
+ok, why = x.agrees(p, ex, 10)
+t.ok(ok, "the book equals the account again", why)
+x.close_candle(ex)
+x.wait(p, 10, "candle", nil, 2)
+local refused_sells = 0
+for _, e in ipairs(ex.control().log or {}) do
+  if e.path == "/v5/order/create" and e.retCode == 170131 then refused_sells = refused_sells + 1 end
+end
+t.ok(ex.control().counts["POST /v5/order/create"] - creates <= 2 and refused_sells <= 1,
+  "the refused sell is not repeated", refused_sells)
+x.stop(p)
+
 ex.stop()
 t.done()

@@ -304,6 +304,7 @@ class State:
         self.counts = collections.Counter()
         self.orders = collections.OrderedDict()  # orderId -> order
         self.link_ids = {}  # orderLinkId -> orderId
+        self.hidden = {}  # orderId -> time.monotonic() until which lookups and pushes do not show it
         self.executions = []
         self.balances = {c: {"wallet": v, "locked": Decimal(0)} for c, v in self.initial_balances.items()}
         self.order_seq = 0
@@ -369,6 +370,14 @@ class State:
     def order_json(o):
         return {k: (fmt(v) if isinstance(v, Decimal) else v) for k, v in o.items()}
 
+    def is_hidden(self, order_id):
+        """An order a lose_response fault with hide_ms made, still within its hiding time."""
+        until = self.hidden.get(order_id)
+        if until is not None and time.monotonic() >= until:
+            del self.hidden[order_id]
+            until = None
+        return until is not None
+
     # ---- faults
     def take_fault(self, method, path):
         with self.lock:
@@ -382,19 +391,19 @@ class State:
                 if f["count"] > 0:
                     f["count"] -= 1
                 f["hits"] += 1
-                return dict(f)
+                taken = dict(f)
+                taken["_from"] = f  # which fault it was: untake_fault gives it back to that one
+                return taken
         return None
 
     def untake_fault(self, taken):
-        """Gives back a fault take_fault handed out (matched by kind, path and method)."""
+        """Gives back a fault take_fault handed out, to the very fault it came from."""
         with self.lock:
-            for f in self.faults:
-                if (f["fault"], f.get("path"), f.get("method")) == (taken["fault"], taken.get("path"),
-                                                                    taken.get("method")) and f["hits"] > 0:
-                    if f["count"] >= 0:
-                        f["count"] += 1
-                    f["hits"] -= 1
-                    return
+            f = taken["_from"]
+            if any(x is f for x in self.faults) and f["hits"] > 0:
+                if f["count"] >= 0:
+                    f["count"] += 1
+                f["hits"] -= 1
 
     # ---- what changed, for the WebSocket side's private pushes (see Handler.ws_flush)
     def ws_begin(self):
@@ -572,6 +581,8 @@ class Handler(BaseHTTPRequestHandler):
         if fault:
             entry["fault"] = fault["fault"]
         kind = fault["fault"] if fault else None
+        # lose_response with hide_ms: the order made is not seen for that long (lookups, pushes)
+        self.hide_ms = fault.get("hide_ms") if kind == "lose_response" else None
         applies = bool(fault.get("apply", FAULT_APPLIES[kind])) if fault else True
         if kind == "latency":
             applies = True
@@ -973,6 +984,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def store(self, order):
         st = self.st
+        if getattr(self, "hide_ms", None):
+            st.hidden[order["orderId"]] = time.monotonic() + float(self.hide_ms) / 1000.0
         st.orders[order["orderId"]] = order
         st.link_ids[order["orderLinkId"]] = order["orderId"]
         st.ws_touch(order=order)
@@ -984,6 +997,8 @@ class Handler(BaseHTTPRequestHandler):
         st = self.st
         orders, execs = list(st.ws_changes["orders"].values()), list(st.ws_changes["execs"])
         st.ws_begin()
+        if getattr(self, "hide_ms", None):
+            return  # a hidden order's action: no push at all (its wallet change goes with the next one)
         snap = st.wallet_snapshot()
         coins = [c for c in snap if snap[c] != st.ws_wallet_seen.get(c)]
         st.ws_wallet_seen = snap
@@ -1094,12 +1109,9 @@ class Handler(BaseHTTPRequestHandler):
     def find_order(self, p):
         st = self.st
         oid, link = p.get("orderId"), p.get("orderLinkId")
-        if oid:
-            return st.orders.get(oid)
-        if link:
-            i = st.link_ids.get(link)
-            return st.orders.get(i) if i else None
-        return None
+        if link and not oid:
+            oid = st.link_ids.get(link)
+        return st.orders.get(oid) if oid and not st.is_hidden(oid) else None
 
     def order_cancel(self, p):
         st = self.st
@@ -1147,7 +1159,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise BybitError(10001, "params error: openOnly invalid")
             want_open = open_only == 0
             items = [o for o in st.orders.values()
-                     if (o["orderStatus"] in ("New", "PartiallyFilled")) == want_open
+                     if not st.is_hidden(o["orderId"])
+                     and (o["orderStatus"] in ("New", "PartiallyFilled")) == want_open
                      and (not p.get("symbol") or o["symbol"] == p["symbol"])]
             if not want_open:
                 items = items[-500:]
@@ -1176,7 +1189,7 @@ class Handler(BaseHTTPRequestHandler):
         items = []
         for e in st.executions:
             t = int(e["execTime"])
-            if not (start <= t <= end):
+            if not (start <= t <= end) or st.is_hidden(e["orderId"]):
                 continue
             if p.get("symbol") and e["symbol"] != p["symbol"]:
                 continue
@@ -1333,7 +1346,8 @@ class Handler(BaseHTTPRequestHandler):
                 if kind not in FAULTS:
                     raise ValueError("unknown fault %r; known: %s" % (kind, ", ".join(FAULTS)))
                 spec = {"fault": kind, "count": int(f.get("count", 1)), "hits": 0}
-                for k in ("path", "method", "ms", "status", "variant", "reset_ms", "hold_ms", "extra", "apply"):
+                for k in ("path", "method", "ms", "status", "variant", "reset_ms", "hold_ms", "extra", "apply",
+                          "hide_ms", "only_made"):
                     if k in f:
                         spec[k] = f[k]
                 if "body" in f:
