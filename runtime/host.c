@@ -106,6 +106,7 @@ void host_report(lua_State *L, const char *where)
 #define BUDGET_STEP 1000          /* instructions between hook calls */
 #define BUDGET_ENDED LUA_MININTEGER  /* a cell whose host.limit is over */
 #define ERROR_SLACK 65536         /* bytes a failed call may still take */
+#define GC_MARGIN (1 << 20)       /* what a collection must free for a call at its limit */
 #define STR(x) STR_(x)
 #define STR_(x) #x
 static const char budget_key = 'b';
@@ -120,6 +121,8 @@ static const char *const spent_what[] = {
 struct budget {
 	lua_Integer left;      /* instructions; BUDGET_ENDED once its limit is over */
 	long long bytes, max_bytes;  /* taken (net) and allowed */
+	size_t refused;        /* the size of the request refused last, or 0 */
+	long long refused_at;  /* bytes then */
 	int spent;             /* SPENT_*: why it fails */
 	lua_State *L;          /* its thread */
 };
@@ -203,12 +206,19 @@ void host_wait_end(struct budget *was)
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
 
-/* may c take more bytes? Once a call has failed it may take a little
+static size_t heap_used;  /* bytes the state holds */
+
+/* may c take more bytes? Not past HOST_MEMORY_LIMIT of its own, nor while
+   the state holds HOST_HEAP_LIMIT (what calls kept, in state or in REPL
+   globals, adds up). Once a call has failed it may take a little
    more, for the error its hook raises */
 static int room_for(const struct budget *c, size_t more)
 {
-	long long room = c->max_bytes - c->bytes + (c->spent != SPENT_NOT ? ERROR_SLACK : 0);
-	return room >= 0 && more <= (size_t)room;
+	size_t slack = c->spent != SPENT_NOT ? ERROR_SLACK : 0;
+	size_t own = c->bytes < c->max_bytes ? (size_t)(c->max_bytes - c->bytes) : 0;
+	size_t all = heap_used < HOST_HEAP_LIMIT ? HOST_HEAP_LIMIT - heap_used : 0;
+
+	return more <= (own < all ? own : all) + slack;
 }
 
 /* the state's allocator: realloc, with the running budgeted call's bytes
@@ -222,18 +232,34 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	(void)ud;
 	if (nsize == 0) {
 		free(ptr);
-		if (c != NULL)
-			c->bytes -= (long long)old;
+		heap_used -= old;
+		if (c != NULL)  /* (not below 0: what was there before is not its to free) */
+			c->bytes = c->bytes > (long long)old ? c->bytes - (long long)old : 0;
 		return NULL;
 	}
 	if (c != NULL && nsize > old && !room_for(c, nsize - old)) {
 		c->spent = SPENT_MEMORY;
+		c->refused = nsize;
+		c->refused_at = c->bytes;
 		lua_sethook(c->L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);  /* async-safe, so safe here */
 		return NULL;
 	}
 	p = realloc(ptr, nsize);
-	if (p != NULL && c != NULL)
+	if (p == NULL)
+		return NULL;
+	heap_used += nsize - old;
+	if (c != NULL) {
+		/* Lua collected garbage and asked again, and it fitted: the call
+		   goes on, unless the collection freed almost nothing (then each
+		   allocation would be a full collection, and the call a crawl) */
+		if (c->refused == nsize && c->spent == SPENT_MEMORY && c->refused_at - c->bytes >= GC_MARGIN)
+			c->spent = SPENT_NOT;
 		c->bytes += (long long)nsize - (long long)old;
+		if (c->bytes < 0)
+			c->bytes = 0;
+		if (nsize > old)
+			c->refused = 0;
+	}
 	return p;
 }
 
@@ -352,8 +378,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 	if (c->spent == SPENT_NOT) {
 		c->left -= lua_gethookcount(L);
 		if (c->left > 0) {
-			if (c->left < lua_gethookcount(L))
-				arm(L, c);
+			if (c->left < lua_gethookcount(L) || (lua_gethookmask(L) & LUA_MASKLINE))
+				arm(L, c);  /* (counting again after a refusal that passed) */
 			return;
 		}
 		c->spent = SPENT_INSTRUCTIONS;
@@ -377,6 +403,7 @@ lua_Integer host_budget_begin(lua_State *L, lua_Integer n)
 	inner->L = L;
 	inner->spent = SPENT_NOT;
 	inner->bytes = 0;
+	inner->refused = 0;
 	inner->max_bytes = HOST_MEMORY_LIMIT;
 	if (outer != NULL) {
 		if (outer->left < n)
@@ -574,6 +601,7 @@ lua_State *host_open(void)
 		return NULL;
 	/* luaL_newstate's allocator is realloc/free too, so blocks it made are
 	   ours to free; only budgeted calls' bytes are counted */
+	heap_used = (size_t)lua_gc(L, LUA_GCCOUNT) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB);
 	lua_setallocf(L, counting_alloc, NULL);
 	watchdog_open();
 	lua_pushcfunction(L, open_all);

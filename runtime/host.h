@@ -27,6 +27,8 @@ enum {
  */
 #define HOST_MEMORY_LIMIT_MB 64
 #define HOST_MEMORY_LIMIT ((long long)HOST_MEMORY_LIMIT_MB << 20)
+#define HOST_HEAP_LIMIT_MB 1024  /* the whole state, while a call runs */
+#define HOST_HEAP_LIMIT ((size_t)HOST_HEAP_LIMIT_MB << 20)
 #define HOST_SOFT_DEADLINE 5
 #define HOST_HARD_DEADLINE 10
 #define HOST_STOP_GRACE 1

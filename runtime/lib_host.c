@@ -20,7 +20,8 @@ static int limit_done(lua_State *L, int status, lua_KContext given)
 {
 	const char *why = host_budget_end(L, 1, (lua_Integer)given);
 
-	if (status == LUA_ERRMEM && why != NULL) {  /* "not enough memory": say which */
+	if (status != LUA_OK && status != LUA_YIELD && why != NULL && lua_type(L, -1) == LUA_TSTRING
+		&& strcmp(lua_tostring(L, -1), "not enough memory") == 0) {  /* say which limit */
 		lua_pushstring(L, why);
 		lua_replace(L, -2);
 	}
