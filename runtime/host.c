@@ -98,7 +98,7 @@ void host_report(lua_State *L, const char *where)
  *   again; the journal, SQLite in WAL mode, keeps every committed record);
  * - stop signals: SIGINT and SIGTERM during a budgeted call end it the same
  *   way (host_interrupt), so that the loop can see them; stuck in C, the
- *   process ends HOST_STOP_GRACE seconds later.
+ *   process ends about HOST_STOP_GRACE seconds later.
  * The allocator and the signal handlers find the running call in `running`:
  * set where a budget begins or ends, around each resume from C, and by the
  * hook itself (a coroutine resumed from Lua has no C boundary).
@@ -130,17 +130,27 @@ struct budget {
 static struct {
 	struct budget *volatile cell;  /* the budgeted call running, or NULL */
 	volatile sig_atomic_t alarm;   /* 0, or SPENT_TIME / SPENT_SIGNAL */
+	volatile sig_atomic_t calls;   /* counts the calls that started running */
+	volatile sig_atomic_t ticking; /* the watchdog's timer is armed */
+	volatile sig_atomic_t grace;   /* ticks since a stop signal */
 	timer_t timer;
 	int has_timer;
 } running;
 
-/* the watchdog's timer: fires after s seconds (0: disarmed) */
-static void watchdog_set(int s)
+/*
+ * The watchdog ticks once a second while calls run, rather than being
+ * armed and disarmed around each (two system calls per candle would slow
+ * a backtest by a third); it counts the ticks one call has been running,
+ * and stops itself once no call has run for two ticks. So a deadline is
+ * met within a second.
+ */
+static void ticking(int on)  /* async-signal-safe */
 {
 	struct itimerspec its;
 
 	memset(&its, 0, sizeof its);
-	its.it_value.tv_sec = s;
+	its.it_value.tv_sec = its.it_interval.tv_sec = on;
+	running.ticking = on;
 	if (running.has_timer)
 		timer_settime(running.timer, 0, &its, NULL);
 }
@@ -151,43 +161,59 @@ static void say(const char *msg)
 	(void)n;
 }
 
-/* SIGALRM: the soft deadline, then (the VM never ran again) the end */
+/* SIGALRM, every second: past the soft deadline the call's hook fails
+   it; past the hard one (the VM never ran again) the process ends */
 static void on_watchdog(int sig)
 {
+	static sig_atomic_t seen = -1, ticks, idle;
 	int saved = errno;
 
 	(void)sig;
-	if (running.cell != NULL && running.alarm == 0) {
-		running.alarm = SPENT_TIME;
-		watchdog_set(HOST_HARD_DEADLINE - HOST_SOFT_DEADLINE);
+	if (running.cell == NULL) {
+		if (++idle >= 2)
+			ticking(0);
 		errno = saved;
 		return;
 	}
-	say(running.alarm == SPENT_SIGNAL ? "nomade: watchdog: a call stuck in C code does not let the process stop; exiting\n"
-		: "nomade: watchdog: a strategy or REPL call is stuck in C code past " STR(HOST_HARD_DEADLINE)
-		" s; exiting (code 4) to be restarted\n");
-	_exit(EXIT_STUCK);
+	idle = 0;
+	if (running.calls != seen) {
+		seen = running.calls;
+		ticks = 0;
+	}
+	ticks++;
+	if (running.alarm == SPENT_SIGNAL ? ++running.grace > HOST_STOP_GRACE : ticks > HOST_HARD_DEADLINE) {
+		say(running.alarm == SPENT_SIGNAL ? "nomade: watchdog: a call stuck in C code does not let the process stop; exiting\n"
+			: "nomade: watchdog: a strategy or REPL call is stuck in C code past " STR(HOST_HARD_DEADLINE)
+			" s; exiting (code 4) to be restarted\n");
+		_exit(EXIT_STUCK);
+	}
+	if (ticks > HOST_SOFT_DEADLINE && running.alarm == 0)
+		running.alarm = SPENT_TIME;
+	errno = saved;
 }
 
 void host_interrupt(void)
 {
 	if (running.cell == NULL || running.alarm == SPENT_SIGNAL)
 		return;
+	running.grace = 0;
 	running.alarm = SPENT_SIGNAL;
-	watchdog_set(HOST_STOP_GRACE);
 }
 
 /* c is the budgeted call running from now on (NULL: the runtime's own
-   code); the watchdog runs from the moment one starts running */
+   code); the watchdog counts from the moment one starts running */
 static void enter(struct budget *c)
 {
 	if (c != NULL && running.cell == NULL) {
 		running.alarm = 0;
-		watchdog_set(HOST_SOFT_DEADLINE);
-	} else if (c == NULL && running.cell != NULL) {
-		watchdog_set(0);
-		running.alarm = 0;
+		running.calls++;
+		running.cell = c;
+		if (!running.ticking)
+			ticking(1);
+		return;
 	}
+	if (c == NULL)
+		running.alarm = 0;
 	running.cell = c;
 }
 
@@ -574,7 +600,7 @@ static int open_all(lua_State *L)
 	return 0;
 }
 
-/* the watchdog's timer, SIGALRM to on_watchdog */
+/* the watchdog's timer: SIGALRM to on_watchdog */
 static void watchdog_open(void)
 {
 	struct sigaction sa;

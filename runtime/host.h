@@ -23,7 +23,8 @@ enum {
  * of what it frees), and seconds of running (not of waiting on I/O). Past
  * the soft deadline it fails as soon as the VM runs again; past the hard
  * one (still in one C function) the process exits with EXIT_STUCK; after
- * SIGINT or SIGTERM, it has HOST_STOP_GRACE seconds (README, "Budgets").
+ * SIGINT or SIGTERM, it has HOST_STOP_GRACE seconds more; the watchdog
+ * ticks once a second, so each is met within a second (README, "Budgets").
  */
 #define HOST_MEMORY_LIMIT_MB 64
 #define HOST_MEMORY_LIMIT ((long long)HOST_MEMORY_LIMIT_MB << 20)
