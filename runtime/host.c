@@ -392,8 +392,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 	struct budget *c = push_cell(L);
 
 	(void)ar;
-	lua_pop(L, 1);  /* the cell stays anchored in the budget table */
 	if (c == NULL) {
+		lua_pop(L, 1);
 		lua_sethook(L, NULL, 0, 0);
 		return;
 	}
@@ -406,14 +406,22 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 		if (c->left > 0) {
 			if (c->left < lua_gethookcount(L) || (lua_gethookmask(L) & LUA_MASKLINE))
 				arm(L, c);  /* (counting again after a refusal that passed) */
+			lua_pop(L, 1);  /* the cell stays anchored in the budget table */
 			return;
 		}
 		c->spent = SPENT_INSTRUCTIONS;
 	}
 	arm(L, c);
-	budget_where(L);
-	lua_pushstring(L, spent_what[c->spent]);
-	lua_concat(L, 2);
+	/* the first raise names the line that ran away; raised again (a pcall
+	   caught it, and the library code around goes on), the same message */
+	if (lua_getiuservalue(L, -1, 1) != LUA_TSTRING) {
+		lua_pop(L, 1);
+		budget_where(L);
+		lua_pushstring(L, spent_what[c->spent]);
+		lua_concat(L, 2);
+		lua_pushvalue(L, -1);
+		lua_setiuservalue(L, -3, 1);
+	}
 	lua_error(L);
 }
 
@@ -425,7 +433,7 @@ lua_Integer host_budget_begin(lua_State *L, lua_Integer n)
 	if (hook != NULL && hook != budget_hook)
 		luaL_error(L, "host.limit: another hook is set on this thread");
 	outer = push_cell(L);
-	inner = (struct budget *)lua_newuserdatauv(L, sizeof *inner, 0);
+	inner = (struct budget *)lua_newuserdatauv(L, sizeof *inner, 1);  /* its error */
 	inner->L = L;
 	inner->spent = SPENT_NOT;
 	inner->bytes = 0;
