@@ -13,8 +13,26 @@ enum {
 	EXIT_OK = 0,
 	EXIT_ERROR = 1,    /* the Lua code raised an error or returned false */
 	EXIT_USAGE = 2,    /* bad command line */
-	EXIT_LOAD = 3      /* the script could not be read or compiled */
+	EXIT_LOAD = 3,     /* the script could not be read or compiled */
+	EXIT_STUCK = 4     /* the watchdog: a budgeted call stuck in C code */
 };
+
+/*
+ * What one budgeted call (host.limit: a strategy's turn on a candle, its
+ * load, a REPL evaluation) may take besides its instructions: bytes (net
+ * of what it frees), and seconds of running (not of waiting on I/O). Past
+ * the soft deadline it fails as soon as the VM runs again; past the hard
+ * one (still in one C function) the process exits with EXIT_STUCK; after
+ * SIGINT or SIGTERM, it has HOST_STOP_GRACE seconds more; the watchdog
+ * ticks once a second, so each is met within a second (README, "Budgets").
+ */
+#define HOST_MEMORY_LIMIT_MB 64
+#define HOST_MEMORY_LIMIT ((long long)HOST_MEMORY_LIMIT_MB << 20)
+#define HOST_HEAP_LIMIT_MB 1024  /* the whole state, while a call runs */
+#define HOST_HEAP_LIMIT ((size_t)HOST_HEAP_LIMIT_MB << 20)
+#define HOST_SOFT_DEADLINE 5
+#define HOST_HARD_DEADLINE 10
+#define HOST_STOP_GRACE 1
 
 /* a state with the standard libraries, nomade.* and the embedded Lua library */
 lua_State *host_open(void);
@@ -51,17 +69,32 @@ int host_resume(lua_State *co, lua_State *from, int nargs, const char *what);
 void host_report(lua_State *L, const char *where);
 
 /*
- * Instruction budgets, per thread (host.limit). begin pushes two values,
- * the thread's budget so far (or nil) and a new one of n instructions, or
- * of what the outer one has left if that is less (returned), and arms the
- * count hook on L: once it is spent an error is raised, and then again at
- * every line, so that a pcall inside user code cannot swallow it. end,
- * with those two values at index at and at + 1, makes the outer budget
- * L's again, charged with what the inner one spent (no outer: the hook
- * is removed).
+ * Budgets, per thread (host.limit). begin pushes two values, the thread's
+ * budget so far (or nil) and a new one of n instructions, or of what the
+ * outer one has left if that is less (returned), and HOST_MEMORY_LIMIT
+ * bytes (or what the outer one has left), and arms the count hook on L:
+ * once a limit is passed an error is raised, and then again at every
+ * line, so that a pcall inside user code cannot swallow it. end, with
+ * those two values at index at and at + 1, makes the outer budget L's
+ * again, charged with what the inner one spent (no outer: the hook is
+ * removed), and returns what ended the call ("memory limit exceeded
+ * ..."), or NULL.
  */
 lua_Integer host_budget_begin(lua_State *L, lua_Integer n);
-void host_budget_end(lua_State *L, int at, lua_Integer given);
+const char *host_budget_end(lua_State *L, int at, lua_Integer given);
+
+/* a stop signal came (async-signal-safe): the budgeted call running, if
+   any, fails at its next instruction, or the process ends soon after */
+void host_interrupt(void);
+
+/*
+ * Around a wait that blocks (a command's HTTP request, sleep): the wait
+ * is not the call's running time, so the watchdog pauses; begin returns
+ * what end takes back.
+ */
+struct budget;
+struct budget *host_wait_begin(void);
+void host_wait_end(struct budget *was);
 
 /*
  * Calls that wait (loop.sleep, http.request, ws.connect) yield the running

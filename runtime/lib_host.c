@@ -18,7 +18,13 @@
    thread's again; answers ok, results... or false, error */
 static int limit_done(lua_State *L, int status, lua_KContext given)
 {
-	host_budget_end(L, 1, (lua_Integer)given);
+	const char *why = host_budget_end(L, 1, (lua_Integer)given);
+
+	if (status != LUA_OK && status != LUA_YIELD && why != NULL && lua_type(L, -1) == LUA_TSTRING
+		&& strcmp(lua_tostring(L, -1), "not enough memory") == 0) {  /* say which limit */
+		lua_pushstring(L, why);
+		lua_replace(L, -2);
+	}
 	lua_pushboolean(L, status == LUA_OK || status == LUA_YIELD);
 	lua_replace(L, 2);
 	lua_remove(L, 1);
@@ -26,7 +32,8 @@ static int limit_done(lua_State *L, int status, lua_KContext given)
 }
 
 /* host.limit(n, f, ...): like pcall(f, ...), but f may run only about n VM
-   instructions; exceeding them fails with "instruction budget exceeded".
+   instructions; exceeding them fails with "instruction budget exceeded",
+   and the memory and time limits of host.h hold too.
    The budget is the running coroutine's: inside another host.limit it is
    at most what the outer one has left. f may yield (a tribunal's HTTP
    request inside a strategy's turn): lua_pcallk picks up where it left off

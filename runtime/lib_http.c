@@ -469,8 +469,10 @@ static int l_request(lua_State *L)
 	lua_pushvalue(L, 2);
 	r->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	if (!wait) {  /* the CLI, a script: run it to the end */
+		struct budget *was = host_wait_begin();
 		r->L = L;
 		rc = curl_easy_perform(r->easy);
+		host_wait_end(was);
 		luaL_unref(L, LUA_REGISTRYINDEX, r->self_ref);
 		r->self_ref = LUA_NOREF;
 		return push_result(L, r, rc);

@@ -240,6 +240,18 @@ static int l_watch(lua_State *L)
 	return 1;
 }
 
+/* SIGINT, SIGTERM: libev's handler only queues the signal for the loop,
+   which a budgeted call running (or stuck) keeps from seeing it; this one
+   ends that call first (host_interrupt), then queues it as libev does */
+static void on_stop_signal(int signum)
+{
+	int saved = errno;
+
+	host_interrupt();
+	ev_feed_signal(signum);
+	errno = saved;
+}
+
 static int l_signal(lua_State *L)
 {
 	static const char *const names[] = {"INT", "TERM", "HUP", "USR1", NULL};
@@ -250,6 +262,14 @@ static int l_signal(lua_State *L)
 	ev_signal_init(&w->w.sig, on_signal, numbers[which]);
 	w->w.sig.data = w;
 	ev_signal_start(loop_of(), &w->w.sig);
+	if (numbers[which] == SIGINT || numbers[which] == SIGTERM) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_stop_signal;
+		sigfillset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		sigaction(numbers[which], &sa, NULL);  /* in place of libev's, after it */
+	}
 	ev_unref(loop_of());  /* a signal watcher alone does not keep run() going */
 	anchor(L, w, -1);
 	return 1;
@@ -296,10 +316,12 @@ static int l_sleep(lua_State *L)
 	luaL_argcheck(L, s >= 0 && s < 86400, 1, "seconds in 0..86400");
 	if (!host_must_yield(L, "loop.sleep")) {
 		struct timespec ts;
+		struct budget *was = host_wait_begin();
 		ts.tv_sec = (time_t)s;
 		ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
+		host_wait_end(was);
 		return 0;
 	}
 	if ((z = (sleeper *)calloc(1, sizeof *z)) == NULL)

@@ -577,10 +577,14 @@ static int l_connect(lua_State *L)
 		c->waiter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 		return lua_yield(L, 0);  /* wake() resumes with conn or nil, err */
 	}
-	wait = host_allow_blocking(L, 0);  /* the CLI, a script: the loop runs meanwhile */
-	while (c->state != OPEN && c->state != CLOSED)
-		ev_run(loop(), EVRUN_ONCE);
-	host_allow_blocking(L, wait);
+	{
+		struct budget *was = host_wait_begin();
+		wait = host_allow_blocking(L, 0);  /* the CLI, a script: the loop runs meanwhile */
+		while (c->state != OPEN && c->state != CLOSED)
+			ev_run(loop(), EVRUN_ONCE);
+		host_allow_blocking(L, wait);
+		host_wait_end(was);
+	}
 	if (c->state == OPEN)
 		return 1;
 	lua_pushnil(L);

@@ -34,7 +34,8 @@ static void usage(FILE *f)
 	      "  0  success (or what the script returned / passed to os.exit)\n"
 	      "  1  the Lua code raised an error, or a script returned false\n"
 	      "  2  bad command line\n"
-	      "  3  the script could not be read or compiled\n", f);
+	      "  3  the script could not be read or compiled\n"
+	      "  4  the watchdog: a strategy or REPL call stuck in C code (README, Budgets)\n", f);
 }
 
 static const char script_usage[] =

@@ -278,4 +278,77 @@ function prompt() return "p" end
     rc .. " " .. err)
 end
 
+-- hostile strategies: what the instruction budget cannot see (memory,
+-- time, finalizers, to-be-closed variables, the collector) fails the
+-- candle with the limit named; code stuck in C ends the process (exit 4)
+do
+  local data = bt.csv({ { 90, 91, 89, 90 }, { 90, 91, 89, 90 }, { 90, 91, 89, 90 }, { 90, 91, 89, 90 },
+    { 90, 91, 89, 90 } })
+  local HOSTILE = {
+    { "a finalizer", "setmetatable({}, { __gc = function() while true do end end })", "__gc is not allowed here" },
+    { "__close", "local x <close> = setmetatable({}, { __close = function() while true do end end })",
+      "instruction budget exceeded" },
+    { "collectgarbage", 'collectgarbage("stop")', "attempt to call a nil value (global 'collectgarbage')" },
+    { "a huge string.rep", 'local s = ("x"):rep(1 << 30)', "memory limit exceeded (a call may use 64 MB)" },
+    { "a doubling concatenation", 'local s = "x" while true do s = s .. s end', "memory limit exceeded" },
+    { "a concatenation in a loop", 'local s = "" for i = 1, 1e9 do s = s .. ("x"):rep(64) end',
+      "time limit exceeded (a call may run 5 s)" },
+    { "table growth", "local t = {} for i = 1, 1e9 do t[i] = i end", "memory limit exceeded" },
+    { "table.concat", "local t = {} for i = 1, 20 do t[i] = ('x'):rep(4 << 20) end local s = table.concat(t)",
+      "memory limit exceeded" },
+  }
+  for _, h in ipairs(HOSTILE) do
+    local s = bt.file([[
+settings = { interval = "1h", history = 1 }
+function regime(m) return "R" end
+function entry(m)
+  if m.index == 4 then ]] .. h[2] .. [[ end
+  return false
+end
+function prompt() return "p" end
+]])
+    local rc, _, err = t.run("backtest " .. s .. " --data " .. data, "timeout 120")
+    t.ok(rc == 1 and err:find("strategy failed in entry(m, regime, nil) on the candle of 2023-01-01 03:00: ", 1, true)
+      and err:find(h[3], 1, true), "a strategy with " .. h[1] .. " fails its candle: " .. h[3], rc .. " " .. err)
+  end
+  -- a __gc put in a metatable after setmetatable marks nothing: no finalizer
+  -- runs, not even when the state closes at the end
+  local late = bt.file([[
+settings = { interval = "1h", history = 1 }
+local mt = {}
+keep = setmetatable({}, mt)
+mt.__gc = function() while true do end end
+setmetatable({}, mt)
+function regime(m) return "R" end
+function entry(m) setmetatable({}, mt) return false end
+function prompt() return "p" end
+]])
+  local rc, out, err = t.run("backtest " .. late .. " --data " .. data, "timeout 120")
+  t.ok(rc == 1 and err:find("__gc is not allowed here", 1, true), "a __gc added later is refused where it is passed again",
+    rc .. " " .. out .. err)
+  late = bt.file([[
+settings = { interval = "1h", history = 1 }
+local mt = {}
+keep = { setmetatable({}, mt), setmetatable({}, mt) }
+mt.__gc = function() while true do end end
+function regime(m) keep = nil return "R" end
+function entry(m) return false end
+function prompt() return "p" end
+]])
+  rc, out, err = t.run("backtest " .. late .. " --data " .. data, "timeout 120")
+  t.ok(rc == 0, "a __gc added after setmetatable never runs (the backtest ends)", rc .. " " .. out .. err)
+  local stuck = bt.file([[
+settings = { interval = "1h", history = 1 }
+function regime(m) return "R" end
+function entry(m)
+  if m.index == 4 then return string.find(("a"):rep(30000), ("a*"):rep(30) .. "b") ~= nil end
+  return false
+end
+function prompt() return "p" end
+]])
+  rc, out, err = t.run("backtest " .. stuck .. " --data " .. data, "timeout 120")
+  t.ok(rc == 4 and err:find("nomade: watchdog: a strategy or REPL call is stuck in C code past 10 s; exiting (code 4)", 1, true),
+    "a strategy stuck in C code (a backtracking pattern): the backtest exits 4, saying why", rc .. " " .. out .. err)
+end
+
 t.done()

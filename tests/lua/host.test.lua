@@ -1,5 +1,6 @@
 -- The nomade command and the host: CLI commands and exit codes, errors
--- that name file:line, the embedded library, the instruction budget.
+-- that name file:line, the embedded library, the instruction budget, the
+-- memory and time limits and the watchdog.
 local t = require "testlib"
 local q = t.q
 
@@ -175,6 +176,145 @@ do
   end
   t.eq(errs.yields, nil, "in a handler's coroutine, loop.sleep yields")
   t.ok(pcall(loop.sleep, 0), "a command outside loop.run may still block on purpose")
+end
+
+-- what the count hook cannot see: memory (one C call, one VM instruction,
+-- may allocate gigabytes), time (an instruction that copies megabytes, a C
+-- function that runs long) and to-be-closed variables. Each class fails
+-- the budgeted call with an error that says which limit, pcall inside
+-- cannot swallow it, and the runtime's own code is not limited after it
+do
+  local HOSTILE = {
+    { "string.rep", function() return #string.rep("x", 1 << 30) end, "memory limit exceeded" },
+    { "a string method", function() return #("x"):rep(1 << 28) end, "memory limit exceeded" },
+    { "string.format", function() return #string.format("%s%s", ("x"):rep(40 << 20), ("y"):rep(40 << 20)) end,
+      "memory limit exceeded" },
+    { "table.concat", function()
+      local parts = {}
+      for i = 1, 10 do parts[i] = ("x"):rep(8 << 20) end
+      return #table.concat(parts)
+    end, "memory limit exceeded" },
+    { "a doubling concatenation", function() local s = "x"; while true do s = s .. s end end, "memory limit exceeded" },
+    { "table growth", function() local tt = {}; for i = 1, 1e9 do tt[i] = i end return #tt end, "memory limit exceeded" },
+    { "tables of tables", function() local tt = {}; for i = 1, 1e9 do tt[i] = { i } end return #tt end, "memory limit exceeded" },
+    { "pcall around each allocation", function()
+      while true do pcall(string.rep, "x", 1 << 30) end
+    end, "memory limit exceeded" },
+    { "keeping what pcall caught", function()
+      local keep = {}
+      while true do keep[#keep + 1] = select(2, pcall(string.rep, "x", 1 << 24)) end
+    end, "memory limit exceeded" },
+    { "a concatenation in a loop (each copies the whole string)", function()
+      local s = ""
+      for _ = 1, 1e9 do s = s .. ("x"):rep(64) end
+    end, "time limit exceeded (a call may run 5 s)" },
+    { "__close that loops", function()
+      local _ <close> = setmetatable({}, { __close = function() while true do end end })
+    end, "instruction budget exceeded" },
+    { "__close that loops, on an error", function()
+      local _ <close> = setmetatable({}, { __close = function() while true do end end })
+      error("first")
+    end, "instruction budget exceeded" },
+    { "__close that allocates", function()
+      local _ <close> = setmetatable({}, { __close = function() local s = "x"; while true do s = s .. s end end })
+    end, "memory limit exceeded" },
+  }
+  for _, h in ipairs(HOSTILE) do
+    local hok, herr = host.limit(50000000, h[2])
+    t.ok(hok == false and tostring(herr):find(h[3], 1, true), "host.limit: " .. h[1] .. ": " .. h[3], herr)
+    t.eq(#string.rep("y", 100 << 20), 100 << 20, "host.limit: after " .. h[1] .. ", the runtime's own code is not limited")
+  end
+  -- (string.rep holds its buffer and the string it makes: twice the size)
+  local mok, me = host.limit(50000000, function() return #string.rep("x", 30 << 20) end)
+  t.ok(mok == true and me == 30 << 20, "host.limit: 30 MB in a call is fine", me)
+  mok, me = host.limit(50000000, function()
+    local s = ""
+    for _ = 1, 200 do s = s .. ("x"):rep(100000) end  -- 2 GB of garbage, 20 MB in the end
+    return #s
+  end)
+  t.ok(mok == true and me == 20000000, "host.limit: garbage is collected, not held against the call", me)
+  collectgarbage()  -- (older garbage freed during a call would make room in it)
+  local nr = { host.limit(50000000, function()
+    local big = ("x"):rep(20 << 20)
+    local iok, ierr = host.limit(50000000, function() return #("y"):rep(30 << 20) end)
+    return #big, iok, ierr
+  end) }
+  t.ok(nr[1] == true and nr[2] == 20 << 20 and nr[3] == false and tostring(nr[4]):find("memory limit exceeded", 1, true),
+    "host.limit: a nested call has what the outer one has left", nr[4])
+  collectgarbage()
+  nr = { host.limit(50000000, function()
+    local kept = select(2, host.limit(50000000, function() return ("y"):rep(20 << 20) end))
+    return pcall(string.rep, "z", 25 << 20), #kept
+  end) }
+  t.ok(nr[1] == false and tostring(nr[2]):find("memory limit exceeded", 1, true),
+    "host.limit: what a nested call keeps is charged to the outer one", nr[2])
+end
+
+-- a budgeted call that waits where it may block (a command's HTTP
+-- request, loop.sleep) is not running: the wait is not held against it
+do
+  local loop = require "nomade.loop"
+  local wok, werr = host.limit(1000000, function() loop.sleep(5.5); return "slept" end)
+  t.ok(wok == true and werr == "slept", "host.limit: a blocking wait longer than the time limit is not running time", werr)
+end
+
+-- the last resort: a C function that does not return (a backtracking
+-- pattern) cannot be stopped by a hook; the process ends itself with
+-- exit code 4 and says why, as the other classes of stuck C code would
+do
+  local STUCK = {
+    { "a backtracking pattern", 'string.find(("a"):rep(30000), ("a*"):rep(30) .. "b")' },
+    { "string.rep of an empty string", 'string.rep("", 1e15)' },
+  }
+  for _, s in ipairs(STUCK) do
+    local file = tmpfile("local host = require 'nomade.host'\nio.stderr:write('in\\n')\n"
+      .. "print(host.limit(50000000, function() return " .. s[2] .. " end))\nprint('returned')\n")
+    local src, sout, serr = t.run("script " .. file, "timeout 60")
+    t.ok(src == 4 and serr:find("nomade: watchdog: a strategy or REPL call is stuck in C code past 10 s; exiting (code 4)",
+      1, true) and not sout:find("returned", 1, true), "stuck in C, " .. s[1] .. ": the process exits 4 with a log line",
+      src .. " " .. sout .. serr)
+    os.remove(file)
+  end
+end
+
+-- SIGTERM (or SIGINT) while a budgeted call runs: the call ends at its next
+-- instruction, so that the loop sees the signal; stuck in C, the process
+-- ends 1 s later (exit 4)
+do
+  local function started(body)
+    local file = tmpfile([[
+local host, loop = require "nomade.host", require "nomade.loop"
+loop.signal("TERM", function() print("TERM seen") loop.stop() end)
+loop.timer(60, 60, function() end)
+loop.timer(0, 0, function()
+  io.stderr:write("running\n")
+  print(host.limit(50000000, function() ]] .. body .. [[ end))
+end)
+loop.run()
+print("stopped")
+]])
+    local log = os.tmpname()
+    os.execute(string.format("(sh -c 'echo $$ > %s.pid; exec %s script %s' > %s 2> %s.err; echo $? > %s.rc) &",
+      log, t.bin, file, log, log, log))
+    for _ = 1, 200 do
+      if t.slurp(log .. ".err"):find("running", 1, true) then break end
+      os.execute("sleep 0.05")
+    end
+    local pid = t.slurp(log .. ".pid"):match("%d+")
+    os.execute("kill -TERM " .. pid)
+    for _ = 1, 600 do
+      if t.slurp(log .. ".rc") ~= "" then break end
+      os.execute("sleep 0.05")
+    end
+    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+    return tonumber(t.slurp(log .. ".rc")), t.slurp(log), t.slurp(log .. ".err")
+  end
+  local vrc, vout, verr = started('local s = "" for _ = 1, 1e9 do s = s .. ("x"):rep(64) end')
+  t.ok(vrc == 0 and vout:find("false\t[^\n]*interrupted: the process is stopping") and vout:find("TERM seen\nstopped\n"),
+    "SIGTERM during a budgeted call: the call is interrupted and the loop stops as asked", vrc .. " " .. vout .. verr)
+  local crc, cout, cerr = started('return string.find(("a"):rep(30000), ("a*"):rep(30) .. "b")')
+  t.ok(crc == 4 and cerr:find("nomade: watchdog: a call stuck in C code does not let the process stop; exiting", 1, true)
+    and not cout:find("stopped", 1, true), "SIGTERM while stuck in C: the process exits 4", crc .. " " .. cout .. cerr)
 end
 
 -- pretty

@@ -145,6 +145,80 @@ function prompt() return "p" end
     .. "and the run goes on", out:sub(1, 1500))
 end
 
+-- 4b. hostile strategies: each class of what the instruction budget cannot
+-- see fails its candle, named, and the run goes on; code stuck in C ends
+-- the process (exit 4); SIGTERM during a stuck turn still stops the run
+do
+  local HOSTILE = {
+    { "local x <close> = setmetatable({}, { __close = function() while true do end end })", "instruction budget exceeded" },
+    { 'local s = ("x"):rep(1 << 30)', "memory limit exceeded (a call may use 64 MB)" },
+    { 'collectgarbage("stop")', "attempt to call a nil value (global 'collectgarbage')" },
+    { 'local s = "x" while true do s = s .. s end', "memory limit exceeded" },
+    { 'local s = "" for i = 1, 1e9 do s = s .. ("x"):rep(64) end', "time limit exceeded (a call may run 5 s)" },
+    { "local t = {} for i = 1, 1e9 do t[i] = i end", "memory limit exceeded" },
+  }
+  local body = {}
+  for i, h in ipairs(HOSTILE) do body[i] = string.format("if m.index == %d then %s end", 4 + i, h[1]) end
+  local s = bt.file([[
+settings = { interval = "1h", history = 3 }
+function regime(m)
+  ]] .. table.concat(body, "\n  ") .. [[
+
+  return "R"
+end
+function entry() return false end
+function prompt() return "p" end
+]])
+  local rc, out = t.run("run " .. s .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max"
+    .. J(), "timeout 120")
+  t.ok(rc == 0 and out:find("replay done after 191 candles", 1, true), "hostile turns: the run goes on to the end",
+    rc .. " " .. out:sub(-1500))
+  -- (the log folds repeated lines: no two neighbours fail alike)
+  local function lit(x) return (x:gsub("%p", "%%%0")) end
+  for i, h in ipairs(HOSTILE) do  -- (candle 4 + i closes at 03:00 + i)
+    t.ok(out:find("strategy failed in regime%(m%): [^\n]*" .. lit(h[2]) .. "[^\n]*%(the candle of 2023%-03%-20 "
+      .. string.format("%02d", 3 + i) .. ":00 is skipped%)"),
+      "in a run, a turn with " .. h[1] .. " fails: " .. h[2], out:sub(1, 3000))
+  end
+  local stuck = bt.file([[
+settings = { interval = "1h", history = 3 }
+function regime(m)
+  if m.index == 5 then string.find(("a"):rep(30000), ("a*"):rep(30) .. "b") end
+  return "R"
+end
+function entry() return false end
+function prompt() return "p" end
+]])
+  local err
+  rc, out, err = t.run("run " .. stuck .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed max"
+    .. J(), "timeout 120")
+  t.ok(rc == 4 and err:find("nomade: watchdog: a strategy or REPL call is stuck in C code past 10 s; exiting (code 4)", 1, true),
+    "a run stuck in C code (a backtracking pattern) exits 4, saying why", rc .. " " .. out:sub(-800) .. err)
+  local slow = bt.file([[
+settings = { interval = "1h", history = 3 }
+function regime(m)
+  if m.index == 5 then
+    print("stuck now")
+    local s = "" for i = 1, 1e9 do s = s .. ("x"):rep(64) end
+  end
+  return "R"
+end
+function entry() return false end
+function prompt() return "p" end
+]])
+  local p = start(slow .. " --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv --speed 3600" .. J())
+  for _ = 1, 400 do
+    if slurp(p.out):find("stuck now", 1, true) then break end
+    os.execute("sleep 0.05")
+  end
+  os.execute("kill -TERM " .. p.pid)
+  local gone = wait(p, 30)
+  out = slurp(p.out)
+  t.ok(gone and out:find("interrupted: the process is stopping", 1, true) and out:find("stop  SIGTERM", 1, true),
+    "SIGTERM during a stuck turn: the turn is interrupted and the run stops", out:sub(-1500))
+  if not gone then os.execute("kill -9 " .. p.pid) end
+end
+
 -- 5. the REPL: JSON, expressions, multi-line input, the budget, two
 -- clients, a client gone mid-command, pause/resume, the socket's mode
 do

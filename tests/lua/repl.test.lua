@@ -77,6 +77,18 @@ local REFUSED = {
   { "load(string.dump(function() return 1 end))", "load: binary chunks are not available in the REPL" },
   { "getmetatable(m).__index", "attempt to index a boolean value" },
   { "setmetatable({}, { __gc = print })", "__gc is not allowed" },
+  -- what the instruction budget cannot see fails with the limit named
+  { "setmetatable({}, { __gc = function() while true do end end })", "__gc is not allowed here" },
+  { "(function() local x <close> = setmetatable({}, { __close = function() while true do end end }) end)()",
+    "instruction budget exceeded" },
+  { 'collectgarbage("stop")', "collectgarbage is not available in the REPL" },
+  { '#("x"):rep(1 << 30)', "memory limit exceeded (a call may use 64 MB)" },
+  { '#string.rep("x", 1 << 30)', "memory limit exceeded (a call may use 64 MB)" },
+  { '(function() local s = "x" while true do s = s .. s end end)()', "memory limit exceeded" },
+  { '(function() local s = "" for i = 1, 1e9 do s = s .. ("x"):rep(64) end end)()',
+    "time limit exceeded (a call may run 5 s)" },
+  { "(function() local t = {} for i = 1, 1e9 do t[i] = i end end)()", "memory limit exceeded" },
+  { "(function() local t = {} for i = 1, 1e9 do t[i] = {} end end)()", "memory limit exceeded" },
 }
 
 local function sandboxed(p, what)
@@ -114,6 +126,32 @@ do
   t.ok(reloads and reloads.count == 1 and reloads.ok == true and reloads.why == "REPL", "status() counts it",
     reloads and reloads.error)
   x.stop(p)
+end
+
+-- 1b. a REPL line stuck in C code (a backtracking pattern): the last
+-- resort, the process exits 4 and says why
+do
+  local dir = x.tmpdir()
+  local out = dir .. "/out"
+  os.execute(string.format("(sh -c 'echo $$ > %s.pid; exec %s run %s/lua/strategy.lua --feed "
+    .. "replay:data/binance-spot-btcusdt-1h-2022-2023.csv --speed 3600 --journal %s/j.journal --socket %s/sock "
+    .. "--http off --log-format json' "
+    .. "> %s 2>&1; echo $? > %s.rc) &", out, t.bin, os.getenv("PWD"), dir, dir, out, out))
+  for _ = 1, 100 do
+    if x.slurp(out .. ".pid") ~= "" then break end
+    x.sleep(0.05)
+  end
+  local p = { out = out, pid = x.slurp(out .. ".pid"):match("%d+"), dir = dir }
+  t.ok(x.wait(p, 15, "start"), "a paper run starts", x.slurp(out):sub(1, 1000))
+  local v = x.repl(p, 'string.find(("a"):rep(30000), ("a*"):rep(30) .. "b")')
+  for _ = 1, 600 do
+    if x.slurp(out .. ".rc") ~= "" then break end
+    x.sleep(0.05)
+  end
+  t.ok(v == nil and tonumber(x.slurp(out .. ".rc")) == 4 and x.slurp(out):find(
+    "nomade: watchdog: a strategy or REPL call is stuck in C code past 10 s; exiting (code 4)", 1, true),
+    "a REPL line stuck in C: the process exits 4, saying why", x.slurp(out .. ".rc") .. x.slurp(out):sub(-500))
+  if x.alive(p) then x.stop(p, "KILL") end
 end
 
 -- 2. live execution against the stand-in, with an order on the books
