@@ -5,6 +5,7 @@
 local ta = require "nomade.ta"
 local paper = require "nomade.paper"
 local host = require "nomade.host"
+local contract = require "nomade.book"
 
 local M = {}
 
@@ -46,7 +47,7 @@ end
 -- e.cursor, e.stats, e.decide(i), e.turn(i), e.changed(), e.phase(),
 -- e.set_strategy(s), e.set_indicators(map)
 function M.new(o)
-  local book, judge = o.book, o.judge
+  local book, judge = contract.check(o.book, "engine.new"), o.judge  -- a book lacking a method: said here
   local strat = o.strategy
   local cursor = ta.cursor(0)
   local views, ivals = {}, {}

@@ -12,10 +12,14 @@
 -- strategy's risk limits.
 local loop = require "nomade.loop"
 local instruments = require "nomade.instruments"
+local book = require "nomade.book"
 
 local M = {}
 local B = {}
 B.__index = B
+-- the contract (nomade.book): fills come from the exchange, between candles
+B.capabilities = book.capabilities { exchange = "bybit", fills_at = "market", private_stream = true, reconcile = true,
+  stop = true, cancel = true }
 
 -- statuses after which an order changes no more
 local FINAL = { Filled = true, Cancelled = true, PartiallyFilledCanceled = true, Rejected = true,
