@@ -1,6 +1,6 @@
 -- nomade.book: the contract every book implements, written down once. A
 -- book is what the engine trades through and the runtime reports from:
--- the paper book (nomade.paper, in C) and the Bybit book (nomade.exchange)
+-- the paper book (nomade.paper, in C) and the Bybit book (nomade.bybit.book)
 -- both offer it, and tests/lua/book.test.lua holds them both to it. What
 -- differs between books is said by book.capabilities, never by sniffing
 -- for a field.

@@ -1,6 +1,6 @@
 -- The book contract (nomade.book), one set of checks run against both
 -- books: the paper book (nomade.paper) and the Bybit book
--- (nomade.exchange, its REST client against the Bybit stand-in, with
+-- (nomade.bybit.book, its REST client against the Bybit stand-in, with
 -- the stand-in's matching engine). A buy and a sell through the gate, the
 -- gate refusing under a RED shield (nothing reaches the exchange), fills
 -- reported, equity, a snapshot -> JSON -> restore round trip, and the
@@ -10,8 +10,8 @@ local t = require "testlib"
 local cjson = require "cjson"
 local contract = require "nomade.book"
 local engine = require "nomade.engine"
-local exchange = require "nomade.exchange"
-local bybit = require "nomade.bybit"
+local exchange = require "nomade.bybit.book"
+local bybit = require "nomade.bybit.rest"
 local instruments = require "nomade.instruments"
 local core = require "nomade._shield"
 

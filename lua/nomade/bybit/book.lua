@@ -1,4 +1,4 @@
--- nomade.exchange: live execution on Bybit spot, the book `nomade run
+-- nomade.bybit.book: live execution on Bybit spot, the book `nomade run
 -- --exec bybit` trades through. The engine cannot tell it from the paper
 -- book (buy, sell, gate, position, pending, trades), but here the exchange
 -- is the truth: every order is written to the journal before it is sent,
