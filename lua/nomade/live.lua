@@ -384,8 +384,8 @@ function M.main(...)
 
   -- live verdicts: journaled; an unavailable tribunal turns the shield AMBER
   opts.on_verdict = function(v)
-    journal:event("verdict", { model = v.model, prompt_sha256 = v.prompt_sha256, signal = v.signal, score = v.score,
-      cause = v.cause, detail = v.detail, latency_ms = v.latency_ms, tokens = v.tokens, reasoning = v.reasoning })
+    journal:event("verdict", { source = v.source, model = v.model, prompt_sha256 = v.prompt_sha256, signal = v.signal,
+      score = v.score, cause = v.cause, detail = v.detail, latency_ms = v.latency_ms, tokens = v.tokens, reasoning = v.reasoning })
   end
   opts.on_available = function(ok, why)
     sh:signal("tribunal", not ok, why or "", clock())
@@ -584,6 +584,7 @@ function M.main(...)
       return false, refusal
     end
     journal:note(inner.time, "reload", { ok = true, why = why })
+    journal:strategy_version(path, new.source, inner.time and inner.time + step or 0)
     local nind, nmap = build_indicators(new.indicators, columns, n)
     book:configure { position_size = new.settings.position_size, stop_loss = new.settings.stop_loss,
       take_profit = new.settings.take_profit }
@@ -834,6 +835,9 @@ ta, math, string, table, utf8, os.time/date/clock/difftime, print, load
       end
     end)
   end
+  -- what nomade audit replays: the options, the book and the strategy from here on
+  journal:start(resumed and resumed.time or 0, opts, rules, book:snapshot())
+  journal:strategy_version(path or "default", strat.source, resumed and resumed.time + step or 0)
   local finished = false
   feed.start(resumed and resumed.time, candle, function()
     finished = true

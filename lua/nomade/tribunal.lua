@@ -114,12 +114,15 @@ local function cached(opts)
     end
     model = list[1]
   end
+  -- each verdict also goes to opts.on_verdict (nomade run journals it)
   return function(prompt)
     local hash = crypto.sha256(prompt)
     local v = verdicts[key(model, hash)] or verdicts[key(nil, hash)]
-    if not v then return { signal = "WAIT", score = 0, reasoning = "no cached verdict", source = "miss" } end
-    return { signal = v.signal, score = v.score, reasoning = tostring(v.reasoning or ""), source = "cache",
-      model = v.model, cause = v.cause }
+    local out = v and { signal = v.signal, score = v.score, reasoning = tostring(v.reasoning or ""), source = "cache",
+      model = v.model, cause = v.cause, prompt_sha256 = hash }
+      or { signal = "WAIT", score = 0, reasoning = "no cached verdict", source = "miss", prompt_sha256 = hash }
+    if opts.on_verdict then opts.on_verdict(out) end
+    return out
   end
 end
 
@@ -242,8 +245,10 @@ function M.live(opts)
     local hash = crypto.sha256(prompt)
     local hit = known[key(p.model, hash)]
     if hit and not hit.cause then
-      return { signal = hit.signal, score = hit.score, reasoning = hit.reasoning, source = "cache", model = p.model,
+      local v = { signal = hit.signal, score = hit.score, reasoning = hit.reasoning, source = "cache", model = p.model,
         prompt_sha256 = hash }
+      if opts.on_verdict then opts.on_verdict(v) end
+      return v
     end
     local day = os.date("!%Y-%m-%d")
     if state.totals.day ~= day then state.totals.day, state.totals.calls, state.totals.tokens = day, 0, 0 end
