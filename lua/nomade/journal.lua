@@ -46,6 +46,21 @@ local function integers(v)
   return v
 end
 
+-- a journaled JSON text as a value (integral numbers integers), or nil
+function M.decode(text)
+  if type(text) ~= "string" then return nil end
+  return integers(cjson.decode(text))
+end
+
+-- two journaled values are the same: equal scalars, or tables with the
+-- same keys holding the same values
+function M.same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not M.same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
 -- journal.open(path, identity {strategy, symbol, interval}, adopt) -> j or nil, err
 -- One process per journal: PATH.lock is taken before anything is written
 -- and held until close (or the process's end), so a second run on the
