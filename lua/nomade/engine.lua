@@ -40,17 +40,157 @@ function M.paper_book(settings, rules, opts)
     tick_scale = rules.tick.scale, min_qty = rules.min_qty, min_amt = rules.min_amt }
 end
 
--- engine.new{strategy =, book =, judge =, columns = {time = series, ...},
+M.COLUMNS = { "time", "open", "high", "low", "close", "volume" }
+local COLUMNS = M.COLUMNS
+
+-- the indicators as streams: one per declared indicator and a series per
+-- output, caught up on the first n candles of `columns` (as one chunk)
+-- -> the streams, and the series by output name
+function M.build_indicators(decl, columns, n)
+  local list, map = {}, {}
+  for _, d in ipairs(decl) do
+    local stream = ta[d.spec.name](table.unpack(d.spec.params))
+    local inputs = d.spec.inputs == 3 and { "high", "low", "close" } or { d.field }
+    local names = {}
+    for k, suffix in ipairs(M.SUFFIXES[d.spec.name] or { "" }) do
+      names[k] = d.name .. suffix
+      map[names[k]] = ta.series()
+    end
+    if n > 0 then
+      local chunk = {}
+      for k, col in ipairs(inputs) do chunk[k] = columns[col]:slice(1, n) end
+      local outs = { stream:update(table.unpack(chunk)) }
+      for k, s in ipairs(outs) do map[names[k]] = s end
+    end
+    list[#list + 1] = { stream = stream, inputs = inputs, names = names }
+  end
+  return list, map
+end
+
+-- a candle into an engine with its own columns: appended, the indicator
+-- streams pushed, m moved to it
+local function append(e, streams, row)
+  local n, inner, ivals = e.n + 1, e.inner, e.ivals
+  e.n = n
+  for _, col in ipairs(COLUMNS) do
+    local v = row[col]
+    e.columns[col]:push(v)
+    inner[col] = v
+  end
+  for _, d in ipairs(streams) do
+    local args = {}
+    for a, col in ipairs(d.inputs) do args[a] = inner[col] end
+    local outs = { d.stream:update(table.unpack(args)) }
+    for k, name in ipairs(d.names) do
+      e.indicators[name]:push(outs[k])
+      ivals[name] = outs[k]
+    end
+  end
+  e.cursor:set(n)
+  inner.index = n
+end
+
+-- the fills candle n made: the trades closed since the last look, and a
+-- position opened on it
+local function fills(e, book, n)
+  local out, done = {}, book.trades
+  for t = e.filled + 1, #done do
+    local tr = done[t]
+    out[#out + 1] = { side = "sell", qty = tr.qty, price = tr.exit_price, reason = tr.reason, pnl = tr.pnl }
+  end
+  e.filled = #done
+  local p = book.position
+  if p and p.index == n then out[#out + 1] = { side = "buy", qty = p.qty, price = p.price } end
+  return out
+end
+
+-- the per-candle methods of an engine that keeps its own columns
+local function stepper(e, sh, book, streams)
+  if not sh then error("engine.new: an engine without o.columns takes candles through a shield (o.shield)", 3) end
+  e.filled, e.streams = #book.trades, streams
+
+  -- a candle {time=, open=, high=, low=, close=, volume=}: the shield,
+  -- then the columns and indicators, the fills at its prices, the book
+  -- shown, then the strategy's turn when live and history is reached.
+  -- Returns what happened, for the runtime to say: accepted (false: the
+  -- shield's verdict and refusal), fills ({side=, qty=, price=, reason=,
+  -- pnl=}), decided, and e.turn's ok, what, detail
+  function e.step(row, live)
+    local verdict, refusal = sh:candle(row.time, row.open, row.high, row.low, row.close, row.volume)
+    if verdict ~= "accepted" then return { accepted = false, verdict = verdict, refusal = refusal } end
+    if e.on_shield then e.on_shield() end  -- said before the book moves
+    append(e, e.streams, row)
+    local n, inner = e.n, e.inner
+    local out = { accepted = true, verdict = verdict }
+    if book:open_candle(n, inner.time, inner.open, inner.high, inner.low, inner.close, live) and n > 1 then
+      out.fills = fills(e, book, n)
+    else
+      out.fills = {}
+    end
+    e.changed()
+    inner.equity = book:equity(inner.close)
+    if live and n >= e.strategy.settings.history then
+      out.decided = true
+      out.ok, out.what, out.detail = e.turn(n)
+    end
+    return out
+  end
+
+  -- a resumed journal: its candles through the shield (no fills, no
+  -- turns: they were had), the book as it was, the streams caught up
+  function e.resume(rows, snapshot)
+    for _, row in ipairs(rows) do
+      for c, col in ipairs(COLUMNS) do e.columns[col]:push(row[c]) end
+      sh:candle(table.unpack(row, 1, 6))
+    end
+    local n, inner = e.n + #rows, e.inner
+    e.n = n
+    inner.shield = sh:state()
+    for _, col in ipairs(COLUMNS) do inner[col] = e.columns[col][n] end
+    book:restore(snapshot)
+    e.rebuild(e.strategy.indicators)
+    e.cursor:set(n)
+    inner.index = n
+    e.changed()
+    e.filled = #book.trades
+  end
+
+  -- the declared indicators decl (a strategy's), caught up on the candles so far
+  function e.rebuild(decl)
+    local list, map = M.build_indicators(decl, e.columns, e.n)
+    e.streams = list
+    e.set_indicators(map)
+    for name, series in pairs(map) do e.ivals[name] = series[e.n] end
+  end
+
+  -- a reloaded strategy: its indicators from the candles so far; it
+  -- decides from the next candle
+  function e.reload(new)
+    e.rebuild(new.indicators)
+    e.set_strategy(new)
+  end
+end
+
+-- engine.new{strategy =, book =, judge =, shield =, columns = {time = series, ...},
 --            indicators = {name = series}, mode = tribunal mode, progress = fn(i)}
 -- -> an engine: e.m, e.inner (the table behind m), e.ivals (behind m.ind),
 -- e.cursor, e.stats, e.decide(i), e.turn(i), e.changed(), e.phase(),
--- e.set_strategy(s), e.set_indicators(map)
+-- e.set_strategy(s), e.set_indicators(map). Without o.columns it keeps its
+-- own growing columns (e.columns) and indicator streams, and takes candles
+-- one by one: e.step(row, live), e.resume(rows, snapshot), e.reload(s), e.n
 function M.new(o)
   local book, judge = o.book, o.judge
   local strat = o.strategy
   local cursor = ta.cursor(0)
   local views, ivals = {}, {}
-  for _, k in ipairs({ "time", "open", "high", "low", "close", "volume" }) do views[k] = cursor:view(o.columns[k]) end
+  local columns, streams, own = o.columns, nil, o.columns == nil
+  local indicators = o.indicators
+  if own then
+    columns = {}
+    for _, k in ipairs(COLUMNS) do columns[k] = ta.series() end
+    streams, indicators = M.build_indicators(strat.indicators, columns, 0)
+  end
+  for _, k in ipairs(COLUMNS) do views[k] = cursor:view(columns[k]) end
   local bal = { quote = book.quote, base = book.base }
   local s = strat.settings
   local inner = {
@@ -61,7 +201,7 @@ function M.new(o)
   local m = readonly(inner, "m")
   local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
     blocked = 0, refused = 0, mode = o.mode or "off" }
-  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats }
+  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, n = 0, columns = own and columns }
 
   function e.set_indicators(map)
     local iviews = {}
@@ -70,11 +210,11 @@ function M.new(o)
     inner.series = readonly(iviews, "m.series")
     e.indicators = map
   end
-  e.set_indicators(o.indicators)
+  e.set_indicators(indicators)
 
   local regime_fn, entry_fn, exit_fn, min_score
   function e.set_strategy(new)
-    strat = new
+    strat, e.strategy = new, new
     regime_fn, entry_fn, exit_fn = new.env.regime, new.env.entry, new.env.exit
     min_score = new.settings.min_score
     inner.settings = readonly(new.settings, "m.settings")
@@ -157,6 +297,7 @@ function M.new(o)
   -- did, or false and the error (file:line of the strategy)
   function e.turn(i) return host.limit(M.CANDLE_BUDGET, e.decide, i) end
 
+  if own then stepper(e, o.shield, book, streams) end
   return e
 end
 

@@ -6,7 +6,6 @@
 -- than real time, or Bybit's klines. Execution: the paper book, or Bybit
 -- itself (nomade.exchange) behind the shield, the risk limits and the
 -- kill switch.
-local ta = require "nomade.ta"
 local loop = require "nomade.loop"
 local host = require "nomade.host"
 local feeds = require "nomade.feed"
@@ -95,7 +94,7 @@ local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
 -- where a control came from, in the log's words
 local FROM = { repl = "the REPL", dashboard = "the dashboard", firebase = "Firebase" }
 
-local COLUMNS = { "time", "open", "high", "low", "close", "volume" }
+local COLUMNS = engine.COLUMNS
 
 -- an event: its level, name and fields (for json), and its text line
 local function emit(level, event, fields, fmt, ...)
@@ -217,30 +216,6 @@ local function absolute(path)
   return pwd .. "/" .. path:gsub("^%./", "")
 end
 
--- the live indicators: a stream per declared indicator and a series per
--- output, fed with the first n candles of `columns`
-
-local function build_indicators(decl, columns, n)
-  local list, map = {}, {}
-  for _, d in ipairs(decl) do
-    local stream = ta[d.spec.name](table.unpack(d.spec.params))
-    local inputs = d.spec.inputs == 3 and { "high", "low", "close" } or { d.field }
-    local names = {}
-    for k, suffix in ipairs(engine.SUFFIXES[d.spec.name] or { "" }) do
-      names[k] = d.name .. suffix
-      map[names[k]] = ta.series()
-    end
-    if n > 0 then  -- catch up on the history, as one chunk
-      local chunk = {}
-      for k, col in ipairs(inputs) do chunk[k] = columns[col]:slice(1, n) end
-      local outs = { stream:update(table.unpack(chunk)) }
-      for k, s in ipairs(outs) do map[names[k]] = s end
-    end
-    list[#list + 1] = { stream = stream, inputs = inputs, names = names }
-  end
-  return list, map
-end
-
 -- --exec bybit: the exchange's book, with keys
 local function live_book(opts, s, rules, sh, journal)
   local key, secret, kerr = bybit.keys()
@@ -334,18 +309,14 @@ function M.main(...)
     book:guard(sh)  -- every order of this run passes the shield's gate, in C
   end
 
-  -- the candles seen so far, growing as the feed delivers them
-  local columns = {}
-  for _, k in ipairs(COLUMNS) do columns[k] = ta.series() end
-  local ind, map = build_indicators(strat.indicators, columns, 0)
-  local e = engine.new { strategy = strat, book = book, judge = judge, columns = columns,
-    indicators = map, mode = opts.tribunal or "off" }
+  -- the engine keeps the candles seen so far, growing as the feed delivers them
+  local e = engine.new { strategy = strat, book = book, judge = judge, shield = sh, mode = opts.tribunal or "off" }
   local inner, ivals = e.inner, e.ivals
   local tree = tree_mod.new()
   local board = board_mod.new(tree, s.symbol, strategy.INTERVALS[s.interval] * 1000)
-  local n, trades, journaled = 0, 0, 0
+  local journaled = 0
   local verdicts, reloads = {}, { count = 0 }
-  local decide, rewatch
+  local decided, rewatch
 
   -- the run's one clock (ms), for the shield and the tree: the exchange's
   -- with a live feed, the replay's own (its last candle's close) on a replay
@@ -365,6 +336,7 @@ function M.main(...)
       journal:event("shield", tr)
     end
   end
+  e.on_shield = report_shield
 
   -- a position whose sell the exchange's minimums refuse: kept, flagged
   -- dust by the book, and said once (its later refusals are only counted)
@@ -399,7 +371,7 @@ function M.main(...)
   local function candle(k, live)
     local row = {}
     for _, col in ipairs(COLUMNS) do row[col] = feed.cols[col][k] end
-    if n > 0 and row.time > inner.time + step then
+    if e.n > 0 and row.time > inner.time + step then
       local from, to = inner.time + step, row.time - step
       local rows, why
       if feed.backfill then rows, why = feed.backfill(from, to) else why = "a replay cannot backfill" end
@@ -415,56 +387,31 @@ function M.main(...)
     ingest(row, live)
   end
 
-  -- a candle: the shield, then append it, update the indicators, fill,
-  -- then decide (when live: it has just closed)
+  -- a candle through the engine (the shield, the indicators, the fills,
+  -- the strategy's turn when live), then said, published and journaled
   function ingest(row, live)
-    local verdict, refusal = sh:candle(row.time, row.open, row.high, row.low, row.close, row.volume)
-    if verdict ~= "accepted" then
-      if verdict == "refused" then
-        emit("error", "refused", { time = iso(row.time), why = refusal }, "  error the shield refused a candle: %s",
-          refusal)
-        journal:event("refused", { time = row.time, why = refusal })
+    local out = e.step(row, live)
+    if not out.accepted then
+      if out.verdict == "refused" then
+        emit("error", "refused", { time = iso(row.time), why = out.refusal }, "  error the shield refused a candle: %s",
+          out.refusal)
+        journal:event("refused", { time = row.time, why = out.refusal })
       end
       report_shield()
       return
     end
-    report_shield()
-    n = n + 1
-    for _, col in ipairs(COLUMNS) do
-      local v = row[col]
-      columns[col]:push(v)
-      inner[col] = v
-    end
-    for _, d in ipairs(ind) do
-      local args = {}
-      for a, col in ipairs(d.inputs) do args[a] = inner[col] end
-      local outs = { d.stream:update(table.unpack(args)) }
-      for o, name in ipairs(d.names) do
-        e.indicators[name]:push(outs[o])
-        ivals[name] = outs[o]
-      end
-    end
-    e.cursor:set(n)
-    inner.index = n
-    if book:open_candle(n, inner.time, inner.open, inner.high, inner.low, inner.close, live) and n > 1 then
-      local done = book.trades
-      for t = trades + 1, #done do
-        local tr = done[t]
-        emit("info", "fill", { side = "sell", qty = tr.qty, price = tr.exit_price, reason = tr.reason, pnl = tr.pnl },
-          "  sell  %.6f at %.2f (%s), pnl %.2f", tr.qty, tr.exit_price, tr.reason, tr.pnl)
-        journal:event("fill", { side = "sell", qty = tr.qty, price = tr.exit_price, reason = tr.reason })
-      end
-      trades = #done
-      if book.position and book.position.index == n then
-        emit("info", "fill", { side = "buy", qty = book.position.qty, price = book.position.price },
-          "  buy   %.6f at %.2f", book.position.qty, book.position.price)
-        journal:event("fill", { side = "buy", qty = book.position.qty, price = book.position.price })
+    for _, f in ipairs(out.fills) do
+      if f.side == "sell" then
+        emit("info", "fill", { side = "sell", qty = f.qty, price = f.price, reason = f.reason, pnl = f.pnl },
+          "  sell  %.6f at %.2f (%s), pnl %.2f", f.qty, f.price, f.reason, f.pnl)
+        journal:event("fill", { side = "sell", qty = f.qty, price = f.price, reason = f.reason })
+      else
+        emit("info", "fill", { side = "buy", qty = f.qty, price = f.price }, "  buy   %.6f at %.2f", f.qty, f.price)
+        journal:event("fill", { side = "buy", qty = f.qty, price = f.price })
       end
     end
     report_dust()
-    e.changed()
-    inner.equity = book:equity(inner.close)
-    if live and n >= strat.settings.history then decide(n) end
+    if out.decided then decided(out.ok, out.what, out.detail) end
     board:candle(inner, ivals, inner.regime, inner.equity)
     local all = book.trades
     local fresh = {}
@@ -513,9 +460,8 @@ function M.main(...)
     report_shield()
   end
 
-  -- the strategy's turn on candle k, reported and journaled
-  function decide(k)
-    local ok, what, detail = e.turn(k)
+  -- the strategy's turn on the candle, reported and journaled
+  function decided(ok, what, detail)
     if ok and type(detail) == "table" then
       table.insert(verdicts, 1, { time = iso(inner.time), signal = detail.signal, score = detail.score,
         source = detail.source, reasoning = detail.reasoning, outcome = what, cause = detail.cause,
@@ -585,13 +531,10 @@ function M.main(...)
     end
     journal:note(inner.time, "reload", { ok = true, why = why })
     journal:strategy_version(path, new.source, inner.time and inner.time + step or 0)
-    local nind, nmap = build_indicators(new.indicators, columns, n)
     book:configure { position_size = new.settings.position_size, stop_loss = new.settings.stop_loss,
       take_profit = new.settings.take_profit }
-    strat, ind = new, nind
-    e.set_strategy(new)
-    e.set_indicators(nmap)
-    for name, series in pairs(nmap) do ivals[name] = series[n] end
+    strat = new
+    e.reload(new)
     if new.env.on_reload then
       local ok, rerr2 = host.limit(M.CANDLE_BUDGET, new.env.on_reload, state)
       if not ok then
@@ -701,7 +644,7 @@ function M.main(...)
     },
     status = function()
       return { strategy = path or "the default strategy", symbol = strat.settings.symbol,
-        interval = strat.settings.interval, candles = n, feed = feed.status(), shield = sh:state(),
+        interval = strat.settings.interval, candles = e.n, feed = feed.status(), shield = sh:state(),
         paused = e.paused or false, halted = journal:flag("halted"), exec = book.exchange and "bybit" or "paper",
         firebase = publisher and publisher:status(),
         private_stream = book.exchange and (book.stream_up or false) or nil,
@@ -756,27 +699,15 @@ ta, math, string, table, utf8, os.time/date/clock/difftime, print, load
 
   -- a resumed journal: its candles, book and state
   if resumed then
-    for _, row in ipairs(resumed.candles) do
-      n = n + 1
-      for c, col in ipairs(COLUMNS) do columns[col]:push(row[c]) end
-      sh:candle(table.unpack(row, 1, 6))
-    end
+    e.resume(resumed.candles, resumed.book)
     seen_seq = sh:stats().transitions  -- journaled when they happened
-    inner.shield = sh:state()
-    for _, col in ipairs(COLUMNS) do inner[col] = columns[col][n] end
-    book:restore(resumed.book)
     for k, v in pairs(resumed.state) do state[k] = v end
-    ind, map = build_indicators(strat.indicators, columns, n)
-    e.set_indicators(map)
-    for name, series in pairs(map) do ivals[name] = series[n] end
-    e.cursor:set(n)
-    inner.index = n
-    e.changed()
-    trades, journaled = #book.trades, #resumed.book.trades
+    journaled = #resumed.book.trades
+    local n = e.n
     for k = math.max(1, n - board_mod.CANDLES + 1), n do
       local c, values = {}, {}
-      for _, col in ipairs(COLUMNS) do c[col] = columns[col][k] end
-      for name, series in pairs(map) do values[name] = series[k] end
+      for _, col in ipairs(COLUMNS) do c[col] = e.columns[col][k] end
+      for name, series in pairs(e.indicators) do values[name] = series[k] end
       board:candle(c, values)
     end
     emit("info", "journal_resume", { journal = jpath, candles = n, last = iso(resumed.time) },
@@ -978,10 +909,10 @@ ta, math, string, table, utf8, os.time/date/clock/difftime, print, load
   journal:close()
   flush_repeats()
   local failed = failed_calls()
-  emit(failed and "warn" or "info", "end", { finished = finished, candles = n, equity = book:equity(inner.close or 0),
+  emit(failed and "warn" or "info", "end", { finished = finished, candles = e.n, equity = book:equity(inner.close or 0),
     trades = #book.trades, errors = failed }, "nomade run: %s after %d candles: equity %.2f, %d trades, %s%s",
     finished and "replay done" or "stopped",
-    n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat",
+    e.n, book:equity(inner.close or 0), #book.trades, book.position and "a position open" or "flat",
     failed and string.format("; %d failed strategy calls, the last on the candle of %s: %s", failed.count,
       failed.candle, failed.last) or "")
   return 0
