@@ -6,7 +6,6 @@
 -- applied to each, the journaled verdicts as the judge and a paper book
 -- of the run's cash, fee and rules, and reports the first candle where
 -- the replay does not do what the journal says was done.
-local store = require "nomade.store"
 local cjson = require "cjson.safe"
 local crypto = require "nomade.crypto"
 local journal_mod = require "nomade.journal"
@@ -39,30 +38,6 @@ local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
 -- a value as the journal keeps it: through JSON, integral numbers integers
 local function as_journaled(v) return journal_mod.decode(cjson.encode(v)) end
 
--- the journal, read-only, under its lock: no run may write it meanwhile
-local function open(path)
-  local f = io.open(path, "rb")
-  if not f then return nil, path .. ": no such journal" end
-  f:close()
-  local lock, lerr, pid = store.lock(path .. ".lock")
-  if not lock then
-    return nil, pid > 0 and string.format("%s is in use by pid %d: a run still writes it (stop it, or audit a "
-      .. "copy: sqlite3 %s '.backup COPY')", path, pid, path) or lerr
-  end
-  local db, err = store.open(path, "read")
-  if not db then
-    lock:close()
-    return nil, err
-  end
-  local ok, has = pcall(db.run, db, "SELECT count(*) FROM sqlite_master WHERE name IN ('strategies', 'starts')")
-  if not ok or has[1][1] < 2 then
-    db:close()
-    lock:close()
-    return nil, path .. ": not a journal that keeps its strategy versions (written by an older nomade run?)"
-  end
-  return { db = db, lock = lock, path = path }
-end
-
 local KEPT = { decision = true, fill = true, error = true, verdict = true, halt = true, unhalt = true }
 
 -- what the run journaled: its candles, starts, versions and, by candle
@@ -71,14 +46,7 @@ local function read(j)
   local db = j.db
   local rec = { by_time = {}, verdicts = {}, candles = db:run("SELECT time, open, high, low, close, volume FROM "
     .. "candles ORDER BY time") }
-  rec.versions = {}
-  for _, r in ipairs(db:run("SELECT time, path, sha256, source, id FROM strategies ORDER BY id")) do
-    rec.versions[#rec.versions + 1] = { time = r[1], path = r[2], sha256 = r[3], source = r[4], id = r[5] }
-  end
-  rec.starts = {}
-  for _, r in ipairs(db:run("SELECT time, settings, book FROM starts ORDER BY id")) do
-    rec.starts[#rec.starts + 1] = { time = r[1], settings = journal_mod.decode(r[2]), book = journal_mod.decode(r[3]) }
-  end
+  rec.versions, rec.starts = j:strategy_versions(), j:starts()
   for _, r in ipairs(db:run("SELECT time, kind, detail, id FROM events ORDER BY id")) do
     local kind = r[2]
     if KEPT[kind] then
@@ -357,14 +325,13 @@ function M.main(...)
   if opts and not opts.strategy then opts, err = nil, "the journal to audit is needed" end
   if not opts then return cli.refuse("audit", err, M.USAGE) end
   local path = opts.strategy
-  local j, oerr = open(path)
+  local j, oerr = journal_mod.read(path)
   if not j then
     io.stderr:write("nomade audit: ", oerr, "\n")
     return 2
   end
   local ok, rec = pcall(read, j)
-  j.db:close()
-  j.lock:close()
+  j:close()
   if ok and (#rec.starts == 0 or #rec.versions == 0) then ok, rec = false, path .. ": the run never started" end
   if not ok then
     io.stderr:write("nomade audit: ", tostring(rec), "\n")

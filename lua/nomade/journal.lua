@@ -95,6 +95,31 @@ function M.open(path, identity, adopt)
   return setmetatable({ db = db, lock = lock, path = path, events = {} }, M)
 end
 
+-- journal.read(path) -> j or nil, err: a journal to read (nomade audit),
+-- opened read-only under its lock, so that no run writes it meanwhile
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil, path .. ": no such journal" end
+  f:close()
+  local lock, lerr, pid = store.lock(path .. ".lock")
+  if not lock then
+    return nil, pid > 0 and string.format("%s is in use by pid %d: a run still writes it (stop it, or read a "
+      .. "copy: sqlite3 %s '.backup COPY')", path, pid, path) or "journal: " .. lerr
+  end
+  local db, err = store.open(path, "read")
+  if not db then
+    lock:close()
+    return nil, "journal: " .. err
+  end
+  local ok, has = pcall(db.run, db, "SELECT count(*) FROM sqlite_master WHERE name IN ('strategies', 'starts')")
+  if not ok or has[1][1] < 2 then
+    db:close()
+    lock:close()
+    return nil, path .. ": not a journal that keeps its strategy versions (from an older nomade, or no journal)"
+  end
+  return setmetatable({ db = db, lock = lock, path = path, events = {} }, M)
+end
+
 -- what a restart needs, or nil for a new journal: {candles = {{t,o,h,l,c,v}...},
 -- book = snapshot (with .trades), state = table, time = last candle}
 function M:resume()
@@ -171,11 +196,11 @@ function M:strategy_version(path, source, time)
   self.db:run("INSERT INTO strategies (time, path, sha256, source) VALUES (?, ?, ?, ?)", time, path, hash, source)
 end
 
--- every strategy version, oldest first: {time, path, sha256, source}
+-- every strategy version, oldest first: {id, time, path, sha256, source}
 function M:strategy_versions()
   local out = {}
-  for _, r in ipairs(self.db:run("SELECT time, path, sha256, source FROM strategies ORDER BY id")) do
-    out[#out + 1] = { time = r[1], path = r[2], sha256 = r[3], source = r[4] }
+  for _, r in ipairs(self.db:run("SELECT id, time, path, sha256, source FROM strategies ORDER BY id")) do
+    out[#out + 1] = { id = r[1], time = r[2], path = r[3], sha256 = r[4], source = r[5] }
   end
   return out
 end
