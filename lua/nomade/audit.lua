@@ -116,10 +116,8 @@ local function replayed(out, e)
     list[#list + 1] = { kind = "error", detail = string.format("strategy failed in %s: %s", e.phase(),
       tostring(out.what)) }
   elseif out.what then
-    local d = out.detail
-    list[#list + 1] = { kind = "decision", detail = { what = out.what, regime = e.inner.regime,
-      verdict = type(d) == "table" and { signal = d.signal, score = d.score, source = d.source } or d,
-      intent = out.intent } }
+    list[#list + 1] = { kind = "decision", detail = journal_mod.decision(out.what, e.inner.regime, out.detail,
+      out.intent) }
   end
   return as_journaled(list)
 end

@@ -46,6 +46,15 @@ local function integers(v)
   return v
 end
 
+-- a decision as journaled: what the strategy's turn did, the regime, the
+-- verdict (or the reason: an exit's, a refusal's) and, for a buy, the
+-- order intent the book took
+function M.decision(what, regime, detail, intent)
+  return { what = what, regime = regime, verdict = type(detail) == "table"
+    and { signal = detail.signal, score = detail.score, source = detail.source } or detail,
+    intent = intent and { type = intent.type, price = intent.price, ttl = intent.ttl } }
+end
+
 -- a journaled JSON text as a value (integral numbers integers), or nil
 function M.decode(text)
   if type(text) ~= "string" then return nil end

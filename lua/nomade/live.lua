@@ -411,7 +411,7 @@ function M.main(...)
       end
     end
     report_dust()
-    if out.decided then decided(out.ok, out.what, out.detail) end
+    if out.decided then decided(out.ok, out.what, out.detail, out.intent) end
     board:candle(inner, ivals, inner.regime, inner.equity)
     local all = book.trades
     local fresh = {}
@@ -461,7 +461,7 @@ function M.main(...)
   end
 
   -- the strategy's turn on the candle, reported and journaled
-  function decided(ok, what, detail)
+  function decided(ok, what, detail, intent)
     if ok and type(detail) == "table" then
       table.insert(verdicts, 1, { time = iso(inner.time), signal = detail.signal, score = detail.score,
         source = detail.source, reasoning = detail.reasoning, outcome = what, cause = detail.cause,
@@ -471,8 +471,7 @@ function M.main(...)
     end
     strategy_turn(ok, what)
     if ok and what then
-      journal:event("decision", { what = what, regime = inner.regime, verdict = type(detail) == "table"
-        and { signal = detail.signal, score = detail.score, source = detail.source } or detail })
+      journal:event("decision", journal_mod.decision(what, inner.regime, detail, intent))
     end
     if not ok then
       return

@@ -150,6 +150,19 @@ do
     "saying what was journaled and what the replay did", o2)
 end
 
+-- a limit order's price (an order intent of the second version), changed
+do
+  local id, time = sql(journal, "SELECT id, time FROM events WHERE kind = 'decision' AND "
+    .. "json_extract(detail, '$.intent.type') = 'limit' ORDER BY id LIMIT 1 OFFSET 2"):match("(%d+)|(%d+)")
+  t.ok(id, "the journal keeps the order intents (a limit buy's)")
+  local copy = tampered("intent", "UPDATE events SET detail = json_set(detail, '$.intent.price', "
+    .. "json_extract(detail, '$.intent.price') * 0.99) WHERE id = " .. tostring(id))
+  local rc2, o2 = t.run("audit " .. copy)
+  t.ok(rc2 == 1 and o2:find("MISMATCH at the candle of " .. iso(tonumber(time)) .. " (time " .. time, 1, true)
+    and o2:find("strategy version 2", 1, true) and o2:find('intent = {price = ', 1, true),
+    "a changed order intent is found at its candle", o2)
+end
+
 -- a fill's price, changed
 do
   local id, time = sql(journal, "SELECT id, time FROM events WHERE kind = 'fill' ORDER BY id LIMIT 1 OFFSET 5")
