@@ -26,8 +26,9 @@ usage: nomade audit JOURNAL
   journaled verdicts as the tribunal, and a paper book with the run's
   --cash, --fee and instrument rules) and checks that every decision,
   order intent and fill is what the journal says the run did
-  --exec bybit journals: the fills came from the exchange; the decisions
-  and order intents are compared, and the journaled fills are applied
+  --exec bybit journals are refused (exit 2) for now: their fills, wallet
+  and risk checks came from the exchange, and replaying decisions against
+  the journaled fills is not written yet
   exit 0: all match; 1: the first candle that does not (its time, what was
   journaled, what the replay did); 2: a bad command line or journal, or a
   journal a run is still writing (the audit takes the journal's lock)
@@ -305,6 +306,8 @@ local function replay(rec)
   return r
 end
 
+local function count(n, what) return string.format("%d %s%s", n, what, n == 1 and "" or "s") end
+
 -- the report of a mismatch, on stdout
 local function report(path, rec, r, miss)
   local row = rec.candles[miss.k]
@@ -331,6 +334,10 @@ function M.main(...)
   local ok, rec = pcall(read, j)
   j:close()
   if ok and (#rec.starts == 0 or #rec.versions == 0) then ok, rec = false, path .. ": the run never started" end
+  if ok and rec.starts[1].settings.exec == "bybit" then
+    ok, rec = false, path .. ": an --exec bybit journal: its fills, wallet and risk checks came from the exchange; "
+      .. "the audit replays paper runs only (nomade audit --help)"
+  end
   if not ok then
     io.stderr:write("nomade audit: ", tostring(rec), "\n")
     return 2
@@ -344,8 +351,8 @@ function M.main(...)
     report(path, rec, r, miss)
     return 1
   end
-  io.stdout:write(string.format("nomade audit: %s: all match: %d candles, %d strategy versions, %d starts, "
-    .. "%d decisions, %d fills\n", path, #rec.candles, #rec.versions, #rec.starts, r.decisions, r.fills))
+  io.stdout:write(string.format("nomade audit: %s: all match: %d candles, %d decisions, %d fills (%s, %s)\n", path,
+    #rec.candles, r.decisions, r.fills, count(#rec.versions, "strategy version"), count(#rec.starts, "start")))
   return 0
 end
 
