@@ -87,11 +87,27 @@ local function wait_for(journal, query, want)
 end
 
 local strat, journal = dir .. "/s.lua", dir .. "/run.journal"
-write(strat, version(1))
 local out, pidf = dir .. "/run.out", dir .. "/run.pid"
-os.execute(string.format("%s run %s --feed replay:%s --speed max --http off --socket %s/sock --journal %s --cash 5000 "
-  .. "--fee 0.002 > %s 2>&1 & echo $! > %s", t.bin, strat, data, dir, journal, out, pidf))
-local pid = t.slurp(pidf):match("%d+")
+
+-- a paper run on the journal, in the background: its pid
+local function start()
+  os.execute(string.format("%s run %s --feed replay:%s --speed max --http off --socket %s/sock --journal %s "
+    .. "--cash 5000 --fee 0.002 > %s 2>&1 & echo $! > %s", t.bin, strat, data, dir, journal, out, pidf))
+  return t.slurp(pidf):match("%d+")
+end
+
+-- SIGINT: it stops after the candle; its log
+local function stop(pid)
+  os.execute("kill -INT " .. pid)
+  for _ = 1, 200 do
+    if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
+    os.execute("sleep 0.05")
+  end
+  return t.slurp(out)
+end
+
+write(strat, version(1))
+local pid = start()
 local started = wait_for(journal, "SELECT count(*) FROM candles", 300)
 local busy_rc, _, busy_err = t.run("audit " .. journal)
 write(strat, version(2))
@@ -100,12 +116,7 @@ local second = wait_for(journal, "SELECT count(*) FROM strategies", 2)
 write(strat, version(3))
 local third = wait_for(journal, "SELECT count(*) FROM strategies", 3)
   and wait_for(journal, "SELECT count(*) FROM candles WHERE time > (SELECT max(time) FROM strategies)", 300)
-os.execute("kill -INT " .. pid)
-for _ = 1, 200 do
-  if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
-  os.execute("sleep 0.05")
-end
-local log = t.slurp(out)
+local log = stop(pid)
 t.ok(started and second and third and log:find("nomade run: stopped after", 1, true),
   "the run reloads twice mid-run and is stopped", log:sub(-600))
 
@@ -124,8 +135,8 @@ t.ok(tonumber(per) > 0, "the third version decided (" .. per .. " decisions)")
 
 -- the replay matches
 local rc, stdout, stderr = t.run("audit " .. journal)
-t.ok(rc == 0 and stdout:find("all match: %d+ candles, %d+ decisions, %d+ fills %(3 strategy versions, 1 start%)") , "nomade audit: all match",
-  stdout .. stderr)
+t.ok(rc == 0 and stdout:find("all match: %d+ candles, %d+ decisions, %d+ fills %(3 strategy versions, 1 start%)"),
+  "nomade audit: all match", stdout .. stderr)
 t.ok(tonumber(stdout:match(", (%d+) fills")) > 0, "with fills compared", stdout)
 
 -- a copy of the journal, changed by one SQL statement
@@ -204,16 +215,9 @@ end
 do
   write(strat, version(1))
   local before = tonumber(sql(journal, "SELECT count(*) FROM candles"))
-  os.execute(string.format("%s run %s --feed replay:%s --speed max --http off --socket %s/sock --journal %s "
-    .. "--cash 5000 --fee 0.002 > %s 2>&1 & echo $! > %s", t.bin, strat, data, dir, journal, out, pidf))
-  local pid2 = t.slurp(pidf):match("%d+")
+  local pid2 = start()
   local resumed = wait_for(journal, "SELECT count(*) FROM candles", before + 300)
-  os.execute("kill -INT " .. pid2)
-  for _ = 1, 200 do
-    if not os.execute("kill -0 " .. pid2 .. " 2>/dev/null") then break end
-    os.execute("sleep 0.05")
-  end
-  local log2 = t.slurp(out)
+  local log2 = stop(pid2)
   t.ok(resumed and log2:find("resume from " .. journal, 1, true), "the run resumes from its journal", log2:sub(1, 800))
   t.eq(sql(journal, "SELECT count(*) FROM starts"), "2", "a second start journaled")
   local rc2, o2, e2 = t.run("audit " .. journal)
