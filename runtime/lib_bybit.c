@@ -1,5 +1,5 @@
 /*
- * lib_bybit.c: nomade.bybit's C half (see lua/nomade/bybit.lua): the
+ * lib_bybit.c: nomade.bybit.rest's C half (see lua/nomade/bybit/rest.lua): the
  * signatures, over exactly the bytes that are sent.
  *   bybit.sign(secret, timestamp, api_key, recv_window, payload) -> hex
  *     REST: HMAC-SHA256(secret, timestamp .. api_key .. recv_window ..

@@ -539,7 +539,10 @@ static int b_index(lua_State *L)
 	else if (!strcmp(k, "pending")) lua_pushboolean(L, b->pending != NONE);
 	else if (!strcmp(k, "position")) push_position(L, b);
 	else if (!strcmp(k, "trades")) lua_getiuservalue(L, 1, 1);
-	else {
+	else if (!strcmp(k, "capabilities")) {
+		lua_getmetatable(L, 1);
+		lua_getfield(L, -1, "capabilities");
+	} else {
 		lua_getmetatable(L, 1);
 		lua_getfield(L, -1, "methods");
 		lua_getfield(L, -1, k);
@@ -681,6 +684,59 @@ static int b_run(lua_State *L)
 	return 0;
 }
 
+/* the capabilities proxy: reads go to the table in upvalue 1 (or, for
+   __pairs, through caps_next), writes are refused */
+static int caps_readonly(lua_State *L)
+{
+	return luaL_error(L, "book.capabilities is read-only (tried to set %s)", luaL_tolstring(L, 2, NULL));
+}
+
+static int caps_next(lua_State *L)
+{
+	lua_settop(L, 2);
+	if (lua_next(L, lua_upvalueindex(1)))
+		return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
+static int caps_pairs(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushnil(L);
+	lua_pushnil(L);
+	return 3;
+}
+
+/* pushes the paper book's capabilities, read-only */
+static void push_capabilities(lua_State *L)
+{
+	static const char *const no[] = {"private_stream", "reconcile", "stop", "cancel", NULL};
+	int k;
+
+	lua_newtable(L);  /* the proxy */
+	lua_createtable(L, 0, 4);  /* its metatable */
+	lua_createtable(L, 0, 6);  /* the capabilities */
+	lua_pushliteral(L, "paper");
+	lua_setfield(L, -2, "exchange");
+	lua_pushliteral(L, "next_open");
+	lua_setfield(L, -2, "fills_at");
+	for (k = 0; no[k]; k++) {
+		lua_pushboolean(L, 0);
+		lua_setfield(L, -2, no[k]);
+	}
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, "__index");
+	lua_pushcclosure(L, caps_next, 1);
+	lua_pushcclosure(L, caps_pairs, 1);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushcfunction(L, caps_readonly);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+}
+
 static const luaL_Reg methods[] = {
 	{"buy", b_buy},
 	{"sell", b_sell},
@@ -708,6 +764,8 @@ int luaopen_nomade_paper(lua_State *L)
 		lua_setfield(L, -2, "__index");
 		luaL_newlib(L, methods);
 		lua_setfield(L, -2, "methods");
+		push_capabilities(L);
+		lua_setfield(L, -2, "capabilities");
 	}
 	lua_pop(L, 1);
 	luaL_newlib(L, funcs);

@@ -5,6 +5,7 @@
 local ta = require "nomade.ta"
 local paper = require "nomade.paper"
 local host = require "nomade.host"
+local contract = require "nomade.book"
 
 local M = {}
 
@@ -179,7 +180,7 @@ end
 -- own growing columns (e.columns) and indicator streams, and takes candles
 -- one by one: e.step(row, live), e.resume(rows, snapshot), e.reload(s), e.n
 function M.new(o)
-  local book, judge = o.book, o.judge
+  local book, judge = contract.check(o.book, "engine.new"), o.judge  -- a book lacking a method: said here
   local strat = o.strategy
   local cursor = ta.cursor(0)
   local views, ivals = {}, {}

@@ -77,7 +77,7 @@ end
 -- backfill, and f.append(got, live_newest) for candles fetched over REST.
 -- Needs no keys.
 local function bybit_base(opts, s, after)
-  local bybit = require "nomade.bybit"
+  local bybit = require "nomade.bybit.rest"
   local ok, client = pcall(bybit.new, { base = opts["base-url"] or "mainnet", timeout = 10 })
   if not ok then return nil, tostring(client):gsub("^.-: ", "") end
   local step = require("nomade.strategy").INTERVALS[s.interval] * 1000
@@ -220,7 +220,7 @@ M.WS_URLS = { mainnet = "wss://stream.bybit.com/v5/public/spot",
   testnet = "wss://stream-testnet.bybit.com/v5/public/spot", demo = "wss://stream.bybit.com/v5/public/spot" }
 
 -- M.bybit_ws(opts, settings, after) -> feed or nil, err: the kline stream
--- (nomade.stream; only confirm: true closes a candle), REST for history
+-- (nomade.bybit.stream; only confirm: true closes a candle), REST for history
 -- and for every candle missed while the stream was down or skipped
 function M.bybit_ws(opts, s, after)
   local url = opts["ws-url"] or M.WS_URLS[opts["base-url"] or "mainnet"]
@@ -228,7 +228,7 @@ function M.bybit_ws(opts, s, after)
   local f, err = bybit_base(opts, s, after)
   if not f then return nil, err end
   local step = f.step
-  local topic = "kline." .. require("nomade.bybit").INTERVALS[s.interval] .. "." .. s.symbol
+  local topic = "kline." .. require("nomade.bybit.rest").INTERVALS[s.interval] .. "." .. s.symbol
   local tickers = "tickers." .. s.symbol
   local st
 
@@ -270,7 +270,7 @@ function M.bybit_ws(opts, s, after)
 
   function f.start(_, fn)
     f.start_history(fn)
-    st = require("nomade.stream").open { url = url, name = "feed", timeout = tonumber(opts["stream-timeout"]),
+    st = require("nomade.bybit.stream").open { url = url, name = "feed", timeout = tonumber(opts["stream-timeout"]),
       on_open = on_open, on_message = on_message,
       on_link = function(up, why) if f.on_link then f.on_link(up, why) end end,
       on_beat = function() if f.on_beat then f.on_beat() end end }

@@ -18,11 +18,11 @@ local repl = require "nomade.repl"
 local journal_mod = require "nomade.journal"
 local log_mod = require "nomade.log"
 local cli = require "nomade.cli"
-local exchange = require "nomade.exchange"
+local exchange = require "nomade.bybit.book"
 local tree_mod = require "nomade.tree"
 local board_mod = require "nomade.board"
 local dashboard = require "nomade.dashboard"
-local bybit = require "nomade.bybit"
+local bybit = require "nomade.bybit.rest"
 
 local M = {}
 

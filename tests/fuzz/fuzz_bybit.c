@@ -1,6 +1,6 @@
 /*
  * fuzz_bybit.c: libFuzzer target for the Bybit response parsing
- * (nomade.bybit.parse_response and kline_rows: Lua over lua-cjson, in the
+ * (nomade.bybit.rest.parse_response and kline_rows: Lua over lua-cjson, in the
  * real host). An input is a status byte, header lines up to a blank line,
  * then the body; the parser must answer a result table or nil and an error
  * with a kind and a message, and never raise (lua_fuzz.h runs it).
@@ -8,7 +8,7 @@
 #include "lua_fuzz.h"
 
 static const char harness[] =
-	"local bybit = require 'nomade.bybit'\n"
+	"local bybit = require 'nomade.bybit.rest'\n"
 	"local STATUS = { 200, 200, 200, 200, 403, 429, 500, 502, 400, 404 }\n"
 	"return function(data)\n"
 	"  local status = STATUS[data:byte(1) % #STATUS + 1]\n"

@@ -1,6 +1,6 @@
 /*
  * fuzz_exchange.c: libFuzzer target for what the Bybit private stream
- * pushes into live execution's book (nomade.exchange: order, execution and
+ * pushes into live execution's book (nomade.bybit.book: order, execution and
  * wallet data, decoded by lua-cjson, in the real host). An input is a
  * topic byte then JSON. Whatever the bytes, the book must not raise, and
  * its position, coins held and balances must stay finite numbers; an
@@ -9,7 +9,7 @@
 #include "lua_fuzz.h"
 
 static const char harness[] =
-	"local exchange = require 'nomade.exchange'\n"
+	"local exchange = require 'nomade.bybit.book'\n"
 	"local journal = require 'nomade.journal'\n"
 	"local cjson = require 'cjson.safe'\n"
 	"local path = os.tmpname()\n"

@@ -3,7 +3,7 @@
 -- timestamp resync, rate limits, GET retries, and an order whose answer
 -- is lost: looked up, never sent twice.
 local t = require "testlib"
-local bybit = require "nomade.bybit"
+local bybit = require "nomade.bybit.rest"
 local cjson = require "cjson"
 local _
 

@@ -1,13 +1,13 @@
 -- An exchange answer that contradicts the journal starts a reconciliation
--- (nomade.exchange, B:contradicted): an exit refused with 170131 Balance
+-- (nomade.bybit.book, B:contradicted): an exit refused with 170131 Balance
 -- insufficient turns the shield RED (reconcile) at once, reconciles, and
 -- the same order is not sent again while the account is unchanged; a
 -- wallet under the position does the same without sending anything.
 -- A fake client, so that each answer is the test's.
 local t = require "testlib"
 local loop = require "nomade.loop"
-local bybit = require "nomade.bybit"
-local exchange = require "nomade.exchange"
+local bybit = require "nomade.bybit.rest"
+local exchange = require "nomade.bybit.book"
 local core = require "nomade._shield"
 
 local journal = assert(require("nomade.journal").open(os.tmpname() .. ".journal", { strategy = "s", symbol = "BTCUSDT",

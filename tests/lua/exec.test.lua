@@ -319,7 +319,7 @@ journal:order { link = "nmd" .. tag .. "-lost-b", time = now - 60000, side = "Bu
 journal:order { link = "nmd" .. tag .. "-late-b", time = now, side = "Buy", qty = "0.001", status = "intent" }
 journal:order { link = "nmd" .. tag .. "-sent-b", time = os.time() * 1000 + 1, side = "Buy", qty = "0.002", status = "intent" }
 journal:close()
-local bybit = require "nomade.bybit"
+local bybit = require "nomade.bybit.rest"
 local client = bybit.new { base = ex.base, key = "test-key", secret = "test-secret-0123456789" }
 local sh = require("nomade._shield").new { interval = 60 }
 for k = 1, 30 do sh:candle(k * 60000, 100 + k, 101 + k, 99 + k, 100.5 + k, 10) end

@@ -151,7 +151,7 @@ end
 -- 4. the live exchange book: a resting stop or take is not triggered by the
 -- low or high of a candle the shield did not accept as clean
 do
-  local exchange = require "nomade.exchange"
+  local exchange = require "nomade.bybit.book"
   local sent = {}
   local client = { recv_window = 5000, create_order = function(_, o) sent[#sent + 1] = o
     return { orderId = "x" .. #sent } end, open_orders = function() return { list = {} } end,

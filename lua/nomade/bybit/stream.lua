@@ -1,4 +1,4 @@
--- nomade.stream: a Bybit-style WebSocket stream that stays up. Over
+-- nomade.bybit.stream: a Bybit-style WebSocket stream that stays up. Over
 -- nomade.ws it adds what every Bybit stream needs: the application ping
 -- every 20 s, a deadline after which a silent stream is dead even though
 -- TCP looks open, reconnects with jittered exponential back-off (reset

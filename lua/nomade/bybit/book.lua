@@ -1,4 +1,4 @@
--- nomade.exchange: live execution on Bybit spot, the book `nomade run
+-- nomade.bybit.book: live execution on Bybit spot, the book `nomade run
 -- --exec bybit` trades through. The engine cannot tell it from the paper
 -- book (buy, sell, gate, position, pending, trades), but here the exchange
 -- is the truth: every order is written to the journal before it is sent,
@@ -12,10 +12,14 @@
 -- strategy's risk limits.
 local loop = require "nomade.loop"
 local instruments = require "nomade.instruments"
+local book = require "nomade.book"
 
 local M = {}
 local B = {}
 B.__index = B
+-- the contract (nomade.book): fills come from the exchange, between candles
+B.capabilities = book.capabilities { exchange = "bybit", fills_at = "market", private_stream = true, reconcile = true,
+  stop = true, cancel = true }
 
 -- statuses after which an order changes no more
 local FINAL = { Filled = true, Cancelled = true, PartiallyFilledCanceled = true, Rejected = true,

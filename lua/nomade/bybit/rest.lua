@@ -1,4 +1,4 @@
--- nomade.bybit: the Bybit V5 REST client (protocols.md §1 in the shared
+-- nomade.bybit.rest: the Bybit V5 REST client (protocols.md §1 in the shared
 -- notes; README, "Bybit"). Requests are signed in C over exactly the bytes
 -- sent. Failures come back as nil, err where err is a table with kind
 -- (auth, timestamp, rate_limit, invalid_request, insufficient_balance,
@@ -379,7 +379,7 @@ M.PRIVATE_WS = { mainnet = "wss://stream.bybit.com/v5/private", testnet = "wss:/
 
 -- C:private_stream{url = (default: the base's), on_order = fn(list),
 -- on_execution = fn(list), on_wallet = fn(list), on_ready = fn(ready, why),
--- timeout = s} -> a nomade.stream. It authenticates (op auth: expires a few
+-- timeout = s} -> a nomade.bybit.stream. It authenticates (op auth: expires a few
 -- seconds ahead by the exchange's clock, signed in C), then subscribes to
 -- order, execution and wallet; on_ready(true) once both are confirmed, and
 -- again after every reconnect. A refused auth is logged and the stream
@@ -393,7 +393,7 @@ function C:private_stream(o)
   local log = require "nomade.log"
   local function ready(up, why) if o.on_ready then o.on_ready(up, why) end end
   local handlers = { order = o.on_order, execution = o.on_execution, wallet = o.on_wallet }
-  return require("nomade.stream").open {
+  return require("nomade.bybit.stream").open {
     url = url, name = "private stream", timeout = o.timeout,
     on_open = function(st)
       local ok, err = self:fresh_offset()
@@ -461,7 +461,7 @@ function C:create_order(o)
     end
     -- not found yet proves nothing: the request may still be on its way,
     -- and the exchange takes it until its recv_window has passed. The
-    -- caller looks again (nomade.exchange: B:refresh) until then
+    -- caller looks again (nomade.bybit.book: B:refresh) until then
     return nil, failure(err.kind, "bybit order " .. link .. ": not found yet after " .. err.message
       .. "; unknown until its recv_window has passed", { orderLinkId = link, unknown = true, retCode = err.retCode })
   end
