@@ -39,7 +39,7 @@ local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
 -- a value as the journal keeps it: through JSON, integral numbers integers
 local function as_journaled(v) return journal_mod.decode(cjson.encode(v)) end
 
-local KEPT = { decision = true, fill = true, error = true, verdict = true, halt = true, unhalt = true }
+local KEPT = { decision = true, fill = true, error = true, verdict = true, halt = true, unhalt = true, refused = true }
 
 -- what the run journaled: its candles, starts, versions and, by candle
 -- time, the events an audit compares (and the verdicts, by prompt hash)
@@ -149,6 +149,9 @@ local function show(r)
   return r.kind .. " " .. pretty.format(r.detail, { depth = 4, items = 20, width = 400 })
 end
 
+-- m.shield after the shield heard something, as the run shows it
+local function shield_seen(run) run.e.inner.shield = run.sh:state() end
+
 -- an engine as the run had it at a start: the shield of the run's --shield
 -- for the strategy it started with, a paper book of its --cash, --fee and
 -- rules (guarded by the shield), the judge
@@ -159,7 +162,9 @@ local function build(start, strat, judge)
   local book = engine.paper_book(strat.settings, s.rules, s)
   book:guard(sh)
   local e = engine.new { strategy = strat, book = book, judge = judge, shield = sh, mode = s.tribunal or "off" }
-  return { e = e, sh = sh, book = book }
+  local run = { e = e, sh = sh, book = book }
+  e.on_shield = function() shield_seen(run) end
+  return run
 end
 
 -- the replay's state: the run's strategy `state`, the versions and starts
@@ -170,6 +175,7 @@ local function replay_new(rec)
   r.judge = journaled_judge(rec, rec.starts[1].settings.tribunal or "off", function(v)
     r.run.sh:signal("tribunal", tribunal.UNAVAILABLE[v.cause] or false,
       v.cause and (v.cause .. ": " .. tostring(v.detail)) or "", r.run.e.inner.time + r.step)
+    shield_seen(r.run)
   end)
   return r
 end
@@ -239,6 +245,23 @@ local function controls(r, t)
     if ev.kind == "halt" then r.run.sh:signal("halted", true, ev.detail.why, t + r.step) end
     if ev.kind == "unhalt" then r.run.sh:signal("halted", false, "", t + r.step) end
   end
+  shield_seen(r.run)
+end
+
+-- the candles the shield refused before candle time t (journaled with
+-- it): through the step again, where they must be refused again
+local function refused(r, t)
+  for _, ev in ipairs(r.rec.by_time[t] or {}) do
+    if ev.kind == "refused" then
+      local c = ev.detail.candle or {}
+      local out = r.run.e.step({ time = ev.detail.time, open = c[1], high = c[2], low = c[3], close = c[4],
+        volume = c[5] }, true)
+      shield_seen(r.run)
+      if out.accepted then
+        return { kind = "refused", detail = ev.detail }, { kind = "accepted", detail = { time = ev.detail.time } }
+      end
+    end
+  end
 end
 
 -- candle k through the engine step, as the run stepped it: nil when it
@@ -254,14 +277,17 @@ local function candle(r, k)
     if want then return want, got end
   end
   reload(r, t)
+  local want, got = refused(r, t)
+  if want then return want, got end
   local run = r.run
   local out = run.e.step({ time = t, open = row[2], high = row[3], low = row[4], close = row[5], volume = row[6] },
     true)
   if out.decided then
     run.sh:strategy(out.ok, not out.ok and string.format("in %s: %s", run.e.phase(), tostring(out.what)) or nil,
       t + r.step)
+    shield_seen(run)
   end
-  local want, got = journaled(r.rec, t), replayed(out, run.e)
+  want, got = journaled(r.rec, t), replayed(out, run.e)
   controls(r, t)
   local at = differ(want, got)
   if at then return want[at] or { kind = "nothing" }, got[at] or { kind = "nothing" } end

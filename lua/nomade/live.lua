@@ -395,7 +395,8 @@ function M.main(...)
       if out.verdict == "refused" then
         emit("error", "refused", { time = iso(row.time), why = out.refusal }, "  error the shield refused a candle: %s",
           out.refusal)
-        journal:event("refused", { time = row.time, why = out.refusal })
+        journal:event("refused", { time = row.time, why = out.refusal, candle = { row.open, row.high, row.low,
+          row.close, row.volume } })
       end
       report_shield()
       return

@@ -225,6 +225,41 @@ do
     o2 .. e2)
 end
 
+-- candles the shield refused (journaled with their prices) and a strategy
+-- that reads m.shield: the replay's shield moves as the run's did
+do
+  local spiky, sj, ss = dir .. "/spiky.csv", dir .. "/spiky.journal", dir .. "/spiky.lua"
+  local f = assert(io.open(spiky, "w"))
+  f:write("open_time_ms,open,high,low,close,volume\n")
+  for k = 0, 59 do
+    local c = 100 + (k % 4) * 0.1
+    f:write(string.format("%d,%.2f,%.2f,%.2f,%.2f,5\n", START + k * HOUR, c - 0.05, (k == 20 or k == 35) and 1e6 * c
+      or c + 0.2, c - 0.25, c))
+  end
+  f:close()
+  write(ss, [[
+settings = { interval = "1h", history = 5 }
+function regime(m) return m.shield end
+function entry(m, r, v) if v then return { type = "market" } end return true end
+function exit() return "out" end
+function prompt() return "p" end
+]])
+  local rc2, o2 = t.run(string.format("run %s --feed replay:%s --speed max --http off --socket %s/sock2 --journal %s",
+    ss, spiky, dir, sj))
+  t.ok(rc2 == 0 and o2:find("the shield refused a candle", 1, true) and o2:find("RED ", 1, true),
+    "a run whose shield refuses two candles and goes RED", o2:sub(1, 600))
+  local rc3, o3 = t.run("audit " .. sj)
+  t.ok(rc3 == 0 and o3:find("all match: 58 candles", 1, true), "its journal replays: all match", o3)
+  local copy = dir .. "/spiky-quiet.journal"
+  os.execute("sqlite3 " .. sj .. " " .. t.q(".backup " .. copy))
+  local time = sql(copy, "SELECT time FROM events WHERE kind = 'refused' ORDER BY id LIMIT 1")
+  sh("sqlite3 " .. copy .. " " .. t.q("UPDATE events SET detail = json_set(detail, '$.candle[1]', 100.3) "
+    .. "WHERE kind = 'refused' AND time = " .. time))
+  local rc4, o4 = t.run("audit " .. copy)
+  t.ok(rc4 == 1 and o4:find("MISMATCH at the candle of " .. iso(tonumber(time)), 1, true)
+    and o4:find("journaled: refused", 1, true), "a refused candle made plausible is found where it came", o4)
+end
+
 -- bad input: exit 2
 do
   local rc2, _, e2 = t.run("audit " .. dir .. "/none.journal")
