@@ -91,14 +91,18 @@ local function load_version(v, state)
 end
 
 -- the journaled verdicts as the judge: by prompt hash, in the order the
--- run got them; a prompt the run never had judged is a mismatch
-local function journaled_judge(rec, mode, on_live)
+-- run got them; a prompt the run never had judged is a mismatch, said to
+-- on_unknown (the judge is called inside the strategy's protected turn)
+local function journaled_judge(rec, mode, on_live, on_unknown)
   if mode == "off" then return tribunal.judge("off") end
   return function(prompt)
     local hash = crypto.sha256(prompt)
     local queue = rec.verdicts[hash]
     local v = queue and table.remove(queue, 1)
-    if not v then error({ audit = "the replay asked the tribunal a prompt the run never did (sha256 " .. hash .. ")" }) end
+    if not v then
+      on_unknown("the replay asked the tribunal a prompt the run never had judged (sha256 " .. hash .. ")")
+      return { signal = "WAIT", score = 0, reasoning = "", source = "unjournaled" }
+    end
     v.source = v.source or (mode == "live" and "live" or "cache")
     if v.source == "live" then on_live(v) end
     return v
@@ -176,7 +180,7 @@ local function replay_new(rec)
     r.run.sh:signal("tribunal", tribunal.UNAVAILABLE[v.cause] or false,
       v.cause and (v.cause .. ": " .. tostring(v.detail)) or "", r.run.e.inner.time + r.step)
     shield_seen(r.run)
-  end)
+  end, function(why) r.unknown = r.unknown or why end)
   return r
 end
 
@@ -254,7 +258,7 @@ local function refused(r, t)
   for _, ev in ipairs(r.rec.by_time[t] or {}) do
     if ev.kind == "refused" then
       local c = ev.detail.candle or {}
-      local out = r.run.e.step({ time = ev.detail.time, open = c[1], high = c[2], low = c[3], close = c[4],
+      local out = r.run.e.step({ time = ev.detail.time + 0.0, open = c[1], high = c[2], low = c[3], close = c[4],
         volume = c[5] }, true)
       shield_seen(r.run)
       if out.accepted then
@@ -280,8 +284,10 @@ local function candle(r, k)
   local want, got = refused(r, t)
   if want then return want, got end
   local run = r.run
-  local out = run.e.step({ time = t, open = row[2], high = row[3], low = row[4], close = row[5], volume = row[6] },
-    true)
+  -- the time as the run's feed handed it: a float, as a series holds it
+  local out = run.e.step({ time = t + 0.0, open = row[2], high = row[3], low = row[4], close = row[5],
+    volume = row[6] }, true)
+  if r.unknown then error({ audit = r.unknown }) end
   if out.decided then
     run.sh:strategy(out.ok, not out.ok and string.format("in %s: %s", run.e.phase(), tostring(out.what)) or nil,
       t + r.step)

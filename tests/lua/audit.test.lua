@@ -40,6 +40,7 @@ do
   end
   f:close()
 end
+os.execute(string.format("head -n 301 %s > %s", data, dir .. "/walk300.csv"))
 
 -- three versions: other indicators, entries (market, limit), exits and sizes
 local function version(n)
@@ -258,6 +259,42 @@ function prompt() return "p" end
   local rc4, o4 = t.run("audit " .. copy)
   t.ok(rc4 == 1 and o4:find("MISMATCH at the candle of " .. iso(tonumber(time)), 1, true)
     and o4:find("journaled: refused", 1, true), "a refused candle made plausible is found where it came", o4)
+end
+
+-- --tribunal cache: the journaled verdicts are the judge, by prompt hash
+do
+  local cs, cache, cj = dir .. "/cached.lua", dir .. "/verdicts.jsonl", dir .. "/cached.journal"
+  write(cs, [[
+settings = { interval = "1h", history = 5, min_score = 50 }
+function regime() return "ANY" end
+function entry(m, r, v) if v then return { type = "market" } end return m.index % 2 == 0 end
+function exit(m) if m.index % 5 == 0 then return "out" end return false end
+function prompt(m) return "p " .. m.time end
+]])
+  local f = assert(io.open(cache, "w"))
+  for k = 1, 299, 4 do  -- every other candidate's prompt (odd k) has a verdict; the rest are misses
+    f:write(string.format('{"prompt_sha256":"%s","signal":"%s","score":%d,"reasoning":"r"}\n',
+      require("nomade.crypto").sha256("p " .. (START + k * HOUR + 0.0)), k % 3 == 0 and "WAIT" or "BUY", k * 7 % 100))
+  end
+  f:close()
+  local rc2, o2 = t.run(string.format("run %s --feed replay:%s --speed max --http off --socket %s/sock3 --journal %s "
+    .. "--tribunal cache --cache %s", cs, data:gsub("walk", "walk300"), dir, cj, cache))
+  local sources = sql(cj, "SELECT group_concat(DISTINCT json_extract(detail, '$.verdict.source')) FROM events "
+    .. "WHERE kind = 'decision' AND json_extract(detail, '$.what') IN ('buy', 'wait')")
+  t.ok(rc2 == 0 and sources:find("cache", 1, true) and sources:find("miss", 1, true),
+    "a cached run: verdicts from the cache and misses (" .. sources .. ")", o2:sub(-300))
+  local rc3, o3 = t.run("audit " .. cj)
+  t.ok(rc3 == 0 and o3:find("all match: 300 candles", 1, true), "its journal replays with the journaled verdicts", o3)
+  local copy = dir .. "/cached-flipped.journal"
+  os.execute("sqlite3 " .. cj .. " " .. t.q(".backup " .. copy))
+  local time = sql(copy, "SELECT time FROM events WHERE kind = 'verdict' AND json_extract(detail, '$.signal') = 'BUY' "
+    .. "AND json_extract(detail, '$.score') >= 50 ORDER BY id LIMIT 1 OFFSET 3")
+  sh("sqlite3 " .. copy .. " " .. t.q("UPDATE events SET detail = json_set(detail, '$.signal', 'WAIT') "
+    .. "WHERE kind = 'verdict' AND time = " .. time))
+  local rc4, o4 = t.run("audit " .. copy)
+  t.ok(rc4 == 1 and o4:find("MISMATCH at the candle of " .. iso(tonumber(time)), 1, true)
+    and o4:find('journaled: decision {.-what = "buy"') and o4:find('replayed:  decision {.-what = "wait"'),
+    "a journaled verdict flipped: the replay waits where the run bought", o4)
 end
 
 -- bad input: exit 2
