@@ -1,7 +1,8 @@
 /*
  * lib_store.c: nomade.store, the SQLite the journal needs, as three calls.
- *   store.open(path) -> db or nil, err   (WAL, synchronous NORMAL: a
- *                        committed transaction survives a killed process)
+ *   store.open(path [, "read"]) -> db or nil, err   (WAL, synchronous
+ *                        NORMAL: a committed transaction survives a killed
+ *                        process; "read": read-only, never created)
  *   db:exec(sql)       statements without parameters; errors raise
  *   db:run(sql, ...)   one statement with ? parameters (numbers, strings,
  *                      booleans, nil); returns the rows as arrays
@@ -43,6 +44,7 @@ static store *check_db(lua_State *L)
 static int st_open(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
+	int readonly = !strcmp(luaL_optstring(L, 2, "write"), "read");
 	store *s = (store *)lua_newuserdatauv(L, sizeof *s, 1);
 	char *msg = NULL;
 
@@ -50,9 +52,10 @@ static int st_open(lua_State *L)
 	luaL_setmetatable(L, DB_MT);
 	lua_newtable(L);  /* sql -> prepared statement (light userdata) */
 	lua_setiuservalue(L, -2, 1);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK
-	    || sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	                           "PRAGMA busy_timeout=2000;", NULL, NULL, &msg) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &s->db, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	                    NULL) != SQLITE_OK
+	    || sqlite3_exec(s->db, readonly ? "PRAGMA busy_timeout=2000;" : "PRAGMA journal_mode=WAL;"
+	                    " PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=2000;", NULL, NULL, &msg) != SQLITE_OK) {
 		lua_pushnil(L);
 		lua_pushfstring(L, "%s: %s", path, msg ? msg : (s->db ? sqlite3_errmsg(s->db) : "cannot open"));
 		sqlite3_free(msg);

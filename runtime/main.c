@@ -29,6 +29,8 @@ static void usage(FILE *f)
 	      "                        the prompt for a candle, the LLM's raw reply and the verdict\n"
 	      "  backtest [STRATEGY] --data FILE [options]\n"
 	      "                        a strategy over historical candles (nomade backtest --help)\n"
+	      "  audit JOURNAL         replay a run's journal through the same engine step and\n"
+	      "                        check every decision, order intent and fill (nomade audit --help)\n"
 	      "\n"
 	      "exit codes:\n"
 	      "  0  success (or what the script returned / passed to os.exit)\n"
@@ -206,7 +208,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "script") && strcmp(cmd, "eval") && strcmp(cmd, "version")
 	    && strcmp(cmd, "--version") && strcmp(cmd, "backtest") && strcmp(cmd, "run")
-	    && strcmp(cmd, "repl") && strcmp(cmd, "bybit") && strcmp(cmd, "tribunal")) {
+	    && strcmp(cmd, "repl") && strcmp(cmd, "bybit") && strcmp(cmd, "tribunal")
+	    && strcmp(cmd, "audit")) {
 		fprintf(stderr, "nomade: unknown command '%s' (see nomade help)\n", cmd);
 		return EXIT_USAGE;
 	}
@@ -230,6 +233,8 @@ int main(int argc, char **argv)
 		rc = run_lua_command(L, "nomade.bybit.rest", argc - 2, argv + 2);
 	else if (!strcmp(cmd, "tribunal"))
 		rc = run_lua_command(L, "nomade.tribunal", argc - 2, argv + 2);
+	else if (!strcmp(cmd, "audit"))
+		rc = run_lua_command(L, "nomade.audit", argc - 2, argv + 2);
 	else
 		rc = run_version(L);
 	fflush(stdout);

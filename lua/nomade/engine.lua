@@ -121,7 +121,7 @@ local function stepper(e, sh, book, streams)
   -- shown, then the strategy's turn when live and history is reached.
   -- Returns what happened, for the runtime to say: accepted (false: the
   -- shield's verdict and refusal), fills ({side=, qty=, price=, reason=,
-  -- pnl=}), decided, and e.turn's ok, what, detail
+  -- pnl=}), decided, and e.turn's ok, what, detail (and intent: a buy's order)
   function e.step(row, live)
     local verdict, refusal = sh:candle(row.time, row.open, row.high, row.low, row.close, row.volume)
     if verdict ~= "accepted" then return { accepted = false, verdict = verdict, refusal = refusal } end
@@ -138,7 +138,7 @@ local function stepper(e, sh, book, streams)
     inner.equity = book:equity(inner.close)
     if live and n >= e.strategy.settings.history then
       out.decided = true
-      out.ok, out.what, out.detail = e.turn(n)
+      out.ok, out.what, out.detail, out.intent = e.turn(n)
     end
     return out
   end
@@ -260,9 +260,9 @@ function M.new(o)
 
   local progress = o.progress
   -- the strategy's turn on the close of candle i; returns what it did:
-  -- nil, "buy" or "sell" (and the verdict, for a candidate), "blocked"
-  -- and the shield's state when the gate refused the order, or "refused"
-  -- and why when the book did
+  -- nil, "buy" or "sell" (and the verdict, for a candidate; a buy also
+  -- the order intent the book took), "blocked" and the shield's state when
+  -- the gate refused the order, or "refused" and why when the book did
   function e.decide(i)
     if progress then progress(i) end
     phase = "regime(m)"
@@ -304,7 +304,7 @@ function M.new(o)
     local sent, now_state, why = book:buy(intent, i)
     if not sent then return blocked(now_state, why) end
     inner.pending = true
-    return "buy", verdict
+    return "buy", verdict, intent
   end
 
   -- decide(i) under the candle's instruction budget: true and what it

@@ -7,9 +7,12 @@
 -- can be applied twice. Live execution adds the orders (each written,
 -- durably, before it is sent) and the exchange's fills, committed as they
 -- happen: they are the truth a restart reconciles with the exchange.
+-- Every strategy version the run used is kept, source and all, with the
+-- run's settings at each start: what `nomade audit` replays.
 local store = require "nomade.store"
 local cjson = require "cjson.safe"
 local scrub = require("nomade.secrets").scrub
+local crypto = require "nomade.crypto"
 
 local M = {}
 M.__index = M
@@ -27,6 +30,10 @@ CREATE TABLE IF NOT EXISTS orders (link TEXT PRIMARY KEY, time INTEGER NOT NULL,
   qty TEXT NOT NULL, candle INTEGER, idx INTEGER, reason TEXT, status TEXT NOT NULL, order_id TEXT);
 CREATE TABLE IF NOT EXISTS fills (exec_id TEXT PRIMARY KEY, link TEXT NOT NULL, side TEXT NOT NULL,
   qty REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL, fee_coin TEXT NOT NULL, time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS strategies (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, path TEXT NOT NULL,
+  sha256 TEXT NOT NULL, source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS starts (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, settings TEXT NOT NULL,
+  book TEXT NOT NULL);
 ]]
 
 -- JSON has one number type: integral values come back as integers
@@ -37,6 +44,30 @@ local function integers(v)
   end
   if math.type(v) == "float" then return math.tointeger(v) or v end
   return v
+end
+
+-- a decision as journaled: what the strategy's turn did, the regime, the
+-- verdict (or the reason: an exit's, a refusal's) and, for a buy, the
+-- order intent the book took
+function M.decision(what, regime, detail, intent)
+  return { what = what, regime = regime, verdict = type(detail) == "table"
+    and { signal = detail.signal, score = detail.score, source = detail.source } or detail,
+    intent = intent and { type = intent.type, price = intent.price, ttl = intent.ttl } }
+end
+
+-- a journaled JSON text as a value (integral numbers integers), or nil
+function M.decode(text)
+  if type(text) ~= "string" then return nil end
+  return integers(cjson.decode(text))
+end
+
+-- two journaled values are the same: equal scalars, or tables with the
+-- same keys holding the same values
+function M.same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not M.same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
 end
 
 -- journal.open(path, identity {strategy, symbol, interval}, adopt) -> j or nil, err
@@ -69,6 +100,31 @@ function M.open(path, identity, adopt)
         .. "continue it anyway, or use another --journal)", path, key, was, identity[key]))
     end
     db:run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, identity[key])
+  end
+  return setmetatable({ db = db, lock = lock, path = path, events = {} }, M)
+end
+
+-- journal.read(path) -> j or nil, err: a journal to read (nomade audit),
+-- opened read-only under its lock, so that no run writes it meanwhile
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil, path .. ": no such journal" end
+  f:close()
+  local lock, lerr, pid = store.lock(path .. ".lock")
+  if not lock then
+    return nil, pid > 0 and string.format("%s is in use by pid %d: a run still writes it (stop it, or read a "
+      .. "copy: sqlite3 %s '.backup COPY')", path, pid, path) or "journal: " .. lerr
+  end
+  local db, err = store.open(path, "read")
+  if not db then
+    lock:close()
+    return nil, "journal: " .. err
+  end
+  local ok, has = pcall(db.run, db, "SELECT count(*) FROM sqlite_master WHERE name IN ('strategies', 'starts')")
+  if not ok or has[1][1] < 2 then
+    db:close()
+    lock:close()
+    return nil, path .. ": not a journal that keeps its strategy versions (from an older nomade, or no journal)"
   end
   return setmetatable({ db = db, lock = lock, path = path, events = {} }, M)
 end
@@ -137,6 +193,48 @@ function M:candle(c, snapshot, new_trades, state)
   end
   db:exec("COMMIT")
   return serialised, why
+end
+
+-- a strategy version: its source (and the source's sha256), applying to
+-- the candles from `time` on (0: from the first); a restart with an
+-- unchanged file adds no row
+function M:strategy_version(path, source, time)
+  local hash = crypto.sha256(source)
+  local last = self.db:run("SELECT path, sha256 FROM strategies ORDER BY id DESC LIMIT 1")[1]
+  if last and last[1] == path and last[2] == hash then return end
+  self.db:run("INSERT INTO strategies (time, path, sha256, source) VALUES (?, ?, ?, ?)", time, path, hash, source)
+end
+
+-- every strategy version, oldest first: {id, time, path, sha256, source}
+function M:strategy_versions()
+  local out = {}
+  for _, r in ipairs(self.db:run("SELECT id, time, path, sha256, source FROM strategies ORDER BY id")) do
+    out[#out + 1] = { id = r[1], time = r[2], path = r[3], sha256 = r[4], source = r[5] }
+  end
+  return out
+end
+
+-- what a replay needs of a run's options (nomade run's), besides the
+-- instrument's rules
+local SETTINGS = { "exec", "feed", "cash", "fee", "shield", "tribunal", "cache", "provider", "model" }
+
+-- a start of the run, after the journal's candle `time` (0: none yet):
+-- its options, the instrument's rules and the book it starts with
+function M:start(time, opts, rules, book)
+  local settings = { rules = { qty_step = rules.qty_step, tick = rules.tick, min_qty = rules.min_qty,
+    min_amt = rules.min_amt, symbol = rules.symbol } }
+  for _, k in ipairs(SETTINGS) do settings[k] = opts[k] end
+  self.db:run("INSERT INTO starts (time, settings, book) VALUES (?, ?, ?)", time, detail_text(settings),
+    cjson.encode(book))
+end
+
+-- every start, oldest first: {time, settings, book}
+function M:starts()
+  local out = {}
+  for _, r in ipairs(self.db:run("SELECT time, settings, book FROM starts ORDER BY id")) do
+    out[#out + 1] = { time = r[1], settings = integers(cjson.decode(r[2])), book = integers(cjson.decode(r[3])) }
+  end
+  return out
 end
 
 -- a lasting flag of the run (the kill switch): its value, or nil

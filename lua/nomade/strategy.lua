@@ -180,7 +180,8 @@ end
 
 -- M.load(source, chunkname [, state [, log]]) -> strategy or nil, err.
 -- A strategy loaded from a file (chunkname "@path") may require modules
--- from its folder; s.files lists the file and every module it read.
+-- from its folder; s.files lists the file and every module it read,
+-- s.source is the text it was loaded from (the journal keeps it).
 function M.load(source, chunkname, state, log)
   local name = chunkname:gsub("^[@=]", "")
   state = state or {}
@@ -208,7 +209,7 @@ function M.load(source, chunkname, state, log)
   local indicators, ierr = check_indicators(env.indicators, name)
   if not indicators then return nil, ierr end
   return setmetatable({ name = name, env = env, state = state, settings = settings,
-    indicators = indicators, files = files }, { __index = M })
+    indicators = indicators, files = files, source = source }, { __index = M })
 end
 
 -- M.load_file(path) or, with no path, the bundled default strategy

@@ -114,12 +114,15 @@ local function cached(opts)
     end
     model = list[1]
   end
+  -- each verdict also goes to opts.on_verdict (nomade run journals it)
   return function(prompt)
     local hash = crypto.sha256(prompt)
     local v = verdicts[key(model, hash)] or verdicts[key(nil, hash)]
-    if not v then return { signal = "WAIT", score = 0, reasoning = "no cached verdict", source = "miss" } end
-    return { signal = v.signal, score = v.score, reasoning = tostring(v.reasoning or ""), source = "cache",
-      model = v.model, cause = v.cause }
+    local out = v and { signal = v.signal, score = v.score, reasoning = tostring(v.reasoning or ""), source = "cache",
+      model = v.model, cause = v.cause, prompt_sha256 = hash }
+      or { signal = "WAIT", score = 0, reasoning = "no cached verdict", source = "miss", prompt_sha256 = hash }
+    if opts.on_verdict then opts.on_verdict(out) end
+    return out
   end
 end
 
@@ -242,8 +245,10 @@ function M.live(opts)
     local hash = crypto.sha256(prompt)
     local hit = known[key(p.model, hash)]
     if hit and not hit.cause then
-      return { signal = hit.signal, score = hit.score, reasoning = hit.reasoning, source = "cache", model = p.model,
+      local v = { signal = hit.signal, score = hit.score, reasoning = hit.reasoning, source = "cache", model = p.model,
         prompt_sha256 = hash }
+      if opts.on_verdict then opts.on_verdict(v) end
+      return v
     end
     local day = os.date("!%Y-%m-%d")
     if state.totals.day ~= day then state.totals.day, state.totals.calls, state.totals.tokens = day, 0, 0 end
@@ -291,19 +296,19 @@ usage: nomade tribunal ask [STRATEGY.lua] --data FILE [--at TIME] [options]
   --provider, --model, --llm-url, --llm   as for nomade backtest --tribunal live
 ]]
 
--- the market view of candle i of c, for strategy strat
-local function view_at(strat, c, i)
+-- the engine as the run has it on the close of candle i of c: candles
+-- 1..i-1 taken in as a resumed journal's, candle i through the engine step
+-- (the shield, the indicators, m), without the strategy's turn
+local function engine_at(strat, c, i)
   local engine = require "nomade.engine"
-  local indicators = {}
-  for _, d in ipairs(require("nomade.backtest").indicator_series(strat.indicators, c)) do
-    indicators[d.name] = d.series
-  end
   local book = require("nomade.paper").new { cash = 10000 }
-  local e = engine.new { strategy = strat, book = book, judge = off(), columns = c, indicators = indicators }
-  e.cursor:set(i)
-  for _, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do e.inner[col] = c[col][i] end
-  e.inner.index, e.inner.equity = i, book.quote
-  for name, series in pairs(indicators) do e.ivals[name] = series[i] end
+  local sh = assert(require("nomade.shield").new(strat))
+  local e = engine.new { strategy = strat, book = book, judge = off(), shield = sh }
+  local rows = {}
+  for k = 1, i - 1 do rows[k] = { c.time[k], c.open[k], c.high[k], c.low[k], c.close[k], c.volume[k] } end
+  e.resume(rows, book:snapshot())
+  e.step({ time = c.time[i], open = c.open[i], high = c.high[i], low = c.low[i], close = c.close[i],
+    volume = c.volume[i] }, false)
   return e
 end
 
@@ -331,15 +336,15 @@ local function ask_main(args)
   opts.interval = strategy.INTERVALS[strat.settings.interval]
   local judge, jerr = M.live(opts)
   if not judge then io.stderr:write("nomade tribunal: ", jerr, "\n") return 1 end
-  local e = view_at(strat, c, i)
+  local e = engine_at(strat, c, i)
+  local reg
   local ok, prompt = pcall(function()
-    local reg = strat:regime(e.m)
-    e.inner.regime = reg
+    reg = strat:regime(e.m)
     return strat:prompt(e.m, reg)
   end)
   if not ok then io.stderr:write("nomade tribunal: ", tostring(prompt), "\n") return 1 end
   local v = judge(prompt)
-  io.stdout:write("candle  ", bt.iso(c.time[i]), "  regime ", tostring(e.inner.regime), "\n")
+  io.stdout:write("candle  ", bt.iso(e.m.time), "  regime ", tostring(reg), "\n")
   io.stdout:write("-- prompt (sha256 ", v.prompt_sha256, ")\n", prompt, "\n")
   io.stdout:write("-- reply (", v.model, ", ", v.latency_ms, " ms, ", v.tokens.total, " tokens)\n",
     v.raw or "(none)", "\n")

@@ -5,6 +5,7 @@
 -- I/O, this says what its step returned.
 local log_mod = require "nomade.log"
 local shield_mod = require "nomade.shield"
+local journal_mod = require "nomade.journal"
 
 local M = {}
 
@@ -57,7 +58,8 @@ function R:say_unaccepted(row, out)
   if out.verdict == "refused" then
     emit("error", "refused", { time = iso(row.time), why = out.refusal }, "  error the shield refused a candle: %s",
       out.refusal)
-    self.journal:event("refused", { time = row.time, why = out.refusal })
+    self.journal:event("refused", { time = row.time, why = out.refusal, candle = { row.open, row.high, row.low,
+      row.close, row.volume } })
   end
   self:report_shield()
 end
@@ -140,15 +142,14 @@ function R:say_decision(what, detail)
     or what == "sell" and "sell" .. later or "no entry", v)
 end
 
--- the strategy's turn on the candle (the engine's ok, what, detail),
--- reported and journaled
-function R:decided(ok, what, detail)
+-- the strategy's turn on the candle (the engine's ok, what, detail and a
+-- buy's intent), reported and journaled
+function R:decided(ok, what, detail, intent)
   local inner = self.inner
   if ok and type(detail) == "table" then self:record_verdict(what, detail) end
   self:strategy_turn(ok, what)
   if ok and what then
-    self.journal:event("decision", { what = what, regime = inner.regime, verdict = type(detail) == "table"
-      and { signal = detail.signal, score = detail.score, source = detail.source } or detail })
+    self.journal:event("decision", journal_mod.decision(what, inner.regime, detail, intent))
   end
   if not ok then
     return

@@ -38,7 +38,7 @@ function R:ingest(row, live)
   self:say_fills(out.fills)
   if out.fills[1] then self:publish_book() end
   self:report_dust()
-  if out.decided then self:decided(out.ok, out.what, out.detail) end
+  if out.decided then self:decided(out.ok, out.what, out.detail, out.intent) end
   self.board:candle(inner, self.e.ivals, inner.regime, inner.equity)
   local all = book.trades
   local fresh = {}
@@ -138,7 +138,11 @@ function R:start()
   self:wire_feed()
   self:arm_kill_switch()
   self:wire_exchange()
-  self.feed.start(self.resumed and self.resumed.time, function(k, live) self:on_candle(k, live) end, function()
+  -- what nomade audit replays: the options, the book and the strategy from here on
+  local resumed = self.resumed
+  self.journal:start(resumed and resumed.time or 0, self.opts, self.rules, self.book:snapshot())
+  self.journal:strategy_version(self.path or "default", self.strat.source, resumed and resumed.time + self.step_ms or 0)
+  self.feed.start(resumed and resumed.time, function(k, live) self:on_candle(k, live) end, function()
     self.finished = true
     loop.stop()
   end)

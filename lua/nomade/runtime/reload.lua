@@ -42,6 +42,7 @@ function R:reload(why)
       old.settings.symbol, old.settings.interval), "  error reload (%s) refused: %s")
   end
   self.journal:note(self.inner.time, "reload", { ok = true, why = why })
+  self.journal:strategy_version(self.path, new.source, self.inner.time and self.inner.time + self.step_ms or 0)
   self.book:configure { position_size = new.settings.position_size, stop_loss = new.settings.stop_loss,
     take_profit = new.settings.take_profit }
   self.strat = new

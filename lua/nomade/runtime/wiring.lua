@@ -120,8 +120,8 @@ end
 function R:wire_tribunal()
   local opts, journal = self.opts, self.journal
   opts.on_verdict = function(v)
-    journal:event("verdict", { model = v.model, prompt_sha256 = v.prompt_sha256, signal = v.signal, score = v.score,
-      cause = v.cause, detail = v.detail, latency_ms = v.latency_ms, tokens = v.tokens, reasoning = v.reasoning })
+    journal:event("verdict", { source = v.source, model = v.model, prompt_sha256 = v.prompt_sha256, signal = v.signal,
+      score = v.score, cause = v.cause, detail = v.detail, latency_ms = v.latency_ms, tokens = v.tokens, reasoning = v.reasoning })
   end
   opts.on_available = function(ok, why)
     self.sh:signal("tribunal", not ok, why or "", self:clock())
