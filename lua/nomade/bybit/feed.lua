@@ -7,6 +7,7 @@ local loop = require "nomade.loop"
 local log = require "nomade.log"
 local bybit = require "nomade.bybit.rest"
 local bybit_stream = require "nomade.bybit.stream"
+local instruments = require "nomade.bybit.instruments"
 
 local M = {}
 
@@ -52,7 +53,7 @@ local function bybit_base(opts, s, after)
   function f.rules()
     local res, rerr = client:instruments(s.symbol)
     if not res then return nil, tostring(rerr) end
-    return require("nomade.instruments").from_list(res.list, s.symbol)
+    return instruments.from_list(res.list, s.symbol)
   end
 
   -- the exchange's clock (ms), for the shield's staleness check

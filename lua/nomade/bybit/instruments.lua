@@ -1,4 +1,4 @@
--- nomade.instruments: an instrument's trading rules (quantity step,
+-- nomade.bybit.instruments: an instrument's trading rules (quantity step,
 -- minimum quantity and amount, tick size) from a Bybit instruments-info
 -- response. The default, used when no --instrument file is given, is
 -- Bybit's own documented BTCUSDT spot record (below, verbatim); any
