@@ -11,7 +11,7 @@
 -- (in C: an order is signed only when the shield allows it), then the
 -- strategy's risk limits.
 local loop = require "nomade.loop"
-local instruments = require "nomade.bybit.instruments"
+local instruments = require "nomade.instruments"
 local book = require "nomade.book"
 
 local M = {}

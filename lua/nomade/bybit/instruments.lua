@@ -2,7 +2,8 @@
 -- minimum quantity and amount, tick size) from a Bybit instruments-info
 -- response. The default, used when no --instrument file is given, is
 -- Bybit's own documented BTCUSDT spot record (below, verbatim); any
--- other symbol needs its record, never a guess.
+-- other symbol needs its record, never a guess. Rounding to the rules'
+-- steps: nomade.instruments.
 local cjson = require "cjson.safe"
 
 local M = {}
@@ -112,12 +113,5 @@ function M.load(path, symbol)
   if not rules then return nil, path .. ": " .. perr end
   return rules
 end
-
--- rounds down (or up) to a step of 10^-d: floor(x * 10^d + 1e-9) / 10^d.
--- The 1e-9 absorbs binary rounding: 100 * 1.1 is 110.00000000000001,
--- which must round up to 110.0 on a 0.1 tick, not to 110.1.
-local SLACK = 1e-9
-function M.floor(x, unit) return math.floor(x * unit.scale + SLACK) / unit.scale end
-function M.ceil(x, unit) return math.ceil(x * unit.scale - SLACK) / unit.scale end
 
 return M
