@@ -9,7 +9,7 @@
 local ta = require "nomade.ta"
 local candles_mod = require "nomade.candles"
 local strategy = require "nomade.strategy"
-local instruments = require "nomade.bybit.instruments"
+local instruments = require "nomade.instruments"
 local tribunal = require "nomade.tribunal"
 local engine = require "nomade.engine"
 local shield = require "nomade.shield"
