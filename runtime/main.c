@@ -230,7 +230,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "repl"))
 		rc = run_lua_command(L, "nomade.repl", argc - 2, argv + 2);
 	else if (!strcmp(cmd, "bybit"))
-		rc = run_lua_command(L, "nomade.bybit.rest", argc - 2, argv + 2);
+		rc = run_lua_command(L, "nomade.bybit.cli", argc - 2, argv + 2);
 	else if (!strcmp(cmd, "tribunal"))
 		rc = run_lua_command(L, "nomade.tribunal", argc - 2, argv + 2);
 	else if (!strcmp(cmd, "audit"))

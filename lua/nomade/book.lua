@@ -60,6 +60,17 @@
 --   stop             book:stop(): what it holds open, closed at the end
 --   cancel           book:cancel_open() -> true | nil, err: the open order
 --                    cancelled (the kill switch)
+--
+-- Beyond the contract, each book's own (what the runtime reads of one
+-- book only, after asking its capabilities)
+--   paper            book:guard(shield) (the live shield the gate reads),
+--                    book:run{...} (the backtest loop), cancelled, current,
+--                    in_state, shield
+--   bybit            problem (the last disagreement, with reconcile),
+--                    stream_up (with private_stream), open and known (the
+--                    open order, every order by orderLinkId), risk_refused,
+--                    client; written by the runtime: price (the last
+--                    close), trigger (when the closing push arrived)
 local M = {}
 
 M.METHODS = { "gate", "buy", "sell", "open_candle", "equity", "snapshot", "restore", "configure" }

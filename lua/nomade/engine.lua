@@ -4,8 +4,8 @@
 -- whose gate (in C) refuses what the Integrity Shield forbids.
 local ta = require "nomade.ta"
 local paper = require "nomade.paper"
-local host = require "nomade.host"
 local contract = require "nomade.book"
+local host = require "nomade.host"
 
 local M = {}
 
