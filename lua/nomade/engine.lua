@@ -78,13 +78,19 @@ local function append(e, streams, row)
     e.columns[col]:push(v)
     inner[col] = v
   end
+  local series = e.indicators
   for _, d in ipairs(streams) do
-    local args = {}
-    for a, col in ipairs(d.inputs) do args[a] = inner[col] end
-    local outs = { d.stream:update(table.unpack(args)) }
-    for k, name in ipairs(d.names) do
-      e.indicators[name]:push(outs[k])
-      ivals[name] = outs[k]
+    local i, names = d.inputs, d.names  -- a stream reads as many inputs as it takes
+    if names[2] then  -- several outputs (macd, bbands)
+      local o = { d.stream:update(inner[i[1]], inner[i[2]], inner[i[3]]) }
+      for k, name in ipairs(names) do
+        series[name]:push(o[k])
+        ivals[name] = o[k]
+      end
+    else  -- one output: no table a candle
+      local v = d.stream:update(inner[i[1]], inner[i[2]], inner[i[3]])
+      series[names[1]]:push(v)
+      ivals[names[1]] = v
     end
   end
   e.cursor:set(n)
@@ -172,6 +178,25 @@ local function stepper(e, sh, book, streams)
   end
 end
 
+-- the columns and indicators an engine reads: the backtest's batch series
+-- (o.columns, o.indicators), or its own, growing, and the indicator streams
+local function sources(o)
+  if o.columns then return o.columns, o.indicators end
+  local columns = {}
+  for _, k in ipairs(COLUMNS) do columns[k] = ta.series() end
+  local streams, map = M.build_indicators(o.strategy.indicators, columns, 0)
+  return columns, map, streams
+end
+
+-- m.ind and m.series read the indicators in map (name -> series)
+local function set_indicators(e, map)
+  local iviews, ivals = {}, e.ivals
+  for k in pairs(ivals) do ivals[k] = nil end
+  for name, series in pairs(map) do iviews[name] = e.cursor:view(series) end
+  e.inner.series = readonly(iviews, "m.series")
+  e.indicators = map
+end
+
 -- engine.new{strategy =, book =, judge =, shield =, columns = {time = series, ...},
 --            indicators = {name = series}, mode = tribunal mode, progress = fn(i)}
 -- -> an engine: e.m, e.inner (the table behind m), e.ivals (behind m.ind),
@@ -184,13 +209,7 @@ function M.new(o)
   local strat = o.strategy
   local cursor = ta.cursor(0)
   local views, ivals = {}, {}
-  local columns, streams, own = o.columns, nil, o.columns == nil
-  local indicators = o.indicators
-  if own then
-    columns = {}
-    for _, k in ipairs(COLUMNS) do columns[k] = ta.series() end
-    streams, indicators = M.build_indicators(strat.indicators, columns, 0)
-  end
+  local columns, indicators, streams = sources(o)
   for _, k in ipairs(COLUMNS) do views[k] = cursor:view(columns[k]) end
   local bal = { quote = book.quote, base = book.base }
   local s = strat.settings
@@ -202,15 +221,9 @@ function M.new(o)
   local m = readonly(inner, "m")
   local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
     blocked = 0, refused = 0, mode = o.mode or "off" }
-  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, n = 0, columns = own and columns }
+  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, n = 0, columns = streams and columns }
 
-  function e.set_indicators(map)
-    local iviews = {}
-    for k in pairs(ivals) do ivals[k] = nil end
-    for name, series in pairs(map) do iviews[name] = cursor:view(series) end
-    inner.series = readonly(iviews, "m.series")
-    e.indicators = map
-  end
+  function e.set_indicators(map) return set_indicators(e, map) end
   e.set_indicators(indicators)
 
   local regime_fn, entry_fn, exit_fn, min_score
@@ -298,7 +311,7 @@ function M.new(o)
   -- did, or false and the error (file:line of the strategy)
   function e.turn(i) return host.limit(M.CANDLE_BUDGET, e.decide, i) end
 
-  if own then stepper(e, o.shield, book, streams) end
+  if streams then stepper(e, o.shield, book, streams) end
   return e
 end
 
