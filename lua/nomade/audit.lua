@@ -54,6 +54,9 @@ local function read(j)
       local detail = journal_mod.decode(r[3])
       if detail == nil then detail = r[3] end
       if kind == "verdict" then
+        if type(detail) ~= "table" or type(detail.prompt_sha256) ~= "string" then
+          error(string.format("%s: event %d: a verdict without its prompt's sha256", j.path, r[4]), 0)
+        end
         local queue = rec.verdicts[detail.prompt_sha256] or {}
         queue[#queue + 1] = detail
         rec.verdicts[detail.prompt_sha256] = queue
@@ -77,12 +80,12 @@ local function read(j)
 end
 
 -- a version of the strategy as journaled: its source checked against its
--- sha256, loaded with the run's `state`
+-- sha256 (a mismatch: true as the third result), loaded with the run's `state`
 local function load_version(v, state)
   if crypto.sha256(v.source) ~= v.sha256 then
     return nil, string.format("strategy version %d (%s, from %s): its source is not the one journaled (sha256 %s, "
       .. "the source's is %s)", v.id, v.path, v.time == 0 and "the start" or iso(v.time), v.sha256,
-      crypto.sha256(v.source))
+      crypto.sha256(v.source)), true
   end
   local chunk = v.path == "default" and "=lua/strategy.lua (bundled)" or "=" .. v.path
   local strat, err = strategy.load(v.source, chunk, state, function() end)
@@ -194,8 +197,8 @@ local function due_version(r, t, restart)
   elseif not restart then
     return nil
   end
-  local strat, err = load_version(versions[r.version], r.state)
-  if not strat then error({ audit = err, bad = true }) end
+  local strat, err, altered = load_version(versions[r.version], r.state)
+  if not strat then error({ audit = err, bad = not altered }) end
   return strat
 end
 
@@ -327,7 +330,9 @@ local function replay(rec)
   for k = 1, #rec.candles do
     local ok, want, got = pcall(candle, r, k)
     if not ok then
-      if type(want) ~= "table" or not want.audit then error(want, 0) end
+      if type(want) ~= "table" or not want.audit then
+        return r, { bad = "the journal cannot be replayed at candle " .. k .. ": " .. tostring(want) }
+      end
       if want.bad then return r, { bad = want.audit } end
       return r, { k = k, why = want.audit }
     end
@@ -353,31 +358,37 @@ local function report(path, rec, r, miss)
   end
 end
 
+-- the journal at path, read and checked for what a replay needs: rec, or
+-- nil and why
+local function load(path)
+  local j, err = journal_mod.read(path)
+  if not j then return nil, err end
+  local ok, rec = pcall(read, j)
+  j:close()
+  if not ok then return nil, tostring(rec) end
+  if #rec.starts == 0 or #rec.versions == 0 then return nil, path .. ": the run never started" end
+  if not strategy.INTERVALS[rec.interval] then return nil, path .. ": no interval in its meta table" end
+  if rec.starts[1].settings.exec == "bybit" then
+    return nil, path .. ": an --exec bybit journal: its fills, wallet and risk checks came from the exchange; "
+      .. "the audit replays paper runs only (nomade audit --help)"
+  end
+  return rec
+end
+
 function M.main(...)
   local opts, err = cli.parse({ ... }, {})
   if opts and not opts.strategy then opts, err = nil, "the journal to audit is needed" end
   if not opts then return cli.refuse("audit", err, M.USAGE) end
   local path = opts.strategy
-  local j, oerr = journal_mod.read(path)
-  if not j then
-    io.stderr:write("nomade audit: ", oerr, "\n")
-    return 2
-  end
-  local ok, rec = pcall(read, j)
-  j:close()
-  if ok and (#rec.starts == 0 or #rec.versions == 0) then ok, rec = false, path .. ": the run never started" end
-  if ok and rec.starts[1].settings.exec == "bybit" then
-    ok, rec = false, path .. ": an --exec bybit journal: its fills, wallet and risk checks came from the exchange; "
-      .. "the audit replays paper runs only (nomade audit --help)"
-  end
-  if not ok then
-    io.stderr:write("nomade audit: ", tostring(rec), "\n")
+  local rec, lerr = load(path)
+  if not rec then
+    io.stderr:write("nomade audit: ", lerr, "\n")
     return 2
   end
   local r, miss = replay(rec)
   if miss and miss.bad then
     io.stderr:write("nomade audit: ", path, ": ", miss.bad, "\n")
-    return miss.bad:match("its source is not the one journaled") and 1 or 2
+    return 2
   end
   if miss then
     report(path, rec, r, miss)

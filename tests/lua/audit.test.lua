@@ -190,8 +190,10 @@ end
 do
   local copy = tampered("source", "UPDATE strategies SET source = replace(source, 'rsi < 45', 'rsi < 99') WHERE id = 2")
   local rc2, o2, e2 = t.run("audit " .. copy)
-  t.ok(rc2 == 1 and e2:find("strategy version 2 (" .. strat .. ", from " , 1, true)
-    and e2:find("its source is not the one journaled", 1, true), "an altered source is caught", o2 .. e2)
+  local from = tonumber(sql(journal, "SELECT time FROM strategies WHERE id = 2"))
+  t.ok(rc2 == 1 and o2:find("MISMATCH at the candle of " .. iso(from), 1, true)
+    and o2:find("strategy version 2 (" .. strat .. ", from " .. iso(from) .. "): its source is not the one journaled",
+      1, true), "an altered source is caught where it would have applied", o2 .. e2)
 end
 
 -- and changed with its sha256: the replay decides otherwise, at a candle
