@@ -12,6 +12,7 @@ local http = require "nomade.http"
 local loop = require "nomade.loop"
 local tree_mod = require "nomade.tree"
 local log = require "nomade.log"
+local controls = require "nomade.controls"
 
 local M = {}
 
@@ -169,10 +170,10 @@ function P:command(id, c, on_command)
   local age = type(c.time) == "number" and now - c.time
   if not age or age ~= age or age > M.COMMAND_TTL * 1000 then  -- (NaN: cjson reads "nan")
     result = "expired: not carried out"
-  elseif not require("nomade.dashboard").ACTIONS[c.action] then
+  elseif not controls.ACTIONS[c.action] then
     result = "refused: unknown action"
   else
-    result = require("nomade.dashboard").carry_out(on_command, c.action, "firebase")
+    result = controls.carry_out(on_command, c.action, "firebase")
   end
   http.request { method = "PATCH", url = self.url .. "/commands/" .. id .. ".json?print=silent&auth=" .. self.auth,
     headers = { ["Content-Type"] = "application/json" }, body = tree_mod.json({ result = result, handled = now }) }
