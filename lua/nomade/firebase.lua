@@ -13,6 +13,7 @@ local loop = require "nomade.loop"
 local tree_mod = require "nomade.tree"
 local log = require "nomade.log"
 local controls = require "nomade.controls"
+local time = require "nomade.time"
 
 local M = {}
 
@@ -80,7 +81,7 @@ function P:flush()
     .. self.auth, headers = { ["Content-Type"] = "application/json" }, body = tree_mod.json(body), timeout = 10 }
   self.busy = false
   if status == 200 or status == 204 then
-    self.sent, self.backoff, self.last_ok = self.sent + 1, 0, os.date("!%Y-%m-%dT%H:%M:%SZ")
+    self.sent, self.backoff, self.last_ok = self.sent + 1, 0, time.stamp()
     return true
   end
   -- kept for the next try (what changed meanwhile is marked already)
