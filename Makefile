@@ -10,7 +10,8 @@
 #   make asan     the whole test suite under ASan + UBSan
 #   make soak     200 kill -9s during live trading, a 30 s silent stream
 #   make fuzz     short libFuzzer runs of every parser target (FUZZ_SECONDS)
-#   make lint     luacheck + cppcheck
+#   make lint     luacheck + cppcheck, and scripts/layers and scripts/funclen
+#                 (requires point down the layers; no Lua function over 80 lines)
 
 PKG_CONFIG ?= pkg-config
 CC = gcc
@@ -166,6 +167,8 @@ fuzz: $(FUZZ_TARGETS)
 
 lint: deps
 	luacheck -q lua tests scripts/demo.lua
+	scripts/layers
+	scripts/funclen
 	cppcheck -q --error-exitcode=1 --enable=warning,portability --std=c11 \
 		--suppress=missingIncludeSystem -Iruntime runtime tests/c tests/fuzz
 

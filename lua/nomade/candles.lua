@@ -6,13 +6,15 @@
 -- Each returns {time, open, high, low, close, volume (series), n, path} or
 -- nil and a message naming the file, the row and the field. Nothing is
 -- skipped or reordered: rows out of order or repeated are errors.
+--   candles.check_interval(c, interval) -> true, or nil and why the
+--                                 candles are not that interval apart
 local core = require "nomade._candles"
 local ta = require "nomade.ta"
 local cjson = require "cjson.safe"
+local COLUMNS = require "nomade.columns"
+local INTERVALS = require("nomade.time").INTERVALS
 
 local M = { load_csv = core.load_csv }
-
-local COLUMNS = { "time", "open", "high", "low", "close", "volume" }
 
 -- one kline row [start, open, high, low, close, volume, turnover]: values
 -- by the CSV parser's own grammar (C), or the reason it is refused
@@ -86,6 +88,18 @@ function M.load(path)
   if type(path) ~= "string" then error("candles.load: path must be a string", 2) end
   if path:match("%.json$") then return M.load_bybit_json(path) end
   return core.load_csv(path)
+end
+
+-- the data's spacing must be the strategy's interval (gaps are allowed)
+function M.check_interval(c, interval)
+  local want = INTERVALS[interval] * 1000
+  local smallest = math.huge
+  for i = 2, math.min(c.n, 1000) do smallest = math.min(smallest, c.time[i] - c.time[i - 1]) end
+  if c.n >= 2 and smallest ~= want then
+    return nil, string.format("%s: candles are %d s apart but the strategy's interval is %s",
+      c.path, smallest // 1000, interval)
+  end
+  return true
 end
 
 return M

@@ -67,6 +67,55 @@ function M.parse(args, options, flags)
   return M.money(opts)
 end
 
+-- options several commands take, defined once: their names and their
+-- lines in a usage text (nomade backtest prints them; nomade run and
+-- nomade tribunal ask say "as for nomade backtest")
+M.GROUPS = {
+  money = { names = { "cash", "fee" }, usage = [[
+  --cash N           starting quote balance (default 10000)
+  --fee RATE         fee per fill, both sides (default 0.001, Bybit spot)
+]] },
+  tribunal = { names = { "tribunal", "cache" }, usage = [[
+  --tribunal MODE    off (every candidate is a BUY, labelled), cache (recorded
+                     verdicts) or live (asks an LLM now; default off)
+  --cache FILE       verdicts: read by cache; with live, appended to, and a
+                     verdict already there is not asked again
+]] },
+  llm = { names = { "provider", "model", "llm-url", "llm" }, usage = [[
+  --provider P       live: gemini (default; GEMINI_API_KEY) or openai (any
+                     OpenAI-compatible server; OPENAI_API_KEY if it needs one)
+  --model NAME       live: the model (gemini: default gemini-3.5-flash); cache:
+                     whose verdicts to replay
+  --llm-url URL      live: the provider's base URL (gemini: Google's)
+  --llm K=V,...      live: temperature, max_tokens, thinking_budget, deadline (s),
+                     daily_calls, daily_tokens (README, "The tribunal")
+]] },
+  market = { names = { "instrument", "shield" }, usage = [[
+  --instrument FILE  a Bybit instruments-info response with the symbol's rules
+                     (default: Bybit's documented BTCUSDT record)
+  --shield K=V,...   Integrity Shield thresholds (grace, jump_atr, jump_pct,
+                     zero_volume_run, flat_run, atr_period, recovery, ...; README)
+]] },
+}
+
+-- cli.options(groups, own) -> the option set for cli.parse: the names of
+-- the groups (M.GROUPS keys) and the command's own names
+function M.options(groups, own)
+  local set = {}
+  for _, g in ipairs(groups) do
+    for _, name in ipairs(M.GROUPS[g].names) do set[name] = true end
+  end
+  for _, name in ipairs(own) do set[name] = true end
+  return set
+end
+
+-- cli.usage(group...) -> those groups' usage lines, in that order
+function M.usage(...)
+  local out = {}
+  for _, g in ipairs({ ... }) do out[#out + 1] = M.GROUPS[g].usage end
+  return table.concat(out)
+end
+
 -- --cash N (> 0) and --fee RATE (in [0, 1)) as numbers
 function M.money(opts)
   for _, k in ipairs({ "cash", "fee" }) do

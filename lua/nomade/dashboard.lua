@@ -16,20 +16,11 @@ local httpd = require "nomade.httpd"
 local loop = require "nomade.loop"
 local tree_mod = require "nomade.tree"
 local cjson = require "cjson.safe"
+local controls = require "nomade.controls"
 
 local M = {}
 
 M.KEEPALIVE = 30  -- seconds between keep-alive events on a quiet stream
-M.ACTIONS = { pause = true, resume = true, halt = true, unhalt = true }
-
--- a control carried out: on_command(action, source) -> its result text
--- (a failure "error: ...", a refusal, nil and why, "refused: why")
-function M.carry_out(on_command, action, source)
-  local ok, result, why = pcall(on_command, action, source)
-  if not ok then return "error: " .. tostring(result) end
-  if result == nil then return "refused: " .. tostring(why) end
-  return tostring(result)
-end
 
 local TYPES = { html = "text/html; charset=utf-8", js = "text/javascript; charset=utf-8",
   mjs = "text/javascript; charset=utf-8", css = "text/css; charset=utf-8", json = "application/json",
@@ -174,13 +165,13 @@ function M.handler(o)
     local doc = cjson.decode(req.body)
     local twice = type(doc) == "table" and duplicate_key(req.body)
     if twice then return refuse(400, "the body has the key " .. tree_mod.json(twice) .. " twice") end
-    if type(doc) ~= "table" or not M.ACTIONS[doc.action] then
+    if type(doc) ~= "table" or not controls.ACTIONS[doc.action] then
       return refuse(400, "the body must be {\"action\": \"pause\"|\"resume\"|\"halt\"|\"unhalt\"}")
     end
     local now = math.floor(loop.time() * 1000)
     local name = push_id(now)
     tree:put("/commands/" .. name, { action = doc.action, time = now, source = "dashboard" })
-    local result = M.carry_out(o.on_command, doc.action, "dashboard")
+    local result = controls.carry_out(o.on_command, doc.action, "dashboard")
     tree:put("/commands/" .. name .. "/result", result)
     return reply(200, tree_mod.json({ name = name, result = result }))
   end

@@ -12,10 +12,10 @@
 --   bybit-rest   Bybit V5 REST klines, polled right after each close
 local loop = require "nomade.loop"
 local log = require "nomade.log"
+local time = require "nomade.time"
+local COLUMNS = require "nomade.columns"
 
 local M = {}
-
-local COLUMNS = { "time", "open", "high", "low", "close", "volume" }
 
 -- how long after a close the exchange is given to publish the candle
 M.SETTLE_MS = 1500
@@ -24,13 +24,14 @@ M.MAX_RETRY = 15
 -- a restart catches up at most this many missed candles (else: a new journal)
 M.MAX_CATCHUP = 50000
 
-local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
+local iso = time.iso
 
 -- M.replay(path, settings, speed) -> feed or nil, err
 function M.replay(path, s, speed)
-  local cols, err = require("nomade.candles").load(path)
+  local candles = require "nomade.candles"
+  local cols, err = candles.load(path)
   if not cols then return nil, err end
-  local spaced, serr = require("nomade.backtest").check_interval(cols, s.interval)
+  local spaced, serr = candles.check_interval(cols, s.interval)
   if not spaced then return nil, serr end
   local f = { cols = cols, name = "replay:" .. path }
   local timer
@@ -45,7 +46,7 @@ function M.replay(path, s, speed)
       for h = 1, f.history do deliver(h, true) end
       k = f.history + 1
     end
-    local period = require("nomade.strategy").INTERVALS[s.interval] / speed
+    local period = time.INTERVALS[s.interval] / speed
     -- one candle at a time: a candle whose turn waits (on the tribunal)
     -- holds the next ones back
     local busy = false
@@ -71,18 +72,9 @@ function M.replay(path, s, speed)
   return f
 end
 
--- what the Bybit feeds share: the REST client, the history (the last
--- max(1000, history) confirmed candles, or with `after`, a resumed journal,
--- every candle since), the instrument's rules, the exchange's clock,
--- backfill, and f.append(got, live_newest) for candles fetched over REST.
--- Needs no keys.
-local function bybit_base(opts, s, after)
-  local bybit = require "nomade.bybit.rest"
-  local ok, client = pcall(bybit.new, { base = opts["base-url"] or "mainnet", timeout = 10 })
-  if not ok then return nil, tostring(client):gsub("^.-: ", "") end
-  local step = require("nomade.strategy").INTERVALS[s.interval] * 1000
-  local synced, serr = client:sync_time()
-  if not synced then return nil, tostring(serr) end
+-- the candles a Bybit feed starts with: max(1000, history) confirmed
+-- ones, or every one since `after` (a resumed journal); or nil, why
+local function first_candles(client, s, step, after)
   local cols, err
   if after then
     local behind = (client:server_now() - after) // step
@@ -96,6 +88,30 @@ local function bybit_base(opts, s, after)
     if cols and cols.n == 0 then err = "bybit: no confirmed " .. s.symbol .. " " .. s.interval .. " candles" end
   end
   if not cols or err then return nil, tostring(err) end
+  return cols
+end
+
+-- candle k of fetched columns as a row {time, open, ...}
+local function row_at(got, k)
+  local row = {}
+  for _, col in ipairs(COLUMNS) do row[col] = got[col][k] end
+  return row
+end
+
+-- what the Bybit feeds share: the REST client, the history (the last
+-- max(1000, history) confirmed candles, or with `after`, a resumed journal,
+-- every candle since), the instrument's rules, the exchange's clock,
+-- backfill, and f.append(got, live_newest) for candles fetched over REST.
+-- Needs no keys.
+local function bybit_base(opts, s, after)
+  local bybit = require "nomade.bybit.rest"
+  local ok, client = pcall(bybit.new, { base = opts["base-url"] or "mainnet", timeout = 10 })
+  if not ok then return nil, tostring(client):gsub("^.-: ", "") end
+  local step = time.INTERVALS[s.interval] * 1000
+  local synced, serr = client:sync_time()
+  if not synced then return nil, tostring(serr) end
+  local cols, err = first_candles(client, s, step, after)
+  if not cols then return nil, err end
   local f = { cols = cols, client = client, step = step, name = "bybit", errors = 0, gaps = 0,
     last = cols.n > 0 and cols.time[cols.n] or after }
 
@@ -115,11 +131,7 @@ local function bybit_base(opts, s, after)
     local got, berr = client:candles(s.symbol, s.interval, nil, { since = from - 1, ["end"] = to })
     if not got then return nil, tostring(berr) end
     local rows = {}
-    for k = 1, got.n do
-      local row = {}
-      for _, col in ipairs(COLUMNS) do row[col] = got[col][k] end
-      rows[k] = row
-    end
+    for k = 1, got.n do rows[k] = row_at(got, k) end
     return rows, got.n == 0 and "the exchange has no candles there (a halt?)" or nil
   end
 
@@ -147,11 +159,7 @@ local function bybit_base(opts, s, after)
       log.event("warn", "feed_error", { error = tostring(perr), kind = perr.kind }, "  warn  feed: " .. tostring(perr))
       return nil, perr
     end
-    for k = 1, got.n do
-      local row = {}
-      for _, col in ipairs(COLUMNS) do row[col] = got[col][k] end
-      f.push(row, live_newest and k == got.n)
-    end
+    for k = 1, got.n do f.push(row_at(got, k), live_newest and k == got.n) end
     f.open_candle = got.open_candle or f.open_candle
     return true
   end
@@ -192,7 +200,7 @@ function M.bybit_rest(opts, s, after)
   end
 
   local function poll()
-    f.polls, f.last_poll = f.polls + 1, os.date("!%Y-%m-%dT%H:%M:%SZ")
+    f.polls, f.last_poll = f.polls + 1, time.stamp()
     f.catch_up(true)
     timer = loop.timer(next_poll(), 0, poll)
   end

@@ -12,6 +12,8 @@ local http = require "nomade.http"
 local loop = require "nomade.loop"
 local tree_mod = require "nomade.tree"
 local log = require "nomade.log"
+local controls = require "nomade.controls"
+local time = require "nomade.time"
 
 local M = {}
 
@@ -79,7 +81,7 @@ function P:flush()
     .. self.auth, headers = { ["Content-Type"] = "application/json" }, body = tree_mod.json(body), timeout = 10 }
   self.busy = false
   if status == 200 or status == 204 then
-    self.sent, self.backoff, self.last_ok = self.sent + 1, 0, os.date("!%Y-%m-%dT%H:%M:%SZ")
+    self.sent, self.backoff, self.last_ok = self.sent + 1, 0, time.stamp()
     return true
   end
   -- kept for the next try (what changed meanwhile is marked already)
@@ -169,10 +171,10 @@ function P:command(id, c, on_command)
   local age = type(c.time) == "number" and now - c.time
   if not age or age ~= age or age > M.COMMAND_TTL * 1000 then  -- (NaN: cjson reads "nan")
     result = "expired: not carried out"
-  elseif not require("nomade.dashboard").ACTIONS[c.action] then
+  elseif not controls.ACTIONS[c.action] then
     result = "refused: unknown action"
   else
-    result = require("nomade.dashboard").carry_out(on_command, c.action, "firebase")
+    result = controls.carry_out(on_command, c.action, "firebase")
   end
   http.request { method = "PATCH", url = self.url .. "/commands/" .. id .. ".json?print=silent&auth=" .. self.auth,
     headers = { ["Content-Type"] = "application/json" }, body = tree_mod.json({ result = result, handled = now }) }

@@ -4,24 +4,17 @@
 --   gemini.ask{base, key, model, prompt, system, schema, temperature,
 --              max_tokens, thinking_budget, timeout}
 --     -> {text, finish, usage = {prompt, output, thoughts, total}, model}
---     or nil, {cause, message, status, retry_after}
+--     or nil, an error of nomade.errors (kind = cause, message, status, retry_after)
 -- parse_response is pure and never raises (fuzzed: tests/fuzz/fuzz_gemini.c).
 local http = require "nomade.http"
 local cjson = require "cjson.safe"
+local failure = require("nomade.errors").new
 
 local M = {}
 
 M.BASE = "https://generativelanguage.googleapis.com"
 -- the seed's Gemini 1.5 is retired; this is a current Flash model
 M.DEFAULT_MODEL = "gemini-3.5-flash"
-
-local ERR = { __tostring = function(e) return e.message end }
-local function failure(cause, message, extra)
-  local e = extra or {}
-  e.cause, e.message = cause, message
-  return setmetatable(e, ERR)
-end
-M.failure = failure
 
 function M.body(o)
   local config = { temperature = o.temperature, maxOutputTokens = o.max_tokens,

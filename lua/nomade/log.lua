@@ -3,6 +3,7 @@
 -- event's fields, for a log shipper. Levels: debug, info, warn, error.
 local cjson = require "cjson"
 local scrub = require("nomade.secrets").scrub
+local stamp = require("nomade.time").stamp
 
 local M = { format = "text", level = "info" }
 local LEVELS = { debug = 1, info = 2, warn = 3, error = 4 }
@@ -24,7 +25,7 @@ function M.event(level, event, fields, text)
   if LEVELS[level] < LEVELS[M.level] then return end
   local line = text
   if M.format == "json" then
-    local doc = { ts = os.date("!%Y-%m-%dT%H:%M:%SZ"), level = level, event = event, msg = text }
+    local doc = { ts = stamp(), level = level, event = event, msg = text }
     for k, v in pairs(fields or {}) do
       if doc[k] == nil then doc[k] = (v ~= v or v == math.huge) and tostring(v) or v end
     end

@@ -4,10 +4,10 @@
 --   openai.ask{base, key, model, prompt, system, schema, temperature,
 --              max_tokens, timeout}
 --     -> {text, finish, usage = {prompt, output, thoughts, total}, model}
---     or nil, {cause, message, status, retry_after}
+--     or nil, an error of nomade.errors (kind = cause, message, status, retry_after)
 local http = require "nomade.http"
 local cjson = require "cjson.safe"
-local failure = require("nomade.gemini").failure
+local failure = require("nomade.errors").new
 
 local M = {}
 

@@ -4,13 +4,13 @@
 -- same bytes.
 local host = require "nomade.host"
 local pretty = require "nomade.pretty"
-local strategy = require "nomade.strategy"
+local time = require "nomade.time"
 
 local M = {}
 
 local YEAR = 365.25 * 86400
 
-local function iso(ms) return os.date("!%Y-%m-%dT%H:%M:%SZ", ms // 1000) end
+local iso = time.stamp
 
 -- per-candle returns of the equity curve: mean, population deviation and
 -- downside deviation (root mean square of the negative returns)
@@ -41,7 +41,7 @@ end
 -- M.figures(result) -> a table of the report's numbers
 function M.figures(r)
   local c, book, eq = r.c, r.book, r.equity
-  local interval = strategy.INTERVALS[r.strategy.settings.interval]
+  local interval = time.INTERVALS[r.strategy.settings.interval]
   local candles = r.last - r.first + 1
   local final = eq[#eq]
   local years = candles * interval / YEAR

@@ -3,6 +3,7 @@
 -- builds a shield for a strategy, reads --shield thresholds, and words
 -- its state for people.
 local core = require "nomade._shield"
+local time = require "nomade.time"
 
 local M = {}
 
@@ -62,7 +63,7 @@ end
 -- M.new(strategy, text) -> a shield for the strategy's interval and
 -- indicators, with --shield's thresholds, or nil, err
 function M.new(strat, text)
-  return build(text, require("nomade.strategy").INTERVALS[strat.settings.interval], M.warmup(strat.indicators))
+  return build(text, time.INTERVALS[strat.settings.interval], M.warmup(strat.indicators))
 end
 
 -- M.check(text, streamed) -> true or nil, err: --shield as the command
@@ -76,20 +77,19 @@ function M.check(text, streamed)
   return ok and true, err
 end
 
-local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
 
 -- one line per reason: "RED zero_volume (since 12:00): ..."
 function M.reason_lines(sh)
   local out = {}
   for _, r in ipairs(sh:reasons()) do
-    out[#out + 1] = string.format("%-5s %-12s since %s  %s", r.severity, r.check, iso(r.since), r.detail)
+    out[#out + 1] = string.format("%-5s %-12s since %s  %s", r.severity, r.check, time.iso(r.since), r.detail)
   end
   return out
 end
 
 -- a transition as a line
 function M.transition_line(t)
-  return string.format("%s  %s -> %s  %s: %s", iso(t.time), t.from, t.to, t.check, t.detail)
+  return string.format("%s  %s -> %s  %s: %s", time.iso(t.time), t.from, t.to, t.check, t.detail)
 end
 
 -- what the REPL's shield.explain() prints

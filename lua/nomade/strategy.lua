@@ -6,18 +6,14 @@
 -- nothing of the half-loaded strategy escapes.
 local host = require "nomade.host"
 local ta = require "nomade.ta"
+local INTERVALS = require("nomade.time").INTERVALS
 
 local M = {}
 
 -- instructions the top level may run (it should only define things)
 M.LOAD_BUDGET = 10000000
 
-local INTERVALS = {
-  ["1m"] = 60, ["3m"] = 180, ["5m"] = 300, ["15m"] = 900, ["30m"] = 1800,
-  ["1h"] = 3600, ["2h"] = 7200, ["4h"] = 14400, ["6h"] = 21600, ["12h"] = 43200,
-  ["1d"] = 86400, ["1w"] = 604800,
-}
-M.INTERVALS = INTERVALS
+M.INTERVALS = INTERVALS  -- nomade.time's, for strategy tools and old callers
 
 -- name = {default, check(value) -> ok, what it must be}
 local SETTINGS = {

@@ -159,6 +159,54 @@ local function wait_verdict(cause, why)
   return { signal = "WAIT", score = 0, reasoning = "", cause = cause, detail = why }
 end
 
+-- one question, retried on 429 and 5xx (honouring RetryInfo, but never
+-- sooner than M.MIN_PAUSE) while the deadline, M.MAX_ATTEMPTS and the
+-- day's budget allow; every request counts as a call. The key stays in
+-- the request's header
+local function ask(p, llm, state, prompt)
+  local loop = require "nomade.loop"
+  local deadline = state.deadline
+  local t0 = loop.time()
+  local until_ = t0 + deadline
+  local backoff, tokens = M.MIN_PAUSE, { prompt = 0, output = 0, thoughts = 0, total = 0 }
+  local reply, err
+  for attempt = 1, M.MAX_ATTEMPTS do
+    local left = until_ - loop.time()
+    if left <= 0.05 then
+      err = err or require("nomade.errors").new("deadline", "tribunal: the decision's deadline passed")
+      break
+    end
+    if attempt > 1 and (state.totals.calls >= llm.daily_calls or state.totals.tokens >= llm.daily_tokens) then
+      err.message = err.message .. " (no retry: the daily budget is spent)"
+      break
+    end
+    state.totals.calls = state.totals.calls + 1
+    reply, err = p.mod.ask { base = p.base, key = p.key, model = p.model, prompt = prompt, schema = M.SCHEMA,
+      temperature = llm.temperature, max_tokens = llm.max_tokens, thinking_budget = p.name == "gemini"
+      and llm.thinking_budget or nil, timeout = left }
+    local usage = (reply or err).usage
+    if usage then
+      for k in pairs(tokens) do tokens[k] = tokens[k] + usage[k] end
+      state.totals.tokens = state.totals.tokens + usage.total
+    end
+    if reply then break end
+    if err.cause ~= "http_429" and err.cause ~= "http_5xx" and err.cause ~= "network" then break end
+    if attempt == M.MAX_ATTEMPTS then
+      err.message = err.message .. string.format(" (%d attempts)", attempt)
+      break
+    end
+    local pause = math.max(backoff, err.retry_after or 0)  -- backoff starts at M.MIN_PAUSE
+    backoff = backoff * 2
+    if loop.time() + pause >= until_ then
+      err.message = err.message .. string.format(" (a retry in %.1f s would pass the %.1f s deadline)", pause,
+        deadline)
+      break
+    end
+    loop.sleep(pause)
+  end
+  return reply, err, math.floor((loop.time() - t0) * 1000 + 0.5), tokens
+end
+
 -- M.live(opts) -> judge, state ({totals, last}) or nil, err.
 -- opts: provider, model, llm-url, llm (parsed --llm), cache, interval (s),
 -- on_verdict(v) (journal), on_available(ok, why) (the shield)
@@ -176,7 +224,6 @@ function M.live(opts)
     if not f then return nil, "tribunal cache: " .. ferr end
     write = f
   end
-  local loop = require "nomade.loop"
   local core = require "nomade._gemini"
   local state = { provider = p.name, model = p.model, totals = { day = nil, calls = 0, tokens = 0 },
     deadline = deadline, causes = {} }
@@ -193,52 +240,6 @@ function M.live(opts)
     if opts.on_verdict then opts.on_verdict(v) end
     if opts.on_available then opts.on_available(not M.UNAVAILABLE[v.cause], v.cause and (v.cause .. ": "
       .. tostring(v.detail))) end
-  end
-
-  -- one question, retried on 429 and 5xx (honouring RetryInfo, but never
-  -- sooner than M.MIN_PAUSE) while the deadline, M.MAX_ATTEMPTS and the
-  -- day's budget allow; every request counts as a call. The key stays in
-  -- the request's header
-  local function ask(prompt)
-    local t0 = loop.time()
-    local until_ = t0 + deadline
-    local backoff, tokens = M.MIN_PAUSE, { prompt = 0, output = 0, thoughts = 0, total = 0 }
-    local reply, err
-    for attempt = 1, M.MAX_ATTEMPTS do
-      local left = until_ - loop.time()
-      if left <= 0.05 then
-        err = err or require("nomade.gemini").failure("deadline", "tribunal: the decision's deadline passed")
-        break
-      end
-      if attempt > 1 and (state.totals.calls >= llm.daily_calls or state.totals.tokens >= llm.daily_tokens) then
-        err.message = err.message .. " (no retry: the daily budget is spent)"
-        break
-      end
-      state.totals.calls = state.totals.calls + 1
-      reply, err = p.mod.ask { base = p.base, key = p.key, model = p.model, prompt = prompt, schema = M.SCHEMA,
-        temperature = llm.temperature, max_tokens = llm.max_tokens, thinking_budget = p.name == "gemini"
-        and llm.thinking_budget or nil, timeout = left }
-      local usage = (reply or err).usage
-      if usage then
-        for k in pairs(tokens) do tokens[k] = tokens[k] + usage[k] end
-        state.totals.tokens = state.totals.tokens + usage.total
-      end
-      if reply then break end
-      if err.cause ~= "http_429" and err.cause ~= "http_5xx" and err.cause ~= "network" then break end
-      if attempt == M.MAX_ATTEMPTS then
-        err.message = err.message .. string.format(" (%d attempts)", attempt)
-        break
-      end
-      local pause = math.max(backoff, err.retry_after or 0)  -- backoff starts at M.MIN_PAUSE
-      backoff = backoff * 2
-      if loop.time() + pause >= until_ then
-        err.message = err.message .. string.format(" (a retry in %.1f s would pass the %.1f s deadline)", pause,
-          deadline)
-        break
-      end
-      loop.sleep(pause)
-    end
-    return reply, err, math.floor((loop.time() - t0) * 1000 + 0.5), tokens
   end
 
   local function judge(prompt)
@@ -258,7 +259,7 @@ function M.live(opts)
         state.totals.calls, state.totals.tokens))
       v.latency_ms, v.tokens = 0, { prompt = 0, output = 0, thoughts = 0, total = 0 }
     else
-      local reply, err, ms, tokens = ask(prompt)
+      local reply, err, ms, tokens = ask(p, llm, state, prompt)
       if reply then
         local parsed, cause, why = core.verdict(reply.text)
         v = parsed or wait_verdict(cause, why)
@@ -314,26 +315,25 @@ end
 
 local function ask_main(args)
   local cli = require "nomade.cli"
-  local opts, err = cli.parse(args, { data = true, at = true, provider = true, model = true, ["llm-url"] = true,
-    llm = true })
+  local opts, err = cli.parse(args, cli.options({ "llm" }, { "data", "at" }))
   if opts and not opts.data then opts, err = nil, "--data FILE is required" end
   if opts then opts.llm, err = M.parse_llm(opts.llm) end
   if not opts or not opts.llm then
     if err == cli.HELP then io.stdout:write(M.USAGE) return 0 end
     return cli.refuse("tribunal", err, M.USAGE)
   end
-  local strategy, bt = require "nomade.strategy", require "nomade.backtest"
+  local strategy, time = require "nomade.strategy", require "nomade.time"
   local strat, serr = strategy.load_file(opts.strategy, {})
   local c, cerr = require("nomade.candles").load(opts.data)
   if not strat or not c then io.stderr:write("nomade tribunal: ", serr or cerr, "\n") return 1 end
   local i = c.n
   if opts.at then
-    local at, aerr = bt.parse_date(opts.at)
+    local at, aerr = time.parse_date(opts.at)
     if not at then return cli.refuse("tribunal", "--at: " .. aerr, M.USAGE) end
     while i > 0 and c.time[i] > at do i = i - 1 end
     if i == 0 then io.stderr:write("nomade tribunal: no candle at or before ", opts.at, "\n") return 1 end
   end
-  opts.interval = strategy.INTERVALS[strat.settings.interval]
+  opts.interval = time.INTERVALS[strat.settings.interval]
   local judge, jerr = M.live(opts)
   if not judge then io.stderr:write("nomade tribunal: ", jerr, "\n") return 1 end
   local e = engine_at(strat, c, i)
@@ -344,7 +344,7 @@ local function ask_main(args)
   end)
   if not ok then io.stderr:write("nomade tribunal: ", tostring(prompt), "\n") return 1 end
   local v = judge(prompt)
-  io.stdout:write("candle  ", bt.iso(e.m.time), "  regime ", tostring(reg), "\n")
+  io.stdout:write("candle  ", time.iso(e.m.time), "  regime ", tostring(reg), "\n")
   io.stdout:write("-- prompt (sha256 ", v.prompt_sha256, ")\n", prompt, "\n")
   io.stdout:write("-- reply (", v.model, ", ", v.latency_ms, " ms, ", v.tokens.total, " tokens)\n",
     v.raw or "(none)", "\n")

@@ -10,6 +10,9 @@ local http = require "nomade.http"
 local loop = require "nomade.loop"
 local cjson = require "cjson.safe"
 local candle_field = require("nomade._candles").field
+local failure = require("nomade.errors").new
+local COLUMNS = require "nomade.columns"
+local INTERVALS = require("nomade.time").INTERVALS
 
 local M = {}
 
@@ -36,13 +39,6 @@ local KINDS = {
   [110072] = "duplicate", [170141] = "duplicate",
 }
 
-local ERR = { __tostring = function(e) return e.message end }
-
-local function failure(kind, message, extra)
-  local e = extra or {}
-  e.kind, e.message = kind, message
-  return setmetatable(e, ERR)
-end
 M.failure = failure
 
 -- the wall clock, not the loop's cached time: a timestamp must not lag
@@ -284,7 +280,7 @@ function C:candles(symbol, interval, n, o)
   local code = M.INTERVALS[interval]
   if not code then error("bybit.candles: unknown interval '" .. tostring(interval) .. "'", 2) end
   if not n and not o.since then error("bybit.candles: give n or since", 2) end
-  local step = require("nomade.strategy").INTERVALS[interval] * 1000
+  local step = INTERVALS[interval] * 1000
   local synced, serr = self:fresh_offset()
   if not synced then return nil, serr end
   -- o.closed: a time the exchange has shown to be past (a confirmed push
@@ -325,7 +321,7 @@ function C:candles(symbol, interval, n, o)
   end
   local out = { time = {}, open = {}, high = {}, low = {}, close = {}, volume = {}, n = #rows }
   for k, r in ipairs(rows) do
-    for c, col in ipairs({ "time", "open", "high", "low", "close", "volume" }) do out[col][k] = r[c] end
+    for c, col in ipairs(COLUMNS) do out[col][k] = r[c] end
   end
   out.open_candle = open_row and { time = open_row[1], close = open_row[5] }
   return out
