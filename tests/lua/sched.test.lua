@@ -208,6 +208,30 @@ t.ok(rc == 0 and err:find("callback aborted: timer: a coroutine of the sched yie
 t.raises(function() sched.tag("x") end, "sched.tag: not in a coroutine of the sched", "the main thread has no tag")
 t.eq(select(2, in_handler(function() sched.tag("a"); return sched.current() end)), "a", "current() tells the tag")
 
+-- and in the source: Lua is entered from C only by sched.c (coroutines),
+-- host.c (start-up, the scrub of a report) and main.c (a command's entry),
+-- and the main thread is found one way, host_main
+local WHO = {
+  ["lua_resume"] = { ["sched.c"] = true }, ["lua_newthread"] = { ["sched.c"] = true },
+  ["lua_pcall%f[^%w_]"] = { ["host.c"] = true }, ["host_pcall%("] = { ["host.c"] = true, ["main.c"] = true },
+  ["LUA_RIDX_MAINTHREAD"] = { ["host.c"] = true },
+}
+local offenders = {}
+local files = io.popen("ls runtime/*.c runtime/ta/*.c")
+for path in files:lines() do
+  local f = assert(io.open(path))
+  local src, name = f:read("a"), path:match("[^/]+$")
+  f:close()
+  for what, allowed in pairs(WHO) do
+    offenders[what] = offenders[what] or {}
+    if not allowed[name] and src:find(what) then table.insert(offenders[what], name) end
+  end
+end
+files:close()
+for what, found in pairs(offenders) do
+  t.ok(#found == 0, (what:gsub("%%.*", "")) .. " only in the sched's way in", table.concat(found, ", "))
+end
+
 web:close()
 wsstop()
 os.execute("rm -rf " .. dir)
