@@ -441,7 +441,6 @@ const char *sched_budget_end(lua_State *L, int at, lua_Integer given)
 	return spent_what[inner->spent];
 }
 
-
 /* the watchdog's timer: SIGALRM to on_watchdog */
 static void watchdog_open(void)
 {
@@ -460,7 +459,6 @@ static void watchdog_open(void)
 	sev.sigev_signo = SIGALRM;
 	running.has_timer = timer_create(CLOCK_MONOTONIC, &sev, &running.timer) == 0;
 }
-
 
 /* after the budgeted call, returned or resumed from a yield (stack: outer
    budget, inner budget, results or error): the outer budget is the
