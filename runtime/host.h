@@ -1,5 +1,5 @@
 /*
- * host.h: the one Lua state and the only ways C enters Lua.
+ * host.h: the one Lua state: its making, its main thread, a protected call.
  */
 #ifndef NOMADE_HOST_H
 #define NOMADE_HOST_H
@@ -18,8 +18,8 @@ enum {
 };
 
 /*
- * What one budgeted call (host.limit: a strategy's turn on a candle, its
- * load, a REPL evaluation) may take besides its instructions: bytes (net
+ * What one budgeted call (host.limit, in sched.c: a strategy's turn on a
+ * candle, its load, a REPL evaluation) may take besides its instructions: bytes (net
  * of what it frees), and seconds of running (not of waiting on I/O). Past
  * the soft deadline it fails as soon as the VM runs again; past the hard
  * one (still in one C function) the process exits with EXIT_STUCK; after
@@ -39,8 +39,8 @@ lua_State *host_open(void);
 void host_close(lua_State *L);
 
 /*
- * lua_pcall with a message handler that appends a traceback. Every C->Lua
- * call goes through here (or host_resume for coroutines).
+ * lua_pcall with a message handler that appends a traceback: a command's
+ * entry (main.c) and the start-up. Events enter Lua through sched.h.
  */
 int host_pcall(lua_State *L, int nargs, int nresults);
 
@@ -48,66 +48,14 @@ int host_pcall(lua_State *L, int nargs, int nresults);
    lua_pcallk of one's own, in a coroutine) */
 int host_traceback(lua_State *L);
 
-/*
- * Runs the function below nargs arguments (on L's stack) in a coroutine of
- * its own, as every event handler does (DESIGN §2). A failure is logged as
- * "nomade: callback aborted: <what>: <message>" with the coroutine's
- * traceback, and -1 is returned; the caller goes on. A coroutine that
- * yields stays anchored until whatever it waits on resumes it.
- */
-int host_spawn(lua_State *L, int nargs, const char *what);
-
-/*
- * Resumes co (suspended in a yield) with the nargs values on its stack, as
- * an I/O completion does; from is the running thread (the main one in a
- * libev callback). The same bookkeeping as host_spawn: done or failed,
- * it is released; yielding again, it stays anchored.
- */
-int host_resume(lua_State *co, lua_State *from, int nargs, const char *what);
-
-/* prints "nomade: <where>: <error at top>" to stderr and pops it */
+/* prints "nomade: <where>: <error at top>" to stderr (scrubbed of
+   secrets) and pops it */
 void host_report(lua_State *L, const char *where);
 
-/*
- * Budgets, per thread (host.limit). begin pushes two values, the thread's
- * budget so far (or nil) and a new one of n instructions, or of what the
- * outer one has left if that is less (returned), and HOST_MEMORY_LIMIT
- * bytes (or what the outer one has left), and arms the count hook on L:
- * once a limit is passed an error is raised, and then again at every
- * line, so that a pcall inside user code cannot swallow it. end, with
- * those two values at index at and at + 1, makes the outer budget L's
- * again, charged with what the inner one spent (no outer: the hook is
- * removed), and returns what ended the call ("memory limit exceeded
- * ..."), or NULL.
- */
-lua_Integer host_budget_begin(lua_State *L, lua_Integer n);
-const char *host_budget_end(lua_State *L, int at, lua_Integer given);
-
-/* a stop signal came (async-signal-safe): the budgeted call running, if
-   any, fails at its next instruction, or the process ends soon after */
-void host_interrupt(void);
-
-/*
- * Around a wait that blocks (a command's HTTP request, sleep): the wait
- * is not the call's running time, so the watchdog pauses; begin returns
- * what end takes back.
- */
-struct budget;
-struct budget *host_wait_begin(void);
-void host_wait_end(struct budget *was);
-
-/*
- * Calls that wait (loop.sleep, http.request, ws.connect) yield the running
- * coroutine. Where nothing can yield they may block only where it was
- * allowed: main.c allows it for its commands (the CLI waits on purpose),
- * and loop.run takes it back while the loop runs, since a handler that
- * blocks stalls every other. host_allow_blocking sets that permission and
- * returns the previous one; host_must_yield is 1 where L can yield, 0
- * where it may block, and raises "WHAT: called where nothing can yield"
- * elsewhere.
- */
-int host_allow_blocking(lua_State *L, int allowed);
-int host_must_yield(lua_State *L, const char *what);
+/* the state's main thread, from any of its threads: the one thread every
+   event is spawned from and every completion resumes from (libev's
+   callbacks run on it) */
+lua_State *host_main(lua_State *L);
 
 /* the embedded library, generated from lua/ by scripts/embed-lua */
 struct embedded_lua {
@@ -131,5 +79,6 @@ int luaopen_nomade_shield_core(lua_State *L);
 int luaopen_nomade_gemini_core(lua_State *L);
 int luaopen_nomade_ws(lua_State *L);
 int luaopen_nomade_httpd(lua_State *L);
+int luaopen_nomade_sched(lua_State *L);
 
 #endif

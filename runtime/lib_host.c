@@ -1,6 +1,7 @@
 /*
  * lib_host.c: nomade.host, what Lua code may ask of the host itself:
- * its version and a call under an instruction budget.
+ * its version, files, and a call under a budget (sched.c's, also
+ * nomade.sched.limit).
  */
 #include <errno.h>
 #include <string.h>
@@ -12,44 +13,7 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 #include "host.h"
-
-/* after the budgeted call, returned or resumed from a yield (stack: outer
-   budget, inner budget, results or error): the outer budget is the
-   thread's again; answers ok, results... or false, error */
-static int limit_done(lua_State *L, int status, lua_KContext given)
-{
-	const char *why = host_budget_end(L, 1, (lua_Integer)given);
-
-	if (status != LUA_OK && status != LUA_YIELD && why != NULL && lua_type(L, -1) == LUA_TSTRING
-		&& strcmp(lua_tostring(L, -1), "not enough memory") == 0) {  /* say which limit */
-		lua_pushstring(L, why);
-		lua_replace(L, -2);
-	}
-	lua_pushboolean(L, status == LUA_OK || status == LUA_YIELD);
-	lua_replace(L, 2);
-	lua_remove(L, 1);
-	return lua_gettop(L);
-}
-
-/* host.limit(n, f, ...): like pcall(f, ...), but f may run only about n VM
-   instructions; exceeding them fails with "instruction budget exceeded",
-   and the memory and time limits of host.h hold too.
-   The budget is the running coroutine's: inside another host.limit it is
-   at most what the outer one has left. f may yield (a tribunal's HTTP
-   request inside a strategy's turn): lua_pcallk picks up where it left off
-   when the coroutine is resumed. */
-static int h_limit(lua_State *L)
-{
-	lua_Integer n = luaL_checkinteger(L, 1), given;
-
-	luaL_argcheck(L, n > 0, 1, "budget must be > 0");
-	luaL_checktype(L, 2, LUA_TFUNCTION);
-	lua_remove(L, 1);
-	given = host_budget_begin(L, n);
-	lua_rotate(L, 1, 2);  /* outer, inner, f, args... */
-	return limit_done(L, lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 0, (lua_KContext)given, limit_done),
-		(lua_KContext)given);
-}
+#include "sched.h"
 
 static int h_versions(lua_State *L)
 {
@@ -191,7 +155,7 @@ static const luaL_Reg funcs[] = {
 	{"mkdir", h_mkdir},
 	{"isatty", h_isatty},
 	{"embedded", h_embedded},
-	{"limit", h_limit},
+	{"limit", sched_limit},
 	{"versions", h_versions},
 	{NULL, NULL}
 };

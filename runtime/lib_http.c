@@ -15,12 +15,14 @@
  * handler, and never inside libcurl's callback: what arrived is handed
  * over from the loop right after (chunks that came meanwhile joined), so
  * fn may wait (a request of its own) while the stream goes on.
- * In a coroutine that can yield (every event handler), the call yields
- * and the loop resumes it when the transfer ends. Where nothing can yield,
- * a command (the CLI, a script, outside loop.run) runs the transfer to the
- * end before the call returns; anything else (a sort comparator in a
- * handler, a handler called from C without a coroutine) raises
- * "http.request: called where nothing can yield".
+ * In an event handler (a coroutine of the sched) the call yields and the
+ * loop resumes it when the transfer ends, or with nil, "cancelled" when
+ * the sched cancels it (the transfer is removed then). The blocking form
+ * is a command's (the CLI's `nomade bybit`, `tribunal ask`, a script, on
+ * its main thread outside loop.run): the transfer runs to the end before
+ * the call returns. Anywhere else (a sort comparator in a handler, a
+ * metamethod, a coroutine of one's own) it raises
+ * "http.request: cannot wait here".
  * A request whose method is not idempotent (POST, PATCH) is sent at most
  * once: libcurl would send it again when a reused connection dies under
  * it, and a repeated order is a double buy.
@@ -28,6 +30,7 @@
  * is no switch to turn verification off); proxies come from the
  * environment, as libcurl reads them.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,7 @@
 #include <ev.h>
 #include <lauxlib.h>
 #include "host.h"
+#include "sched.h"
 
 #define REQ_MT "nomade.http.req"
 #define MAX_BODY (64 << 20)
@@ -53,9 +57,9 @@ typedef struct {
 	buffer out;          /* a non-idempotent request's body, sent once */
 	size_t sent;         /* how much of out libcurl has read */
 	char error[CURL_ERROR_SIZE];
-	lua_State *co;       /* the waiting coroutine, NULL for a sync call */
-	lua_State *L;        /* where on_data is spawned from */
-	int co_ref, self_ref, data_ref;  /* data_ref: on_data, or LUA_NOREF */
+	struct sched_wait wait;  /* the waiting coroutine's, on the loop */
+	int async;           /* on the loop (not a command's blocking call) */
+	int self_ref, data_ref;  /* data_ref: on_data, or LUA_NOREF */
 	ev_timer handover;   /* on_data's turn: the stream's body is what waits for it */
 	int stop;            /* on_data returned false */
 } request;
@@ -102,7 +106,7 @@ static int data_done(lua_State *L, int status, lua_KContext ctx)
 	if (!lua_isboolean(L, -1) || lua_toboolean(L, -1))
 		return 0;
 	r->stop = 1;
-	if (r->co && r->easy)
+	if (r->async && r->easy)
 		ev_timer_start(EV_DEFAULT, &r->handover);
 	return 0;
 }
@@ -117,7 +121,7 @@ static int run_data(lua_State *L)
 /* what the stream has brought, to on_data in a coroutine of its own */
 static void hand_over(request *r)
 {
-	lua_State *L = r->L;
+	lua_State *L = g.L;
 
 	if (r->body.len == 0)
 		return;
@@ -126,7 +130,7 @@ static void hand_over(request *r)
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->data_ref);
 	lua_pushlstring(L, r->body.p, r->body.len);
 	r->body.len = 0;
-	host_spawn(L, 3, "http: on_data");
+	sched_spawn(L, 3, "http: on_data");
 }
 
 /* a chunk of a stream: kept for on_data, which runs once libcurl's
@@ -137,7 +141,7 @@ static size_t on_stream(char *s, size_t size, size_t n, void *ud)
 
 	if (r->stop || !append(&r->body, s, size * n))
 		return 0;
-	if (!r->co)
+	if (!r->async)
 		hand_over(r);
 	else if (!ev_is_active(&r->handover))
 		ev_timer_start(EV_DEFAULT, &r->handover);
@@ -346,21 +350,37 @@ static int push_result(lua_State *L, request *r, CURLcode rc)
 	return 3;
 }
 
+/* the transfer is over for the loop: nothing of it is left but the
+   userdata (the sched anchors it until the coroutine is resumed) */
+static void let_go(request *r)
+{
+	int self = r->self_ref;
+
+	req_free(r);
+	r->async = 0;
+	r->self_ref = LUA_NOREF;
+	luaL_unref(g.L, LUA_REGISTRYINDEX, self);
+}
+
 /* a transfer ended: resume its coroutine with the result */
 static void finish(request *r, CURLcode rc)
 {
-	lua_State *L = g.L, *co = r->co;
-	int n, self = r->self_ref, co_ref = r->co_ref;
+	int n;
 
 	curl_multi_remove_handle(g.multi, r->easy);
 	if (r->data_ref != LUA_NOREF && !r->stop)
 		hand_over(r);  /* the stream's last chunk before its end */
-	n = push_result(co, r, rc);
-	req_free(r);
-	r->co = NULL;
-	luaL_unref(L, LUA_REGISTRYINDEX, self);
-	luaL_unref(L, LUA_REGISTRYINDEX, co_ref);
-	host_resume(co, L, n, "http completion");
+	if (r->wait.co == NULL)
+		return;  /* on_data cancelled it meanwhile */
+	n = push_result(r->wait.co, r, rc);
+	let_go(r);
+	sched_wake(&r->wait, n);
+}
+
+/* the sched cancels the wait: the transfer is removed, never to finish */
+static void cancel(struct sched_wait *w)
+{
+	let_go((request *)((char *)w - offsetof(request, wait)));
 }
 
 static void check_done(void)
@@ -457,10 +477,10 @@ static int l_request(lua_State *L)
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
-	wait = host_must_yield(L, "http.request");
+	wait = sched_can_wait(L, "http.request");
 	r = (request *)lua_newuserdatauv(L, sizeof *r, 0);  /* 2 */
 	memset(r, 0, sizeof *r);
-	r->co_ref = r->self_ref = r->data_ref = LUA_NOREF;
+	r->self_ref = r->data_ref = LUA_NOREF;
 	ev_timer_init(&r->handover, on_handover, 0., 0.);
 	r->handover.data = r;
 	luaL_setmetatable(L, REQ_MT);
@@ -468,21 +488,17 @@ static int l_request(lua_State *L)
 	lua_settop(L, 2);
 	lua_pushvalue(L, 2);
 	r->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	if (!wait) {  /* the CLI, a script: run it to the end */
-		struct budget *was = host_wait_begin();
-		r->L = L;
+	if (!wait) {  /* the blocking form, a command's: run it to the end */
+		struct budget *was = sched_block_begin();
 		rc = curl_easy_perform(r->easy);
-		host_wait_end(was);
+		sched_block_end(was);
 		luaL_unref(L, LUA_REGISTRYINDEX, r->self_ref);
 		r->self_ref = LUA_NOREF;
 		return push_result(L, r, rc);
 	}
-	r->co = L;
-	r->L = g.L;
-	lua_pushthread(L);
-	r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	r->async = 1;
 	curl_multi_add_handle(g.multi, r->easy);
-	return lua_yield(L, 0);  /* finish() resumes with the result */
+	return sched_wait(L, &r->wait, "http.request", cancel, 2);  /* finish() resumes with the result */
 }
 
 /* when the state closes: the multi handle and libcurl's globals */
@@ -511,9 +527,7 @@ int luaopen_nomade_http(lua_State *L)
 		curl_multi_setopt(g.multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 		curl_multi_setopt(g.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 		ev_init(&g.timer, on_timer);
-		lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-		g.L = lua_tothread(L, -1);
-		lua_pop(L, 1);
+		g.L = host_main(L);
 		lua_newuserdatauv(L, 0, 0);  /* a sentinel: its __gc runs at lua_close */
 		lua_createtable(L, 0, 1);
 		lua_pushcfunction(L, cleanup);

@@ -43,6 +43,7 @@
 #include <microhttpd.h>
 #include <lauxlib.h>
 #include "host.h"
+#include "sched.h"
 
 #define SERVER_MT "nomade.httpd.server"
 #define STREAM_MT "nomade.httpd.stream"
@@ -223,7 +224,7 @@ static void stream_free(void *cls)
 	if (s->close_ref != LUA_NOREF) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, s->close_ref);
 		luaL_unref(L, LUA_REGISTRYINDEX, s->close_ref);
-		host_spawn(L, 0, "httpd: on_close");
+		sched_spawn(L, 0, "httpd: on_close");
 	}
 	free(s->buf);
 	free(s);
@@ -397,7 +398,7 @@ static enum MHD_Result open_stream(server *srv, struct MHD_Connection *conn, int
 	MHD_destroy_response(resp);
 	lua_getfield(L, res, "stream");
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ud_ref);
-	host_spawn(L, 1, "httpd: stream");
+	sched_spawn(L, 1, "httpd: stream");
 	return ret;
 }
 
@@ -514,7 +515,7 @@ static enum MHD_Result start_handler(server *srv, struct MHD_Connection *conn, c
 	r->holder_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, srv->handler_ref);
 	push_request(L, conn, url, method, r);
-	if (host_spawn(L, 3, "httpd: handler") != 0)
+	if (sched_spawn(L, 3, "httpd: handler") != 0)
 		r->state = ANSWERED, r->failed = 500;
 	lua_settop(L, top);
 	if (r->state == ANSWERED)
@@ -684,7 +685,7 @@ static int h_listen(lua_State *L)
 		return luaL_error(L, "httpd.listen: host must be an IPv4 address and port 0..65535");
 	srv = (server *)lua_newuserdatauv(L, sizeof *srv, 0);
 	memset(srv, 0, sizeof *srv);
-	srv->L = L;
+	srv->L = host_main(L);  /* handlers are spawned from it, long after this call */
 	srv->max_body = (size_t)max_body;
 	srv->wait = wait;
 	srv->max_unsent = (size_t)max_unsent;

@@ -1,6 +1,6 @@
 /*
  * lib_loop.c: nomade.loop, the event loop (libev, one thread) as Lua
- * primitives. Every handler runs in a coroutine of its own (host_spawn),
+ * primitives. Every handler runs in a coroutine of its own (sched_spawn),
  * so a handler that fails is logged with its traceback and the loop goes
  * on; nothing a handler does can unwind through ev_run.
  *
@@ -23,10 +23,12 @@
  *                                       (one nobody answers on); closing
  *                                       removes only the server's own
  *   loop.sleep(s)                       in a handler: yields, and the loop
- *                                       resumes it s seconds later; where
- *                                       nothing can yield it blocks if the
- *                                       command allows it, else raises
- *                                       (host_must_yield)
+ *                                       resumes it s seconds later (with
+ *                                       nil, "cancelled" if the sched
+ *                                       cancels it first); on a command's
+ *                                       main thread outside loop.run it
+ *                                       blocks; elsewhere it raises
+ *                                       "loop.sleep: cannot wait here"
  *   loop.run()                          until loop.stop() or nothing is left;
  *                                       nothing may block while it runs
  *   loop.stop(), loop.now()                the loop's time (cached per iteration)
@@ -38,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -48,8 +51,10 @@
 #include <ev.h>
 #include <lauxlib.h>
 #include "host.h"
+#include "sched.h"
 
 #define WATCH_MT "nomade.loop.watcher"
+#define SLEEP_MT "nomade.loop.sleeper"
 
 enum { TIMER, STAT, SIGNAL };
 
@@ -112,7 +117,7 @@ static void fire(watcher *w, const char *what)
 		lua_pushstring(L, w->path);
 	else
 		lua_rawgeti(L, LUA_REGISTRYINDEX, w->self_ref);
-	host_spawn(L, 1, what);
+	sched_spawn(L, 1, what);
 	lua_settop(L, top);
 }
 
@@ -189,9 +194,7 @@ static watcher *new_watcher(lua_State *L, int kind, int fn)
 	memset(w, 0, sizeof *w);
 	w->kind = kind;
 	w->fn_ref = w->self_ref = LUA_NOREF;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-	w->L = lua_tothread(L, -1);
-	lua_pop(L, 1);
+	w->L = host_main(L);
 	luaL_setmetatable(L, WATCH_MT);
 	lua_pushvalue(L, fn);
 	w->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -242,12 +245,12 @@ static int l_watch(lua_State *L)
 
 /* SIGINT, SIGTERM: libev's handler only queues the signal for the loop,
    which a budgeted call running (or stuck) keeps from seeing it; this one
-   ends that call first (host_interrupt), then queues it as libev does */
+   ends that call first (sched_interrupt), then queues it as libev does */
 static void on_stop_signal(int signum)
 {
 	int saved = errno;
 
-	host_interrupt();
+	sched_interrupt();
 	ev_feed_signal(signum);
 	errno = saved;
 }
@@ -290,22 +293,28 @@ static int w_active(lua_State *L)
 	return 1;
 }
 
-/* a sleeping coroutine: the timer resumes it */
+/* a sleeping coroutine's timer (a userdata the sched anchors while it
+   waits): it resumes the coroutine */
 typedef struct {
 	ev_timer t;
-	lua_State *co, *main;
-	int co_ref;
+	struct sched_wait wait;
 } sleeper;
 
 static void on_wake(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	sleeper *z = (sleeper *)t;
-	lua_State *co = z->co, *main = z->main;
-
 	(void)loop, (void)revents;
-	luaL_unref(z->main, LUA_REGISTRYINDEX, z->co_ref);
-	free(z);
-	host_resume(co, main, 0, "sleep");
+	sched_wake(&((sleeper *)t)->wait, 0);
+}
+
+static void sleep_cancel(struct sched_wait *w)
+{
+	ev_timer_stop(loop_of(), &((sleeper *)((char *)w - offsetof(sleeper, wait)))->t);
+}
+
+static int sleeper_gc(lua_State *L)
+{
+	ev_timer_stop(loop_of(), &((sleeper *)luaL_checkudata(L, 1, SLEEP_MT))->t);
+	return 0;
 }
 
 static int l_sleep(lua_State *L)
@@ -314,35 +323,30 @@ static int l_sleep(lua_State *L)
 	sleeper *z;
 
 	luaL_argcheck(L, s >= 0 && s < 86400, 1, "seconds in 0..86400");
-	if (!host_must_yield(L, "loop.sleep")) {
+	if (!sched_can_wait(L, "loop.sleep")) {  /* a command's own wait: it blocks */
 		struct timespec ts;
-		struct budget *was = host_wait_begin();
+		struct budget *was = sched_block_begin();
 		ts.tv_sec = (time_t)s;
 		ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
-		host_wait_end(was);
+		sched_block_end(was);
 		return 0;
 	}
-	if ((z = (sleeper *)calloc(1, sizeof *z)) == NULL)
-		return luaL_error(L, "loop.sleep: out of memory");
-	z->co = L;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-	z->main = lua_tothread(L, -1);
-	lua_pop(L, 1);
-	lua_pushthread(L);
-	z->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	z = (sleeper *)lua_newuserdatauv(L, sizeof *z, 0);
+	memset(z, 0, sizeof *z);
+	luaL_setmetatable(L, SLEEP_MT);
 	ev_timer_init(&z->t, on_wake, s, 0);
 	ev_timer_start(loop_of(), &z->t);
-	return lua_yield(L, 0);
+	return sched_wait(L, &z->wait, "loop.sleep", sleep_cancel, -1);
 }
 
 static int l_run(lua_State *L)
 {
-	int could = host_allow_blocking(L, 0);
+	int could = sched_allow_blocking(L, 0);  /* a handler that blocks stalls every other */
 
 	ev_run(loop_of(), 0);
-	host_allow_blocking(L, could);
+	sched_allow_blocking(L, could);
 	return 0;
 }
 
@@ -418,7 +422,7 @@ static void conn_event(conn *c, const char *name, const char *bytes, size_t n)
 		lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
 		if (bytes)
 			lua_pushlstring(L, bytes, n);
-		host_spawn(L, bytes ? 2 : 1, "socket client");
+		sched_spawn(L, bytes ? 2 : 1, "socket client");
 	}
 	lua_settop(L, top);
 }
@@ -640,7 +644,7 @@ static int l_listen(lua_State *L)
 	sv = (server *)lua_newuserdatauv(L, sizeof *sv, 0);
 	memset(sv, 0, sizeof *sv);
 	sv->fd = fd;
-	sv->L = L;
+	sv->L = host_main(L);  /* clients are spawned from it, long after this call */
 	strcpy(sv->path, path);
 	sv->dev = st.st_dev;
 	sv->ino = st.st_ino;
@@ -722,7 +726,11 @@ int luaopen_nomade_loop(lua_State *L)
 		luaL_newlib(L, conn_methods);
 		lua_setfield(L, -2, "methods");
 	}
-	lua_pop(L, 3);
+	if (luaL_newmetatable(L, SLEEP_MT)) {
+		lua_pushcfunction(L, sleeper_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_pop(L, 4);
 	luaL_newlib(L, funcs);
 	return 1;
 }

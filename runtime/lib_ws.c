@@ -8,15 +8,16 @@
  *                    on_close = fn(conn, code, reason), headers = "X: y\r\n",
  *                    max_message = bytes (default 4 MB), timeout = s (10)})
  *     -> conn, or nil, err. In a handler it yields until the connection is
- *     open or failed; where nothing can yield, a command (the CLI, a
- *     script, outside loop.run) runs the loop until then, and anything
- *     else raises "ws.connect: called where nothing can yield".
+ *     open or failed (nil, "cancelled" if the sched cancels the wait: the
+ *     connection is closed then); the blocking form, on a command's main
+ *     thread outside loop.run, runs the loop until then; anywhere else it
+ *     raises "ws.connect: cannot wait here".
  *   conn:send(text) -> true or nil, err;  conn:ping([data]);
  *   conn:close([code, reason [, now]])   the close handshake, or with now
  *                                        at once (on_close gets 1006)
  *   conn.open -> boolean
  * Messages are gathered while wslay reads, then handed to on_message, each
- * in a coroutine of its own (host_spawn), once the read is over: a handler
+ * in a coroutine of its own (sched_spawn), once the read is over: a handler
  * may send or close without pulling the connection from under wslay.
  * on_close is called once, whatever ended the connection, with the peer's
  * close code, else the one sent (1009 for a message over max_message), else
@@ -37,6 +38,7 @@
 #include <openssl/ssl.h>
 #include <wslay/wslay.h>
 #include "host.h"
+#include "sched.h"
 #include "ws.h"
 
 #define CONN_MT "nomade.ws.conn"
@@ -66,8 +68,8 @@ typedef struct {
 	msg *head, *tail;
 	char error[512], close_reason[128];
 	int self_ref, cb_ref;              /* the userdata, its callbacks */
-	lua_State *waiter;                 /* a coroutine waiting in connect */
-	int waiter_ref;
+	struct sched_wait wait;            /* a coroutine's, in connect */
+	int waiting;
 } conn;
 
 static SSL_CTX *tls_ctx;
@@ -108,16 +110,17 @@ static void free_msgs(conn *c)
 }
 
 static void deliver(conn *c);
+static void finish(conn *c, const char *why);
 
 /* resumes a coroutine waiting in connect: conn or nil, err */
 static void wake(conn *c)
 {
-	lua_State *co = c->waiter, *L = main_L;
+	lua_State *co = c->wait.co;
 	int n;
 
-	if (co == NULL)
+	if (!c->waiting)
 		return;
-	c->waiter = NULL;
+	c->waiting = 0;
 	if (c->state == OPEN) {
 		lua_rawgeti(co, LUA_REGISTRYINDEX, c->self_ref);
 		n = 1;
@@ -126,8 +129,16 @@ static void wake(conn *c)
 		lua_pushstring(co, c->error);
 		n = 2;
 	}
-	luaL_unref(L, LUA_REGISTRYINDEX, c->waiter_ref);
-	host_resume(co, L, n, "ws connect");
+	sched_wake(&c->wait, n);
+}
+
+/* the sched cancels the wait: the connection ends without waking it */
+static void cancel(struct sched_wait *w)
+{
+	conn *c = (conn *)((char *)w - offsetof(conn, wait));
+
+	c->waiting = 0;
+	finish(c, "cancelled");
 }
 
 /* the connection is over (why: for people); on_close once, then unanchored */
@@ -143,7 +154,7 @@ static void finish(conn *c, const char *why)
 	deliver(c);  /* what was read before the end */
 	c->state = CLOSED;
 	release_io(c);
-	if (c->waiter) {
+	if (c->waiting) {
 		wake(c);
 	} else if (was_open) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, c->cb_ref);
@@ -152,7 +163,7 @@ static void finish(conn *c, const char *why)
 			lua_pushinteger(L, c->closed_code);
 			lua_pushstring(L, c->close_reason[0] ? c->close_reason : c->error);
 			lua_remove(L, -5);  /* the callbacks table */
-			host_spawn(L, 3, "ws on_close");
+			sched_spawn(L, 3, "ws on_close");
 		} else {
 			lua_pop(L, 2);
 		}
@@ -303,7 +314,7 @@ static void deliver(conn *c)
 			lua_pushstring(L, m->binary ? "binary" : "text");
 			lua_remove(L, -5);
 			free(m);
-			host_spawn(L, 3, "ws on_message");
+			sched_spawn(L, 3, "ws on_message");
 		} else {
 			lua_pop(L, 2);
 			free(m);
@@ -547,13 +558,13 @@ static int l_connect(lua_State *L)
 	int wait;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
-	wait = host_must_yield(L, "ws.connect");
+	wait = sched_can_wait(L, "ws.connect");
 	lua_getfield(L, 2, "timeout");
 	timeout = luaL_optnumber(L, -1, 10);
 	lua_pop(L, 1);
 	c = (conn *)lua_newuserdatauv(L, sizeof *c, 0);
 	memset(c, 0, sizeof *c);
-	c->fd = -1, c->self_ref = c->cb_ref = c->waiter_ref = LUA_NOREF;
+	c->fd = -1, c->self_ref = c->cb_ref = LUA_NOREF;
 	luaL_setmetatable(L, CONN_MT);
 	if (ws_parse_url(url, &c->url, why, sizeof why) != 0)
 		return luaL_error(L, "ws.connect: %s", why);
@@ -572,18 +583,16 @@ static int l_connect(lua_State *L)
 	ev_timer_init(&c->timer, on_timeout, timeout, 0);
 	ev_timer_start(loop(), &c->timer);
 	if (wait) {
-		c->waiter = L;
-		lua_pushthread(L);
-		c->waiter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-		return lua_yield(L, 0);  /* wake() resumes with conn or nil, err */
+		c->waiting = 1;
+		return sched_wait(L, &c->wait, "ws.connect", cancel, -1);  /* wake() resumes with conn or nil, err */
 	}
 	{
-		struct budget *was = host_wait_begin();
-		wait = host_allow_blocking(L, 0);  /* the CLI, a script: the loop runs meanwhile */
+		struct budget *was = sched_block_begin();
+		wait = sched_allow_blocking(L, 0);  /* the blocking form, a command's: the loop runs meanwhile */
 		while (c->state != OPEN && c->state != CLOSED)
 			ev_run(loop(), EVRUN_ONCE);
-		host_allow_blocking(L, wait);
-		host_wait_end(was);
+		sched_allow_blocking(L, wait);
+		sched_block_end(was);
 	}
 	if (c->state == OPEN)
 		return 1;
@@ -682,9 +691,7 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_nomade_ws(lua_State *L)
 {
-	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-	main_L = lua_tothread(L, -1);
-	lua_pop(L, 1);
+	main_L = host_main(L);
 	if (luaL_newmetatable(L, CONN_MT)) {
 		lua_pushcfunction(L, c_index);
 		lua_setfield(L, -2, "__index");

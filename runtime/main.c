@@ -8,6 +8,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "host.h"
+#include "sched.h"
 
 static void usage(FILE *f)
 {
@@ -218,7 +219,7 @@ int main(int argc, char **argv)
 		return EXIT_ERROR;
 	lua_pushstring(L, argv[0]);  /* for hints such as "attach: build/nomade repl" */
 	lua_setfield(L, LUA_REGISTRYINDEX, "nomade.argv0");
-	host_allow_blocking(L, 1);  /* a command may wait where nothing can yield */
+	sched_allow_blocking(L, 1);  /* the blocking forms: a command may wait on its main thread */
 	if (!strcmp(cmd, "script"))
 		rc = run_script(L, argc - 2, argv + 2);
 	else if (!strcmp(cmd, "eval"))

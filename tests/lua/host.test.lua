@@ -171,7 +171,7 @@ do
   loop.run()
   for _, what in ipairs({ "sleep", "http", "ws" }) do
     local name = what == "sleep" and "loop.sleep" or what == "http" and "http.request" or "ws.connect"
-    t.ok(tostring(errs[what]):find(name .. ": called where nothing can yield", 1, true),
+    t.ok(tostring(errs[what]):find(name .. ": cannot wait here", 1, true),
       name .. " where nothing can yield on the loop: an error, not a block", errs[what])
   end
   t.eq(errs.yields, nil, "in a handler's coroutine, loop.sleep yields")
