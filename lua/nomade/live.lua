@@ -339,7 +339,7 @@ function M.main(...)
   for _, k in ipairs(COLUMNS) do columns[k] = ta.series() end
   local ind, map = build_indicators(strat.indicators, columns, 0)
   local e = engine.new { strategy = strat, book = book, judge = judge, columns = columns,
-    indicators = map, mode = opts.tribunal or "off" }
+    indicators = map, mode = opts.tribunal or "off", rules = rules, shield = sh }
   local inner, ivals = e.inner, e.ivals
   local tree = tree_mod.new()
   local board = board_mod.new(tree, s.symbol, strategy.INTERVALS[s.interval] * 1000)
@@ -470,7 +470,9 @@ function M.main(...)
     local fresh = {}
     for t = journaled + 1, #all do fresh[#fresh + 1] = all[t] end
     journaled = #all
-    local ok_state, why = journal:candle(inner, book:snapshot(), fresh, state)
+    local snap = book:snapshot()
+    snap.risk = e.risk:snapshot()
+    local ok_state, why = journal:candle(inner, snap, fresh, state)
     if not ok_state then
       emit("error", "state", { error = why }, "  error state is not JSON-serialisable (%s): the journal keeps the last good one", why)
     end
@@ -764,6 +766,7 @@ ta, math, string, table, utf8, os.time/date/clock/difftime, print, load
     inner.shield = sh:state()
     for _, col in ipairs(COLUMNS) do inner[col] = columns[col][n] end
     book:restore(resumed.book)
+    e.risk:restore(resumed.book.risk or resumed.book)
     for k, v in pairs(resumed.state) do state[k] = v end
     ind, map = build_indicators(strat.indicators, columns, n)
     e.set_indicators(map)
