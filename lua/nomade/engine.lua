@@ -118,14 +118,15 @@ function M.new(o)
   -- loss stops entries (and with on_daily_loss = "flatten" sells)
   function e.decide(i)
     if progress then progress(i) end
-    rk:candle(inner.time, inner.equity)
+    local time, equity = inner.time, inner.equity
+    if time >= rk.next_day or equity < rk.floor then rk:candle(time, equity) end  -- (most candles: neither)
     phase = "regime(m)"
     local reg = regime_fn(m)
     if type(reg) ~= "string" or reg == "" then reg = strat:regime(m) end  -- raises, naming it
     inner.regime = reg
     if inner.pending then return end
     if inner.position then
-      local reason = rk:flatten() and "daily_loss"
+      local reason = rk.day_breached and rk:flatten() and "daily_loss"
       if not reason then
         if not exit_fn then return end
         phase = "exit(m, position)"

@@ -18,23 +18,36 @@ local HOUR, DAY = 3600000, 86400000
 -- (qty_step, min_qty, min_amt); signal optional
 function M.new(settings, rules, signal)
   return setmetatable({ s = settings, rules = rules, signal = signal or function() end, orders = {},
-    day = nil, day_equity = nil, day_breached = false }, R)
+    day = nil, day_equity = nil, day_breached = false, next_day = -math.huge, floor = -math.huge }, R)
+end
+
+-- the equity under which the day is breached (none once it is); with
+-- next_day, what lets most candles pass in two comparisons
+local function set_floor(self)
+  local e = self.day_equity
+  self.floor = e and not self.day_breached and e - self.s.max_daily_loss * e or -math.huge
 end
 
 -- a reloaded strategy's limits, from its next candle; the state stays
-function R:configure(settings) self.s = settings end
+function R:configure(settings)
+  self.s = settings
+  set_floor(self)
+end
 
 -- the day's loss at a candle's close: the equity against the equity at
 -- the first candle of the candle's UTC day. Once beyond max_daily_loss,
 -- entries stop for the rest of that day, even if the equity comes back.
--- True while breached
+-- True while breached. Nothing changes while time < r.next_day and
+-- equity >= r.floor: a caller on every candle may look at those first
 function R:candle(time, equity)
-  local day = time // DAY
-  if day ~= self.day then
-    self.day, self.day_equity, self.day_breached = day, equity, false
+  if time < self.next_day and equity >= self.floor then return self.day_breached end
+  if time >= self.next_day then
+    local day = time // DAY
+    self.day, self.day_equity, self.day_breached, self.next_day = day, equity, false, (day + 1) * DAY
+    set_floor(self)
     self.signal(false, "", time)
-  elseif not self.day_breached and self.day_equity and self.day_equity - equity > self.s.max_daily_loss * self.day_equity then
-    self.day_breached = true
+  else
+    self.day_breached, self.floor = true, -math.huge
     self.signal(true, string.format("the day's loss %.2f is beyond max_daily_loss (%g of %.2f)%s",
       self.day_equity - equity, self.s.max_daily_loss, self.day_equity,
       self.s.on_daily_loss == "flatten" and "; the position is sold" or ""), time)
@@ -48,12 +61,12 @@ function R:flatten() return self.day_breached and self.s.on_daily_loss == "flatt
 -- an order sent on the candle of time (entries and exits alike)
 function R:sent(time) self.orders[#self.orders + 1] = time end
 
--- the orders sent in the hour up to time; older ones are forgotten
+-- the orders sent in the hour up to time; older ones are forgotten (they
+-- were sent in time order)
 function R:recent(time)
-  local kept = {}
-  for _, t in ipairs(self.orders) do if t > time - HOUR then kept[#kept + 1] = t end end
-  self.orders = kept
-  return #kept
+  local orders = self.orders
+  while orders[1] and orders[1] <= time - HOUR do table.remove(orders, 1) end
+  return #orders
 end
 
 -- may an entry go out on the candle of time, at price? The largest
@@ -88,6 +101,8 @@ function R:restore(snap)
   local day = type(snap) == "table" and math.tointeger(snap.day)
   if not day then return end
   self.day, self.day_equity, self.day_breached = day, tonumber(snap.day_equity), snap.day_breached == true
+  self.next_day = (day + 1) * DAY
+  set_floor(self)
   self.orders = {}
   for _, t in ipairs(type(snap.orders) == "table" and snap.orders or {}) do
     if tonumber(t) then self.orders[#self.orders + 1] = tonumber(t) end
