@@ -10,11 +10,12 @@
 --       the Integrity Shield's rule (GREEN all, AMBER exits only, RED
 --       nothing) and the book's own; a refusal is counted in
 --       blocked_entries or blocked_exits
---   book:buy(intent, i) -> true | false, state | false, nil, why
+--   book:buy(intent, i[, max_qty]) -> true | false, state | false, nil, why
 --       an entry ({type = "market"}; the paper book also takes {type =
---       "limit", price =, ttl =}) decided on candle i, through the gate:
---       false and the shield's state when the gate refuses, false, nil and
---       why when the book does (minimums, risk, the exchange). Raises when a
+--       "limit", price =, ttl =}) decided on candle i, through the gate, of
+--       at most max_qty (the engine's risk cap): false and the shield's
+--       state when the gate refuses, false, nil and why when the book does
+--       (minimums, the exchange). Raises when a
 --       position or an order is open
 --   book:sell(reason, i) -> as buy
 --       the whole position; raises without a position or with an order open

@@ -1,11 +1,13 @@
 -- nomade.engine: a strategy's turn on a candle, and the read-only market
 -- view m it sees. The backtester and the live runtime both go through
--- here: regime -> exit or entry -> tribunal -> order intent -> the book,
--- whose gate (in C) refuses what the Integrity Shield forbids.
+-- here: the risk limits -> regime -> exit or entry -> tribunal -> order
+-- intent -> the book, whose gate (in C) refuses what the Integrity Shield
+-- forbids.
 local ta = require "nomade.ta"
 local paper = require "nomade.paper"
 local contract = require "nomade.book"
 local host = require "nomade.host"
+local risk = require "nomade.risk"
 
 local M = {}
 
@@ -198,9 +200,10 @@ local function set_indicators(e, map)
 end
 
 -- engine.new{strategy =, book =, judge =, shield =, columns = {time = series, ...},
---            indicators = {name = series}, mode = tribunal mode, progress = fn(i)}
+--            indicators = {name = series}, mode = tribunal mode, progress = fn(i),
+--            rules = the instrument's (the risk limits' rounding)}
 -- -> an engine: e.m, e.inner (the table behind m), e.ivals (behind m.ind),
--- e.cursor, e.stats, e.decide(i), e.turn(i), e.changed(), e.phase(),
+-- e.cursor, e.stats, e.risk (nomade.risk), e.decide(i), e.turn(i), e.changed(), e.phase(),
 -- e.set_strategy(s), e.set_indicators(map). Without o.columns it keeps its
 -- own growing columns (e.columns) and indicator streams, and takes candles
 -- one by one: e.step(row, live), e.resume(rows, snapshot), e.reload(s), e.n
@@ -221,7 +224,10 @@ function M.new(o)
   local m = readonly(inner, "m")
   local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
     blocked = 0, refused = 0, mode = o.mode or "off" }
-  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, n = 0, columns = streams and columns }
+  local sh = o.shield
+  local rk = risk.new(s, o.rules, sh and function(on, why, time) sh:signal("risk", on, why, time) end)
+  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, n = 0, columns = streams and columns,
+    risk = rk }
 
   function e.set_indicators(map) return set_indicators(e, map) end
   e.set_indicators(indicators)
@@ -232,6 +238,7 @@ function M.new(o)
     regime_fn, entry_fn, exit_fn = new.env.regime, new.env.entry, new.env.exit
     min_score = new.settings.min_score
     inner.settings = readonly(new.settings, "m.settings")
+    rk:configure(new.settings)
   end
   e.set_strategy(strat)
 
@@ -247,8 +254,8 @@ function M.new(o)
   local phase = "regime(m)"
   function e.phase() return phase end
 
-  -- the gate said no: counted, and the state it was in; or the book
-  -- refused (live execution's risk limits, the exchange): why
+  -- the gate said no: counted, and the state it was in; or the risk
+  -- limits or the book (the exchange) refused: why
   local function blocked(state, why)
     if why then
       stats.refused = stats.refused + 1
@@ -262,21 +269,29 @@ function M.new(o)
   -- the strategy's turn on the close of candle i; returns what it did:
   -- nil, "buy" or "sell" (and the verdict, for a candidate; a buy also
   -- the order intent the book took), "blocked" and the shield's state when
-  -- the gate refused the order, or "refused" and why when the book did
+  -- the gate refused the order, or "refused" and why when the risk limits
+  -- or the book did. A breach of the day's loss stops entries (and with
+  -- on_daily_loss = "flatten" sells)
   function e.decide(i)
     if progress then progress(i) end
+    local time, equity = inner.time, inner.equity
+    if time >= rk.next_day or equity < rk.floor then rk:candle(time, equity) end  -- (most candles: neither)
     phase = "regime(m)"
     local reg = regime_fn(m)
     if type(reg) ~= "string" or reg == "" then reg = strat:regime(m) end  -- raises, naming it
     inner.regime = reg
     if inner.pending then return end
     if inner.position then
-      if not exit_fn then return end
-      phase = "exit(m, position)"
-      local reason = strat:exit(m, inner.position)
-      if not reason then return end
+      local reason = rk.day_breached and rk:flatten() and "daily_loss"
+      if not reason then
+        if not exit_fn then return end
+        phase = "exit(m, position)"
+        reason = strat:exit(m, inner.position)
+        if not reason then return end
+      end
       local sent, state, why = book:sell(reason, i)
       if not sent then return blocked(state, why) end
+      rk:sent(inner.time)
       inner.pending = true
       return "sell", reason
     end
@@ -291,6 +306,8 @@ function M.new(o)
     -- shut for entries: refused here, before the tribunal is paid for
     local open, state = book:gate(true)
     if not open then return blocked(state) end
+    local cap, why = rk:entry(inner.time, inner.close)
+    if not cap then return blocked(nil, "risk: " .. why) end
     phase = "prompt(m, regime)"
     local verdict = judge(strat:prompt(m, reg))
     stats.calls = stats.calls + 1
@@ -301,8 +318,9 @@ function M.new(o)
     phase = "entry(m, regime, verdict)"
     local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
     if not intent then return "pass", verdict end
-    local sent, now_state, why = book:buy(intent, i)
-    if not sent then return blocked(now_state, why) end
+    local sent, now_state, refusal = book:buy(intent, i, cap)
+    if not sent then return blocked(now_state, refusal) end
+    rk:sent(inner.time)
     inner.pending = true
     return "buy", verdict, intent
   end

@@ -44,7 +44,9 @@ function R:ingest(row, live)
   local fresh = {}
   for t = self.journaled + 1, #all do fresh[#fresh + 1] = all[t] end
   self.journaled = #all
-  local ok_state, why = self.journal:candle(inner, book:snapshot(), fresh, self.state)
+  local snap = book:snapshot()
+  snap.risk = self.e.risk:snapshot()
+  local ok_state, why = self.journal:candle(inner, snap, fresh, self.state)
   if not ok_state then
     emit("error", "state", { error = why }, "  error state is not JSON-serialisable (%s): the journal keeps the last good one", why)
   end
@@ -77,6 +79,7 @@ function R:resume()
   local resumed, e, book = self.resumed, self.e, self.book
   e.resume(resumed.candles, resumed.book)
   self.seen_seq = self.sh:stats().transitions  -- journaled when they happened
+  e.risk:restore(resumed.book.risk or resumed.book)  -- a breach before the restart: said again
   for k, v in pairs(resumed.state) do self.state[k] = v end
   self.journaled = #resumed.book.trades
   local n = e.n
