@@ -251,6 +251,13 @@ function M.new(o)
     inner.pending = book.pending
   end
 
+  -- what the journal keeps of the book and the risk limits' state
+  function e.snapshot()
+    local snap = book:snapshot()
+    snap.risk = rk:snapshot()
+    return snap
+  end
+
   local phase = "regime(m)"
   function e.phase() return phase end
 

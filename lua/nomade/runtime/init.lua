@@ -44,9 +44,7 @@ function R:ingest(row, live)
   local fresh = {}
   for t = self.journaled + 1, #all do fresh[#fresh + 1] = all[t] end
   self.journaled = #all
-  local snap = book:snapshot()
-  snap.risk = self.e.risk:snapshot()
-  local ok_state, why = self.journal:candle(inner, snap, fresh, self.state)
+  local ok_state, why = self.journal:candle(inner, self.e.snapshot(), fresh, self.state)
   if not ok_state then
     emit("error", "state", { error = why }, "  error state is not JSON-serialisable (%s): the journal keeps the last good one", why)
   end
