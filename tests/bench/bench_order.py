@@ -97,7 +97,8 @@ def start_nomade(nomade, d, rest, ws):
            "--ws-url", "ws://127.0.0.1:%d/v5/public/spot" % ws,
            "--private-url", "ws://127.0.0.1:%d/v5/private" % ws,
            "--journal", os.path.join(d, "j.journal"), "--socket", os.path.join(d, "sock"),
-           "--log-format", "json", "--log-level", "debug", "--shield", "max_skew=3600,recovery=1"]
+           "--log-format", "json", "--log-level", "debug", "--shield", "max_skew=3600,recovery=1",
+           "--http", "127.0.0.1:0"]  # the dashboard on, as by default, on a port of its own
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, **KEYS))
 
 
