@@ -34,7 +34,7 @@ def backtest(nomade):
     rss = re.search(r"peak RSS (\d+) KB", out)
     if not rate or not rss:
         return {"why": (out.strip().splitlines() or ["bench_backtest.sh printed nothing"])[-1]}
-    return {"rate": float(rate.group(1)), "rss_mb": int(rss.group(1)) / 1024.0}
+    return {"rate": float(rate.group(1)), "rss_mb": int(rss.group(1)) * 1024 / 1e6}  # time(1) %M is KiB
 
 
 def reload(nomade):
