@@ -7,6 +7,7 @@
 #   make run      the default strategy live on a replay of the bundled candles
 #   make bench    indicator figures beside a plain C loop (and TA-Lib's C),
 #                 then backtest, reload and candle-close-to-order timings
+#                 of today's commit (BENCH_BASE) and this tree, side by side
 #   make asan     the whole test suite under ASan + UBSan
 #   make soak     200 kill -9s during live trading, a 30 s silent stream
 #   make fuzz     short libFuzzer runs of every parser target (FUZZ_SECONDS)
@@ -122,8 +123,11 @@ $(BUILD)/bench_shield: tests/bench/bench_shield.c $(BUILD)/runtime/shield.o | de
 	$(CC) $(CFLAGS_ALL) -o $@ $^ -lm
 
 # TA-Lib's own C, built from the npm package in vendor/ (needs the npm
-# registry the first time); the bench still runs without it. The order
-# bench trades against the Bybit stand-in (Python) for about a minute.
+# registry the first time); the bench still runs without it. Then the
+# issue's figures (order latency against the Bybit stand-in, backtest,
+# reload) for BENCH_BASE (today's commit, built in a scratch worktree
+# under build/) beside this tree's, interleaved in one run (a few minutes).
+BENCH_BASE = ae1703f
 bench: $(NOMADE) $(BUILD)/bench_ta $(BUILD)/bench_shield
 	@$(BUILD)/bench_ta
 	@$(BUILD)/bench_shield
@@ -131,9 +135,8 @@ bench: $(NOMADE) $(BUILD)/bench_ta $(BUILD)/bench_shield
 	then echo "TA-Lib 0.6 C, same data and method:"; $(BUILD)/bench_talib; \
 	else echo "talib: not built (see $(BUILD)/bench_talib.log)"; fi
 	@$(NOMADE) script tests/bench/bench_ta.lua
-	@tests/bench/bench_backtest.sh $(NOMADE)
-	@$(NOMADE) script tests/bench/bench_reload.lua $(NOMADE)
-	@/usr/bin/python3 tests/bench/bench_order.py $(NOMADE)
+	@base=$$(tests/bench/base.sh $(BENCH_BASE) build/bench-base); \
+	/usr/bin/python3 tests/bench/compare.py $(NOMADE) "$$base" $(BENCH_BASE)
 
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Iruntime \

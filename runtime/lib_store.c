@@ -15,6 +15,10 @@
  *                        left by a dead process is no lock: the kernel
  *                        drops it with the process.
  * Statements are compiled once and kept per db (the journal repeats a few).
+ * The WAL is checkpointed (which syncs the disk: milliseconds) only after
+ * a db:exec outside a transaction, the journal's COMMIT of a candle, never
+ * inside db:run, the statement that writes an order before it is sent;
+ * a db only ever written by db:run is checkpointed at CHECKPOINT_MAX.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,9 +33,33 @@
 #define DB_MT "nomade.store.db"
 #define LOCK_MT "nomade.store.lock"
 
+/* WAL pages past which a checkpoint is due (SQLite's own default), and
+   past which db:run pays for it too */
+#define CHECKPOINT_PAGES 1000
+#define CHECKPOINT_MAX (8 * CHECKPOINT_PAGES)
+
 typedef struct {
 	sqlite3 *db;
+	int wal_pages;  /* in the WAL since its last checkpoint */
 } store;
+
+/* after each commit: counted, not checkpointed (SQLite's autocheckpoint
+   would do it inside whichever commit crossed the line) */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	(void)db, (void)name;
+	((store *)arg)->wal_pages = pages;
+	return SQLITE_OK;
+}
+
+/* a passive checkpoint once pages are due, outside any transaction */
+static void checkpoint(store *s, int due)
+{
+	if (s->wal_pages < due || !sqlite3_get_autocommit(s->db))
+		return;
+	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	s->wal_pages = 0;
+}
 
 static store *check_db(lua_State *L)
 {
@@ -49,6 +77,7 @@ static int st_open(lua_State *L)
 	char *msg = NULL;
 
 	s->db = NULL;
+	s->wal_pages = 0;
 	luaL_setmetatable(L, DB_MT);
 	lua_newtable(L);  /* sql -> prepared statement (light userdata) */
 	lua_setiuservalue(L, -2, 1);
@@ -61,6 +90,7 @@ static int st_open(lua_State *L)
 		sqlite3_free(msg);
 		return 2;
 	}
+	sqlite3_wal_hook(s->db, on_wal, s);
 	return 1;
 }
 
@@ -74,6 +104,7 @@ static int st_exec(lua_State *L)
 		sqlite3_free(msg);
 		return lua_error(L);
 	}
+	checkpoint(s, CHECKPOINT_PAGES);
 	return 0;
 }
 
@@ -167,6 +198,7 @@ static int st_run(lua_State *L)
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE)
 		return luaL_error(L, "journal: %s", sqlite3_errmsg(s->db));
+	checkpoint(s, CHECKPOINT_MAX);
 	return 1;
 }
 

@@ -1,9 +1,8 @@
 -- nomade.board: a running strategy's state as the dashboard's data tree
 -- (nomade.tree; the layout is in README, "The dashboard"). Candles,
 -- equity and verdicts are appended as they happen, keeping the recent
--- ones; the rest (status, shield, positions, orders, trades) is put again
--- whenever it has changed, so a page sees only what moved.
-local tree_mod = require "nomade.tree"
+-- ones; the rest (status, shield, positions, orders, trades) is written
+-- again where it has changed, so a page sees only what moved.
 local null = require("cjson.safe").null
 
 local M = {}
@@ -62,12 +61,46 @@ function B:verdict(v, time)
   self.tree:patch("/tribunal/verdicts", window(self.verdicts, key, M.VERDICTS, { [key] = rec }))
 end
 
--- a node put again only when it has changed
+-- the key a table's key k is in the tree
+local function key_of(k) return type(k) == "string" and k or tostring(k) end
+
+-- v (as given) the same as n (as the tree keeps it: string keys, no
+-- nulls, no empty tables)? When unsure (a table of nothing but nulls), no:
+-- at worst a write too many, never one missed
+local function same(v, n)
+  if v == null or (type(v) == "table" and next(v) == nil) then v = nil end
+  if type(v) ~= "table" or type(n) ~= "table" then return v == n end
+  local count = 0
+  for k, x in pairs(v) do
+    if x ~= null then
+      local y = n[key_of(k)]
+      if x ~= y and not (type(x) == "table" and same(x, y)) then return false end
+      count = count + 1
+    end
+  end
+  for _ in pairs(n) do count = count - 1 end
+  return count == 0
+end
+
+-- a node written again only where it differs from the tree: a table's
+-- changed children as one patch (a thousand orders, one new: one child
+-- sent, none encoded to find it), anything else put whole
 function B:sync(path, value)
-  local text = tree_mod.json(value)
-  if self.seen[path] == text then return end
-  self.seen[path] = text
-  self.tree:put(path, value)
+  local node = self.tree:get(path)
+  if type(value) ~= "table" or type(node) ~= "table" then
+    if not same(value, node) then self.tree:put(path, value) end
+    return
+  end
+  local changes, keys = {}, {}
+  for k, v in pairs(value) do
+    local key = key_of(k)
+    keys[key] = true
+    if v ~= node[key] and not (type(v) == "table" and same(v, node[key])) then changes[key] = v end
+  end
+  for key in pairs(node) do
+    if not keys[key] then changes[key] = null end
+  end
+  if next(changes) then self.tree:patch(path, changes) end
 end
 
 -- the last trades, keyed by their number

@@ -97,7 +97,8 @@ def start_nomade(nomade, d, rest, ws):
            "--ws-url", "ws://127.0.0.1:%d/v5/public/spot" % ws,
            "--private-url", "ws://127.0.0.1:%d/v5/private" % ws,
            "--journal", os.path.join(d, "j.journal"), "--socket", os.path.join(d, "sock"),
-           "--log-format", "json", "--log-level", "debug", "--shield", "max_skew=3600,recovery=1"]
+           "--log-format", "json", "--log-level", "debug", "--shield", "max_skew=3600,recovery=1",
+           "--http", "127.0.0.1:0"]  # the dashboard on, as by default, on a port of its own
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, **KEYS))
 
 
@@ -283,30 +284,38 @@ def oddities(got, retried):
     return odd
 
 
-def main(argv):
-    nomade = argv[1] if len(argv) > 1 else "build/nomade"
-    candles = int(argv[2]) if len(argv) > 2 else 1000
+def measure(nomade, candles):
+    """One run of CANDLES closes: {e2e, inside (µs lists), closed, wall,
+    odd, dir}, or None and why."""
     d = tempfile.mkdtemp(prefix="nomade-bench-order.")
     got, err = run(nomade, candles, d)
     if err:
-        print("order     " + err)
-        return
+        return None, err
     rows, retried = pair_log(got["log"])
     lat = {e.get("link"): e.get("us") for e in got["ev"].named("latency")}
     inside = [lat[r["link"]] for r in rows if r["link"] in lat]
     if not rows or not inside:
-        print("order     no orders measured (see %s/out)" % d)
-        return
+        return None, "no orders measured (see %s/out)" % d
     write_csv(os.path.join(d, "orders.csv"), rows, lat)
-    e2e = [r["e2e_us"] for r in rows]
+    return {"e2e": [r["e2e_us"] for r in rows], "inside": inside, "closed": got["closed"], "wall": got["wall"],
+            "odd": oddities(got, retried), "dir": d}, None
+
+
+def main(argv):
+    nomade = argv[1] if len(argv) > 1 else "build/nomade"
+    candles = int(argv[2]) if len(argv) > 2 else 1000
+    m, err = measure(nomade, candles)
+    if err:
+        print("order     " + err)
+        return
+    e2e, inside = m["e2e"], m["inside"]
     print("order     candle close -> order request, loopback, tribunal off, journal in %s: %d candles in %.0f s"
-          % (os.path.dirname(d), got["closed"], got["wall"]))
+          % (os.path.dirname(m["dir"]), m["closed"], m["wall"]))
     print("          end-to-end p50 %.0f µs p99 %.0f µs; inside nomade p50 %.0f µs p99 %.0f µs (target p99 <= 200 µs)"
           % (pct(e2e, 50), pct(e2e, 99), pct(inside, 50), pct(inside, 99)))
     print("          max %.0f µs and %.0f µs; n %d and %d" % (max(e2e), max(inside), len(e2e), len(inside)))
-    odd = oddities(got, retried)
-    if odd:
-        print("          " + "; ".join(odd) + " (see %s)" % d)
+    if m["odd"]:
+        print("          " + "; ".join(m["odd"]) + " (see %s)" % m["dir"])
 
 
 if __name__ == "__main__":
