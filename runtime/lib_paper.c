@@ -10,7 +10,8 @@
  *      is cancelled when ttl candles pass unfilled;
  *   3. with a position: the stop triggers if low <= stop, at
  *      min(open, stop); else the take if high >= take, at max(open, take).
- * Sizing: qty = floor_step(quote * size / (price * (1 + fee))); refused if
+ * Sizing: qty = floor_step(quote * size / (price * (1 + fee))), at most the
+ * buy's max_qty (the risk limits' cap, nomade.risk); refused if
  * qty < min qty or qty * price < min amount. Fees in quote on both sides.
  * A sell is refused by the same rule, as Bybit refuses it: at the last
  * close for an exit, at the trigger's price for a stop or a take; the
@@ -18,7 +19,7 @@
  *
  *   paper.new{cash, fee, position_size, stop_loss, take_profit,
  *             qty_scale, tick_scale, min_qty, min_amt} -> book
- *   book:buy({type = "market"|"limit", price, ttl}, index),
+ *   book:buy({type = "market"|"limit", price, ttl}, index[, max_qty]),
  *   book:sell(reason, index)          -> true, or false and the shield's
  *                                        state when the gate refuses, or
  *                                        false, nil and why for dust
@@ -57,7 +58,7 @@ typedef struct {
 	double quote, base, fee, size, stop_loss, take_profit;  /* 0: no stop/take */
 	double qty_scale, tick_scale, min_qty, min_amt;
 	int pending;
-	double p_price;
+	double p_price, p_max;  /* p_max: the pending buy's largest qty, 0 for none */
 	lua_Integer p_index, p_ttl;
 	int has_pos;
 	double pos_qty, pos_price, pos_time, pos_cost, pos_fee, pos_stop, pos_take;
@@ -136,8 +137,11 @@ static int p_new(lua_State *L)
 static void buy(book *b, double price, double time, lua_Integer index)
 {
 	double qty = floor_step(b->quote * b->size / (price * (1 + b->fee)), b->qty_scale);
-	double cost = qty * price, fee = cost * b->fee;
+	double cost, fee;
 
+	if (b->p_max > 0 && qty > b->p_max)
+		qty = b->p_max;
+	cost = qty * price, fee = cost * b->fee;
 	if (qty < b->min_qty || cost < b->min_amt || qty <= 0) {
 		b->refused++;
 		return;
@@ -315,14 +319,17 @@ static int b_guard(lua_State *L)
 	return 0;
 }
 
-/* book:buy({type = "market"} or {type = "limit", price = p, ttl = n}, index) */
+/* book:buy({type = "market"} or {type = "limit", price = p, ttl = n}, index[, max_qty]) */
 static int b_buy(lua_State *L)
 {
 	book *b = check_book(L);
 	lua_Integer index = luaL_checkinteger(L, 3);
+	double max_qty = luaL_optnumber(L, 4, 0);
 	const char *type;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
+	if (!isfinite(max_qty) || max_qty < 0)
+		return luaL_error(L, "paper: a buy's max_qty must be a finite number >= 0");
 	if (b->has_pos || b->pending != NONE)
 		return luaL_error(L, "paper: a buy while a position or an order is open");
 	if (!gate(b, 1))
@@ -341,6 +348,7 @@ static int b_buy(lua_State *L)
 		return luaL_error(L, "paper: order type must be market or limit");
 	}
 	b->p_index = index;
+	b->p_max = max_qty;
 	b->orders++;
 	lua_pushboolean(L, 1);
 	return 1;
@@ -441,6 +449,7 @@ static int b_snapshot(lua_State *L)
 	lua_setfield(L, -2, "sell_reason");
 	lua_pushboolean(L, b->pos_dust);
 	lua_setfield(L, -2, "dust");
+	set_num(L, "p_max", b->p_max);
 	return 1;
 }
 
@@ -470,7 +479,11 @@ static int b_restore(lua_State *L)
 		return luaL_error(L, "book:restore: bad pending order kind");
 	lua_getfield(L, 2, "dust");  /* absent from journals older than it */
 	b->pos_dust = lua_toboolean(L, -1);
-	lua_pop(L, 1);
+	lua_getfield(L, 2, "p_max");  /* so is this */
+	b->p_max = luaL_optnumber(L, -1, 0);
+	lua_pop(L, 2);
+	if (!isfinite(b->p_max) || b->p_max < 0)
+		return luaL_error(L, "book:restore: bad p_max");
 	lua_getfield(L, 2, "sell_reason");
 	lua_setiuservalue(L, 1, 2);
 	lua_getfield(L, 2, "trades");

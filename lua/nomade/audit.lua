@@ -165,7 +165,8 @@ local function build(start, strat, judge)
   if not sh then return nil, "the journaled --shield: " .. tostring(err) end
   local book = engine.paper_book(strat.settings, s.rules, s)
   book:guard(sh)
-  local e = engine.new { strategy = strat, book = book, judge = judge, shield = sh, mode = s.tribunal or "off" }
+  local e = engine.new { strategy = strat, book = book, judge = judge, shield = sh, mode = s.tribunal or "off",
+    rules = s.rules }
   local run = { e = e, sh = sh, book = book }
   e.on_shield = function() shield_seen(run) end
   return run
@@ -212,7 +213,7 @@ local function restart(r, start, k)
   local strat = due_version(r, r.rec.candles[k][1], true)
   local run = assert(build(start, strat, r.judge))
   if k > 1 then
-    local snap = r.run.book:snapshot()
+    local snap = r.run.e.snapshot()
     if not journal_mod.same(as_journaled(snap), start.book) then
       return { kind = "book at the restart", detail = start.book }, { kind = "book at the restart", detail = snap }
     end
@@ -220,6 +221,7 @@ local function restart(r, start, k)
     book.trades = r.run.book.trades
     local rows = table.move(r.rec.candles, 1, k - 1, 1, {})
     run.e.resume(rows, book)
+    run.e.risk:restore(book.risk or book)
     local state = as_journaled(r.state)
     for key in pairs(r.state) do r.state[key] = nil end
     for key, v in pairs(state) do r.state[key] = v end
@@ -307,7 +309,7 @@ end
 local function final(r)
   local snap = r.rec.snapshot
   if not snap then return end
-  local book = as_journaled(r.run.book:snapshot())
+  local book = as_journaled(r.run.e.snapshot())
   if not journal_mod.same(book, snap.book) then
     return { kind = "book", detail = snap.book }, { kind = "book", detail = book }
   end

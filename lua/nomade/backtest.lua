@@ -98,7 +98,9 @@ function M.prepare(opts)
   return { c = c, strat = strat, rules = rules, judge = judge, first = first, last = last, opts = opts, shield = sh }
 end
 
--- runs the strategy over the span; returns the result for nomade.report
+-- runs the strategy over the span; returns the result for nomade.report.
+-- run.on_turn(i, what, detail), if set, hears what each turn did (as
+-- engine.decide returns it)
 function M.execute(run, progress)
   local c, strat, s = run.c, run.strat, run.strat.settings
   local opts, rules = run.opts, run.rules
@@ -107,7 +109,7 @@ function M.execute(run, progress)
   for _, d in ipairs(M.indicator_series(strat.indicators, c)) do indicators[d.name] = d.series end
   local first, last = run.first, run.last
   local e = engine.new { strategy = strat, book = book, judge = run.judge, columns = c,
-    indicators = indicators, mode = opts.tribunal or "off",
+    indicators = indicators, mode = opts.tribunal or "off", rules = rules,
     progress = progress and function(i)
       if (i - first) % 65536 == 0 then progress(i - first, last - first) end
     end }
@@ -115,9 +117,11 @@ function M.execute(run, progress)
   -- per-candle garbage (prompts, verdicts) dies young: the generational
   -- collector keeps it from piling up to twice the live heap
   local gc = collectgarbage("generational")
+  local on_turn = run.on_turn
   local function decide(i)
-    local ok, err = e.turn(i)
-    if not ok then error(err, 0) end
+    local ok, what, detail = e.turn(i)
+    if not ok then error(what, 0) end
+    if on_turn then on_turn(i, what, detail) end
   end
   local ok, err = pcall(book.run, book, { first = first, last = last, candles = c, view = e.inner,
     ind = e.ivals, indicators = indicators, cursor = e.cursor, equity = equity, decide = decide,

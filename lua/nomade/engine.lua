@@ -1,11 +1,13 @@
 -- nomade.engine: a strategy's turn on a candle, and the read-only market
 -- view m it sees. The backtester and the live runtime both go through
--- here: regime -> exit or entry -> tribunal -> order intent -> the book,
--- whose gate (in C) refuses what the Integrity Shield forbids.
+-- here: the risk limits -> regime -> exit or entry -> tribunal -> order
+-- intent -> the book, whose gate (in C) refuses what the Integrity Shield
+-- forbids.
 local ta = require "nomade.ta"
 local paper = require "nomade.paper"
 local host = require "nomade.host"
 local contract = require "nomade.book"
+local risk = require "nomade.risk"
 
 local M = {}
 
@@ -145,6 +147,7 @@ local function stepper(e, sh, book, streams)
 
   -- a resumed journal: its candles through the shield (no fills, no
   -- turns: they were had), the book as it was, the streams caught up
+  -- (then e.risk:restore(snapshot.risk): its signal is news, to be said)
   function e.resume(rows, snapshot)
     for _, row in ipairs(rows) do
       for c, col in ipairs(COLUMNS) do e.columns[col]:push(row[c]) end
@@ -160,6 +163,13 @@ local function stepper(e, sh, book, streams)
     inner.index = n
     e.changed()
     e.filled = #book.trades
+  end
+
+  -- what the journal keeps of the book and the risk limits, for e.resume
+  function e.snapshot()
+    local snap = book:snapshot()
+    snap.risk = e.risk:snapshot()
+    return snap
   end
 
   -- the declared indicators decl (a strategy's), caught up on the candles so far
@@ -197,31 +207,51 @@ local function set_indicators(e, map)
   e.indicators = map
 end
 
--- engine.new{strategy =, book =, judge =, shield =, columns = {time = series, ...},
---            indicators = {name = series}, mode = tribunal mode, progress = fn(i)}
--- -> an engine: e.m, e.inner (the table behind m), e.ivals (behind m.ind),
--- e.cursor, e.stats, e.decide(i), e.turn(i), e.changed(), e.phase(),
--- e.set_strategy(s), e.set_indicators(map). Without o.columns it keeps its
--- own growing columns (e.columns) and indicator streams, and takes candles
--- one by one: e.step(row, live), e.resume(rows, snapshot), e.reload(s), e.n
-function M.new(o)
-  local book, judge = contract.check(o.book, "engine.new"), o.judge  -- a book lacking a method: said here
-  local strat = o.strategy
-  local cursor = ta.cursor(0)
+-- the market view m over the columns, the table behind it, the indicator
+-- values behind m.ind and the balance behind m.balance
+local function market(s, book, cursor, columns)
   local views, ivals = {}, {}
-  local columns, indicators, streams = sources(o)
   for _, k in ipairs(COLUMNS) do views[k] = cursor:view(columns[k]) end
   local bal = { quote = book.quote, base = book.base }
-  local s = strat.settings
   local inner = {
     symbol = s.symbol, interval = s.interval, shield = "GREEN",
     candles = readonly(views, "m.candles"), ind = readonly(ivals, "m.ind"),
     balance = readonly(bal, "m.balance"), settings = readonly(s, "m.settings"),
   }
-  local m = readonly(inner, "m")
+  return readonly(inner, "m"), inner, ivals, bal
+end
+
+-- after a fill or a cancellation: show the book (inner.pending mirrors
+-- it, so that decide need not ask the book on every candle)
+local function show_book(book, bal, inner)
+  bal.quote, bal.base = book.quote, book.base
+  local p = book.position
+  inner.position = p and readonly(p, "m.position")
+  inner.pending = book.pending
+end
+
+-- engine.new{strategy =, book =, judge =, columns = {time = series, ...},
+--            indicators = {name = series}, mode = tribunal mode, progress = fn(i),
+--            rules = the instrument's, shield = a live shield (its `risk` check)}
+-- -> an engine: e.m, e.inner (the table behind m), e.ivals (behind m.ind),
+-- e.cursor, e.stats, e.risk (nomade.risk), e.decide(i), e.turn(i),
+-- e.changed(), e.phase(), e.set_strategy(s), e.set_indicators(map).
+-- Without o.columns it keeps its own growing columns (e.columns) and
+-- indicator streams, and takes candles one by one through o.shield:
+-- e.step(row, live), e.snapshot(), e.resume(rows, snapshot), e.reload(s), e.n
+function M.new(o)
+  local book, judge = contract.check(o.book, "engine.new"), o.judge  -- a book lacking a method: said here
+  local strat = o.strategy
+  local cursor = ta.cursor(0)
+  local columns, indicators, streams = sources(o)
+  local m, inner, ivals, bal = market(strat.settings, book, cursor, columns)
+  local s = strat.settings
   local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
     blocked = 0, refused = 0, mode = o.mode or "off" }
-  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, n = 0, columns = streams and columns }
+  local sh = o.shield
+  local rk = risk.new(s, o.rules, sh and function(on, why, time) sh:signal("risk", on, why, time) end)
+  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, risk = rk, n = 0,
+    columns = streams and columns }
 
   function e.set_indicators(map) return set_indicators(e, map) end
   e.set_indicators(indicators)
@@ -232,23 +262,17 @@ function M.new(o)
     regime_fn, entry_fn, exit_fn = new.env.regime, new.env.entry, new.env.exit
     min_score = new.settings.min_score
     inner.settings = readonly(new.settings, "m.settings")
+    rk:configure(new.settings)
   end
   e.set_strategy(strat)
 
-  -- after a fill or a cancellation: show the book (inner.pending mirrors
-  -- it, so that decide need not ask the book on every candle)
-  function e.changed()
-    bal.quote, bal.base = book.quote, book.base
-    local p = book.position
-    inner.position = p and readonly(p, "m.position")
-    inner.pending = book.pending
-  end
+  function e.changed() return show_book(book, bal, inner) end
 
   local phase = "regime(m)"
   function e.phase() return phase end
 
-  -- the gate said no: counted, and the state it was in; or the book
-  -- refused (live execution's risk limits, the exchange): why
+  -- the gate said no: counted, and the state it was in; or the risk
+  -- limits or the book (the exchange) refused: why
   local function blocked(state, why)
     if why then
       stats.refused = stats.refused + 1
@@ -262,21 +286,29 @@ function M.new(o)
   -- the strategy's turn on the close of candle i; returns what it did:
   -- nil, "buy" or "sell" (and the verdict, for a candidate; a buy also
   -- the order intent the book took), "blocked" and the shield's state when
-  -- the gate refused the order, or "refused" and why when the book did
+  -- the gate refused the order, or "refused" and why when the risk limits
+  -- or the book did. A breach of the day's loss stops entries (and with
+  -- on_daily_loss = "flatten" sells)
   function e.decide(i)
     if progress then progress(i) end
+    local time, equity = inner.time, inner.equity
+    if time >= rk.next_day or equity < rk.floor then rk:candle(time, equity) end  -- (most candles: neither)
     phase = "regime(m)"
     local reg = regime_fn(m)
     if type(reg) ~= "string" or reg == "" then reg = strat:regime(m) end  -- raises, naming it
     inner.regime = reg
     if inner.pending then return end
     if inner.position then
-      if not exit_fn then return end
-      phase = "exit(m, position)"
-      local reason = strat:exit(m, inner.position)
-      if not reason then return end
+      local reason = rk.day_breached and rk:flatten() and "daily_loss"
+      if not reason then
+        if not exit_fn then return end
+        phase = "exit(m, position)"
+        reason = strat:exit(m, inner.position)
+        if not reason then return end
+      end
       local sent, state, why = book:sell(reason, i)
       if not sent then return blocked(state, why) end
+      rk:sent(inner.time)
       inner.pending = true
       return "sell", reason
     end
@@ -291,6 +323,8 @@ function M.new(o)
     -- shut for entries: refused here, before the tribunal is paid for
     local open, state = book:gate(true)
     if not open then return blocked(state) end
+    local cap, why = rk:entry(inner.time, inner.close)
+    if not cap then return blocked(nil, "risk: " .. why) end
     phase = "prompt(m, regime)"
     local verdict = judge(strat:prompt(m, reg))
     stats.calls = stats.calls + 1
@@ -301,8 +335,9 @@ function M.new(o)
     phase = "entry(m, regime, verdict)"
     local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
     if not intent then return "pass", verdict end
-    local sent, now_state, why = book:buy(intent, i)
-    if not sent then return blocked(now_state, why) end
+    local sent, now_state, refusal = book:buy(intent, i, cap)
+    if not sent then return blocked(now_state, refusal) end
+    rk:sent(inner.time)
     inner.pending = true
     return "buy", verdict, intent
   end

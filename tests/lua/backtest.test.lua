@@ -32,8 +32,10 @@ do
     { 100, 101, 99, 100 }, { 105, 106, 104, 105 }, { 110, 111, 109, 110 }, { 110, 111, 109, 110 } })
   local r = assert(bt.run { shield = HAND, strategy = scripted(3, 5), data = data, cash = 10000, fee = 0.001 })
   local book = r.book
-  -- buy at candle 4's open, 100: qty = floor(5000 / (100 * 1.001), 1e-6) = 49.950049
-  local qty = 49.950049
+  -- buy at candle 4's open, 100: qty = floor(5000 / (100 * 1.001), 1e-6) = 49.950049,
+  -- capped by max_position_value (default 1000) at the decision's close, 90:
+  -- floor(1000 / 90, 1e-6) = 11.111111
+  local qty = 11.111111
   local tr = book.trades[1]
   t.ok(#book.trades == 1 and tr.entry_price == 100 and tr.qty == qty, "market buy fills at the next open, qty floored to the step")
   -- sell at candle 6's open, 110
@@ -223,9 +225,9 @@ do
   t.eq(f.candles, 17320, "default strategy: candles traded (after 200 of history)")
   t.eq(f.trades, 142, "default strategy: trades")
   t.eq(f.wins, 32, "default strategy: winning trades")
-  t.close(f.final_equity, 9896.2488525725385, 1e-9, "default strategy: final equity")
-  t.close(f.max_drawdown, 0.30679716512051758, 1e-9, "default strategy: max drawdown")
-  t.close(f.fees, 2363.2866715174696, 1e-9, "default strategy: fees")
+  t.close(f.final_equity, 10044.80062347187, 1e-9, "default strategy: final equity")
+  t.close(f.max_drawdown, 0.037989481870899122, 1e-9, "default strategy: max drawdown")
+  t.close(f.fees, 284.32354799813004, 1e-9, "default strategy: fees")
   -- close 42283.58 on 2023-12-31 23:00 over close 41791.51 on 2022-01-09 07:00
   t.close(f.buy_and_hold, 42283.58 / 41791.51 - 1, 1e-15, "buy and hold over the same span")
   t.eq(f.tribunal.candidates, 142, "every candidate became a trade with the tribunal off")

@@ -28,7 +28,7 @@ local function make(src)
   local rules = { qty_step = { scale = 6 }, tick = { scale = 2 }, min_qty = 0, min_amt = 0 }
   local book = engine.paper_book(strat.settings, rules, { cash = 10000, fee = 0 })
   book:guard(sh)
-  return engine.new { strategy = strat, book = book, judge = judge, shield = sh }, book, strat, sh
+  return engine.new { strategy = strat, book = book, judge = judge, shield = sh, rules = rules }, book, strat, sh
 end
 
 -- candle k: a gentle rise, so that every check stays GREEN

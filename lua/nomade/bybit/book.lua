@@ -8,8 +8,9 @@
 -- balances are the wallet's. Reconciliation (at start and after every
 -- reconnect) matches the journal with the exchange and turns the shield
 -- RED when they cannot be made to agree. Orders pass the shield's gate
--- (in C: an order is signed only when the shield allows it), then the
--- strategy's risk limits.
+-- (in C: an order is signed only when the shield allows it); the
+-- strategy's risk limits are the engine's (nomade.risk), whose cap an
+-- entry is sent within.
 local loop = require "nomade.loop"
 local instruments = require "nomade.instruments"
 local book = require "nomade.book"
@@ -122,13 +123,11 @@ function B:load()
   local before = self.known or {}  -- the same tables again: a watched order stays watched
   self.known, self.open, self.position, self.trades, self.fees = {}, nil, nil, {}, 0
   self.held = 0  -- the base coin this journal's fills put on the account
-  self.sent = {}
   for _, row in ipairs(self.journal:orders()) do
     local ord = before[row.link] or row
     for k, v in pairs(row) do ord[k] = v end
     self.known[ord.link] = ord
     if not FINAL[ord.status] then self.open = ord end
-    if ord.status ~= "not_placed" then self.sent[#self.sent + 1] = ord.time end
   end
   self.filled = {}
   for _, f in ipairs(self.journal:fills()) do self:fold(f) end
@@ -229,7 +228,6 @@ function B:send(side, qty, reason, i)
     status = "intent", idx = i }
   self.journal:order(ord)
   self.known[link], self.open, self.pending = ord, ord, true
-  self.sent[#self.sent + 1] = ord.time
   self.orders = self.orders + 1
   local res, err = self.client:create_order { symbol = self.symbol, side = side, type = "Market", qty = ord.qty,
     market_unit = "baseCoin", link_id = link, shield = self.sh, trigger = self.trigger }
@@ -326,25 +324,6 @@ function B:refresh(ord)
   return true
 end
 
--- the strategy's limits on an entry of qty at price: the qty allowed, or
--- nil and why
-function B:risk(qty, price)
-  local hour, recent = now_ms() - 3600000, 0
-  for _, t in ipairs(self.sent) do if t > hour then recent = recent + 1 end end
-  if recent >= self.s.max_orders_per_hour then
-    return nil, string.format("%d orders in the last hour (max_orders_per_hour = %d)", recent,
-      self.s.max_orders_per_hour)
-  end
-  if qty * price > self.s.max_position_value then
-    local capped = instruments.floor(self.s.max_position_value / price, self.rules.qty_step)
-    self.emit("info", "risk", { capped = capped, qty = qty, value = capped * price,
-      max_position_value = self.s.max_position_value },
-      "  risk  entry capped to %.6f (max_position_value = %g)", capped, self.s.max_position_value)
-    qty = capped
-  end
-  return qty
-end
-
 -- book:gate(entry): the shield's rule and the book's own state
 function B:gate(entry)
   if self.sh:allows(entry) then return true, self.sh:state() end
@@ -357,9 +336,10 @@ local function refuse(self, why)
   return false, nil, why
 end
 
--- book:buy({type = "market"}, i): a market buy of position_size of the
--- quote balance, within the risk limits
-function B:buy(intent, i)
+-- book:buy({type = "market"}, i, max_qty): a market buy of position_size
+-- of the quote balance, at most max_qty (the risk limits' cap: logged
+-- when it bites)
+function B:buy(intent, i, max_qty)
   if self.position or self.open then error("exchange: a buy while a position or an order is open", 2) end
   if type(intent) ~= "table" or intent.type ~= "market" then
     error("exchange: live execution sends market entries only (entry returned a "
@@ -372,8 +352,13 @@ function B:buy(intent, i)
   if not price then return refuse(self, "no price yet") end
   local qty = instruments.floor((self.quote - self.locked) * self.s.position_size / (price * (1 + self.fee)),
     self.rules.qty_step)
-  local allowed, why = self:risk(qty, price)
-  if not allowed then return refuse(self, "risk: " .. why) end
+  local allowed = qty
+  if max_qty and qty > max_qty then
+    allowed = max_qty
+    self.emit("info", "risk", { capped = allowed, qty = qty, value = allowed * price,
+      max_position_value = self.s.max_position_value },
+      "  risk  entry capped to %.6f (max_position_value = %g)", allowed, self.s.max_position_value)
+  end
   if allowed < self.rules.min_qty or allowed * price < self.rules.min_amt then
     self.refused = self.refused + 1
     return refuse(self, string.format("%.8g at %.2f is below the exchange's minimum order", allowed, price))
@@ -405,26 +390,7 @@ function B:sell(reason, i)
   return self:send("Sell", qty, reason, i)
 end
 
--- the day's loss limit at a live candle: the equity (wallet balances,
--- so fees are in, plus the position at this close) against the equity at
--- the first live candle of the candle's UTC day. Once beyond the limit,
--- entries stop for the rest of the day (AMBER: exits still go out), even
--- if the equity comes back. True while breached.
-function B:day_loss(time, equity)
-  local day = time // 86400000
-  if day ~= self.day then
-    self.day, self.day_equity, self.day_breached = day, equity, false
-    self.sh:signal("risk", false, "", time)
-  elseif not self.day_breached and self.day_equity and self.day_equity - equity > self.s.max_daily_loss * self.day_equity then
-    self.day_breached = true
-    self.sh:signal("risk", true, string.format("the day's loss %.2f is beyond max_daily_loss (%g of %.2f)%s",
-      self.day_equity - equity, self.s.max_daily_loss, self.day_equity,
-      self.s.on_daily_loss == "flatten" and "; the position is sold" or ""), time)
-  end
-  return self.day_breached
-end
-
--- each closed candle: its price, the day's loss limit, the stop and take
+-- each closed candle: its price, the stop and take
 -- (only a live candle, not one caught up after a restart, can trade; and
 -- only at the prices of a candle the shield accepted as clean: a jump's
 -- low triggers no stop, its close sizes no order)
@@ -433,11 +399,9 @@ function B:open_candle(i, time, _, high, low, close, live)
   if not self.sh:clean(time) then return false end
   self.price = close or self.price
   if not live then return false end
-  local breached = self:day_loss(time, self:equity())
   local p = self.position
   if p and not self.open then
     local why = p.stop and low <= p.stop and "stop_loss" or p.take and high >= p.take and "take_profit"
-      or breached and self.s.on_daily_loss == "flatten" and "daily_loss"
     if why then self:sell(why, i) end
   end
   return false
@@ -453,18 +417,10 @@ function B:cancel_open()
   return true
 end
 
--- what the journal's snapshot keeps of this book (the rest is in its
--- orders and fills)
-function B:snapshot()
-  return { exchange = true, day = self.day, day_equity = self.day_equity, day_breached = self.day_breached }
-end
-function B:restore(snap)
-  if not snap.exchange then return end
-  self.day, self.day_equity, self.day_breached = snap.day, snap.day_equity, snap.day_breached
-  if self.day_breached then  -- the breach lasts the day, across a restart
-    self.sh:signal("risk", true, "the day's loss was beyond max_daily_loss before the restart", self.day * 86400000)
-  end
-end
+-- what the journal's snapshot keeps of this book: nothing but its kind
+-- (the rest is in its orders and fills)
+function B.snapshot() return { exchange = true } end
+function B.restore() end
 function B.configure() end  -- sizing and stops are read from the settings at each order
 
 -- the account's balances, over REST

@@ -44,7 +44,7 @@ function R:ingest(row, live)
   local fresh = {}
   for t = self.journaled + 1, #all do fresh[#fresh + 1] = all[t] end
   self.journaled = #all
-  local ok_state, why = self.journal:candle(inner, book:snapshot(), fresh, self.state)
+  local ok_state, why = self.journal:candle(inner, self.e.snapshot(), fresh, self.state)
   if not ok_state then
     emit("error", "state", { error = why }, "  error state is not JSON-serialisable (%s): the journal keeps the last good one", why)
   end
@@ -77,6 +77,7 @@ function R:resume()
   local resumed, e, book = self.resumed, self.e, self.book
   e.resume(resumed.candles, resumed.book)
   self.seen_seq = self.sh:stats().transitions  -- journaled when they happened
+  e.risk:restore(resumed.book.risk or resumed.book)  -- a breach before the restart: said again
   for k, v in pairs(resumed.state) do self.state[k] = v end
   self.journaled = #resumed.book.trades
   local n = e.n
@@ -140,7 +141,7 @@ function R:start()
   self:wire_exchange()
   -- what nomade audit replays: the options, the book and the strategy from here on
   local resumed = self.resumed
-  self.journal:start(resumed and resumed.time or 0, self.opts, self.rules, self.book:snapshot())
+  self.journal:start(resumed and resumed.time or 0, self.opts, self.rules, self.e.snapshot())
   self.journal:strategy_version(self.path or "default", self.strat.source, resumed and resumed.time + self.step_ms or 0)
   self.feed.start(resumed and resumed.time, function(k, live) self:on_candle(k, live) end, function()
     self.finished = true

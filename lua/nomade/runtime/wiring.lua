@@ -100,7 +100,7 @@ function R:open()
   end
   -- the engine keeps the candles seen so far, growing as the feed delivers them
   self.e = engine.new { strategy = strat, book = self.book, judge = self.judge, shield = self.sh,
-    mode = opts.tribunal or "off" }
+    mode = opts.tribunal or "off", rules = self.rules }
   self.inner = self.e.inner
   self.e.on_shield = function() self:report_shield() end
   self.tree = tree_mod.new()
