@@ -216,7 +216,7 @@ local function restart(r, start, k)
   local strat = due_version(r, r.rec.candles[k][1], true)
   local run = assert(build(start, strat, r.judge))
   if k > 1 then
-    local snap = r.run.book:snapshot()
+    local snap = r.run.e.snapshot()
     if not journal_mod.same(as_journaled(snap), start.book) then
       return { kind = "book at the restart", detail = start.book }, { kind = "book at the restart", detail = snap }
     end
@@ -224,7 +224,7 @@ local function restart(r, start, k)
     book.trades = r.run.book.trades
     local rows = table.move(r.rec.candles, 1, k - 1, 1, {})
     run.e.resume(rows, book)
-    run.e.risk:restore(r.run.e.risk:snapshot())  -- as the run did, from its journal
+    run.e.risk:restore(book.risk or book)
     local state = as_journaled(r.state)
     for key in pairs(r.state) do r.state[key] = nil end
     for key, v in pairs(state) do r.state[key] = v end

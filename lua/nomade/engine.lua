@@ -5,8 +5,8 @@
 -- forbids.
 local ta = require "nomade.ta"
 local paper = require "nomade.paper"
-local contract = require "nomade.book"
 local host = require "nomade.host"
+local contract = require "nomade.book"
 local risk = require "nomade.risk"
 
 local M = {}
@@ -147,6 +147,7 @@ local function stepper(e, sh, book, streams)
 
   -- a resumed journal: its candles through the shield (no fills, no
   -- turns: they were had), the book as it was, the streams caught up
+  -- (then e.risk:restore(snapshot.risk): its signal is news, to be said)
   function e.resume(rows, snapshot)
     for _, row in ipairs(rows) do
       for c, col in ipairs(COLUMNS) do e.columns[col]:push(row[c]) end
@@ -162,6 +163,13 @@ local function stepper(e, sh, book, streams)
     inner.index = n
     e.changed()
     e.filled = #book.trades
+  end
+
+  -- what the journal keeps of the book and the risk limits, for e.resume
+  function e.snapshot()
+    local snap = book:snapshot()
+    snap.risk = e.risk:snapshot()
+    return snap
   end
 
   -- the declared indicators decl (a strategy's), caught up on the candles so far
@@ -199,35 +207,51 @@ local function set_indicators(e, map)
   e.indicators = map
 end
 
--- engine.new{strategy =, book =, judge =, shield =, columns = {time = series, ...},
---            indicators = {name = series}, mode = tribunal mode, progress = fn(i),
---            rules = the instrument's (the risk limits' rounding)}
--- -> an engine: e.m, e.inner (the table behind m), e.ivals (behind m.ind),
--- e.cursor, e.stats, e.risk (nomade.risk), e.decide(i), e.turn(i), e.changed(), e.phase(),
--- e.set_strategy(s), e.set_indicators(map). Without o.columns it keeps its
--- own growing columns (e.columns) and indicator streams, and takes candles
--- one by one: e.step(row, live), e.resume(rows, snapshot), e.reload(s), e.n
-function M.new(o)
-  local book, judge = contract.check(o.book, "engine.new"), o.judge  -- a book lacking a method: said here
-  local strat = o.strategy
-  local cursor = ta.cursor(0)
+-- the market view m over the columns, the table behind it, the indicator
+-- values behind m.ind and the balance behind m.balance
+local function market(s, book, cursor, columns)
   local views, ivals = {}, {}
-  local columns, indicators, streams = sources(o)
   for _, k in ipairs(COLUMNS) do views[k] = cursor:view(columns[k]) end
   local bal = { quote = book.quote, base = book.base }
-  local s = strat.settings
   local inner = {
     symbol = s.symbol, interval = s.interval, shield = "GREEN",
     candles = readonly(views, "m.candles"), ind = readonly(ivals, "m.ind"),
     balance = readonly(bal, "m.balance"), settings = readonly(s, "m.settings"),
   }
-  local m = readonly(inner, "m")
+  return readonly(inner, "m"), inner, ivals, bal
+end
+
+-- after a fill or a cancellation: show the book (inner.pending mirrors
+-- it, so that decide need not ask the book on every candle)
+local function show_book(book, bal, inner)
+  bal.quote, bal.base = book.quote, book.base
+  local p = book.position
+  inner.position = p and readonly(p, "m.position")
+  inner.pending = book.pending
+end
+
+-- engine.new{strategy =, book =, judge =, columns = {time = series, ...},
+--            indicators = {name = series}, mode = tribunal mode, progress = fn(i),
+--            rules = the instrument's, shield = a live shield (its `risk` check)}
+-- -> an engine: e.m, e.inner (the table behind m), e.ivals (behind m.ind),
+-- e.cursor, e.stats, e.risk (nomade.risk), e.decide(i), e.turn(i),
+-- e.changed(), e.phase(), e.set_strategy(s), e.set_indicators(map).
+-- Without o.columns it keeps its own growing columns (e.columns) and
+-- indicator streams, and takes candles one by one through o.shield:
+-- e.step(row, live), e.snapshot(), e.resume(rows, snapshot), e.reload(s), e.n
+function M.new(o)
+  local book, judge = contract.check(o.book, "engine.new"), o.judge  -- a book lacking a method: said here
+  local strat = o.strategy
+  local cursor = ta.cursor(0)
+  local columns, indicators, streams = sources(o)
+  local m, inner, ivals, bal = market(strat.settings, book, cursor, columns)
+  local s = strat.settings
   local stats = { candidates = 0, calls = 0, buy = 0, wait = 0, misses = 0, below_min = 0,
     blocked = 0, refused = 0, mode = o.mode or "off" }
   local sh = o.shield
   local rk = risk.new(s, o.rules, sh and function(on, why, time) sh:signal("risk", on, why, time) end)
-  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, n = 0, columns = streams and columns,
-    risk = rk }
+  local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, risk = rk, n = 0,
+    columns = streams and columns }
 
   function e.set_indicators(map) return set_indicators(e, map) end
   e.set_indicators(indicators)
@@ -242,21 +266,7 @@ function M.new(o)
   end
   e.set_strategy(strat)
 
-  -- after a fill or a cancellation: show the book (inner.pending mirrors
-  -- it, so that decide need not ask the book on every candle)
-  function e.changed()
-    bal.quote, bal.base = book.quote, book.base
-    local p = book.position
-    inner.position = p and readonly(p, "m.position")
-    inner.pending = book.pending
-  end
-
-  -- what the journal keeps of the book and the risk limits' state
-  function e.snapshot()
-    local snap = book:snapshot()
-    snap.risk = rk:snapshot()
-    return snap
-  end
+  function e.changed() return show_book(book, bal, inner) end
 
   local phase = "regime(m)"
   function e.phase() return phase end

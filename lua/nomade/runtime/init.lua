@@ -141,7 +141,7 @@ function R:start()
   self:wire_exchange()
   -- what nomade audit replays: the options, the book and the strategy from here on
   local resumed = self.resumed
-  self.journal:start(resumed and resumed.time or 0, self.opts, self.rules, self.book:snapshot())
+  self.journal:start(resumed and resumed.time or 0, self.opts, self.rules, self.e.snapshot())
   self.journal:strategy_version(self.path or "default", self.strat.source, resumed and resumed.time + self.step_ms or 0)
   self.feed.start(resumed and resumed.time, function(k, live) self:on_candle(k, live) end, function()
     self.finished = true
