@@ -230,6 +230,73 @@ local function show_book(book, bal, inner)
   inner.pending = book.pending
 end
 
+-- the gate said no: counted, and the state it was in; or the risk
+-- limits or the book (the exchange) refused: why
+local function blocked(e, state, why)
+  local stats = e.stats
+  if why then
+    stats.refused = stats.refused + 1
+    return "refused", why
+  end
+  stats.blocked = stats.blocked + 1
+  return "blocked", state
+end
+
+-- an order the book took on the candle of time: counted by the risk
+-- limits, and pending until it fills
+local function sent(e, time)
+  e.risk:sent(time)
+  e.inner.pending = true
+end
+
+-- the turn with a position open: a sell when the day's loss flattens it
+-- or exit says so
+local function exit_turn(e, i)
+  local rk, inner = e.risk, e.inner
+  local reason = rk.day_breached and rk:flatten() and "daily_loss"
+  if not reason then
+    if not e.exit_fn then return end
+    e.at = "exit(m, position)"
+    reason = e.strategy:exit(e.m, inner.position)
+    if not reason then return end
+  end
+  local ok, state, why = e.book:sell(reason, i)
+  if not ok then return blocked(e, state, why) end
+  sent(e, inner.time)
+  return "sell", reason
+end
+
+-- the turn when flat: a candidate, the gate, the risk limits, the
+-- tribunal (paid for only when the order could go out), the order intent
+local function entry_turn(e, i, reg)
+  local m, inner, stats, strat = e.m, e.inner, e.stats, e.strategy
+  e.at = "entry(m, regime, nil)"
+  local cand = e.entry_fn(m, reg, nil)
+  if cand ~= true then
+    if cand == nil or cand == false then return end
+    strat:candidate(m, reg)  -- raises, naming the wrong type
+  end
+  stats.candidates = stats.candidates + 1
+  local open, state = e.book:gate(true)
+  if not open then return blocked(e, state) end
+  local cap, why = e.risk:entry(inner.time, inner.close)
+  if not cap then return blocked(e, nil, "risk: " .. why) end
+  e.at = "prompt(m, regime)"
+  local verdict = e.judge(strat:prompt(m, reg))
+  stats.calls = stats.calls + 1
+  if verdict.source == "miss" then stats.misses = stats.misses + 1 end
+  if verdict.signal ~= "BUY" then stats.wait = stats.wait + 1 return "wait", verdict end
+  stats.buy = stats.buy + 1
+  if verdict.score < e.min_score then stats.below_min = stats.below_min + 1 return "wait", verdict end
+  e.at = "entry(m, regime, verdict)"
+  local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
+  if not intent then return "pass", verdict end
+  local ok, now_state, refusal = e.book:buy(intent, i, cap)
+  if not ok then return blocked(e, now_state, refusal) end
+  sent(e, inner.time)
+  return "buy", verdict, intent
+end
+
 -- engine.new{strategy =, book =, judge =, columns = {time = series, ...},
 --            indicators = {name = series}, mode = tribunal mode, progress = fn(i),
 --            rules = the instrument's, shield = a live shield (its `risk` check)}
@@ -251,36 +318,22 @@ function M.new(o)
   local sh = o.shield
   local rk = risk.new(s, o.rules, sh and function(on, why, time) sh:signal("risk", on, why, time) end)
   local e = { m = m, inner = inner, ivals = ivals, cursor = cursor, stats = stats, risk = rk, n = 0,
-    columns = streams and columns }
+    columns = streams and columns, book = book, judge = judge, at = "regime(m)" }
 
   function e.set_indicators(map) return set_indicators(e, map) end
   e.set_indicators(indicators)
 
-  local regime_fn, entry_fn, exit_fn, min_score
   function e.set_strategy(new)
-    strat, e.strategy = new, new
-    regime_fn, entry_fn, exit_fn = new.env.regime, new.env.entry, new.env.exit
-    min_score = new.settings.min_score
+    e.strategy = new
+    e.regime_fn, e.entry_fn, e.exit_fn = new.env.regime, new.env.entry, new.env.exit
+    e.min_score = new.settings.min_score
     inner.settings = readonly(new.settings, "m.settings")
     rk:configure(new.settings)
   end
   e.set_strategy(strat)
 
   function e.changed() return show_book(book, bal, inner) end
-
-  local phase = "regime(m)"
-  function e.phase() return phase end
-
-  -- the gate said no: counted, and the state it was in; or the risk
-  -- limits or the book (the exchange) refused: why
-  local function blocked(state, why)
-    if why then
-      stats.refused = stats.refused + 1
-      return "refused", why
-    end
-    stats.blocked = stats.blocked + 1
-    return "blocked", state
-  end
+  function e.phase() return e.at end
 
   local progress = o.progress
   -- the strategy's turn on the close of candle i; returns what it did:
@@ -293,53 +346,14 @@ function M.new(o)
     if progress then progress(i) end
     local time, equity = inner.time, inner.equity
     if time >= rk.next_day or equity < rk.floor then rk:candle(time, equity) end  -- (most candles: neither)
-    phase = "regime(m)"
-    local reg = regime_fn(m)
-    if type(reg) ~= "string" or reg == "" then reg = strat:regime(m) end  -- raises, naming it
+    e.at = "regime(m)"
+    local reg = e.regime_fn(m)
+    if type(reg) ~= "string" or reg == "" then reg = e.strategy:regime(m) end  -- raises, naming it
     inner.regime = reg
     if inner.pending then return end
-    if inner.position then
-      local reason = rk.day_breached and rk:flatten() and "daily_loss"
-      if not reason then
-        if not exit_fn then return end
-        phase = "exit(m, position)"
-        reason = strat:exit(m, inner.position)
-        if not reason then return end
-      end
-      local sent, state, why = book:sell(reason, i)
-      if not sent then return blocked(state, why) end
-      rk:sent(inner.time)
-      inner.pending = true
-      return "sell", reason
-    end
+    if inner.position then return exit_turn(e, i) end
     if e.paused then return end  -- entries paused (from the REPL); exits go on
-    phase = "entry(m, regime, nil)"
-    local cand = entry_fn(m, reg, nil)
-    if cand ~= true then
-      if cand == nil or cand == false then return end
-      strat:candidate(m, reg)  -- raises, naming the wrong type
-    end
-    stats.candidates = stats.candidates + 1
-    -- shut for entries: refused here, before the tribunal is paid for
-    local open, state = book:gate(true)
-    if not open then return blocked(state) end
-    local cap, why = rk:entry(inner.time, inner.close)
-    if not cap then return blocked(nil, "risk: " .. why) end
-    phase = "prompt(m, regime)"
-    local verdict = judge(strat:prompt(m, reg))
-    stats.calls = stats.calls + 1
-    if verdict.source == "miss" then stats.misses = stats.misses + 1 end
-    if verdict.signal ~= "BUY" then stats.wait = stats.wait + 1 return "wait", verdict end
-    stats.buy = stats.buy + 1
-    if verdict.score < min_score then stats.below_min = stats.below_min + 1 return "wait", verdict end
-    phase = "entry(m, regime, verdict)"
-    local intent = strat:entry(m, reg, readonly(verdict, "verdict"))
-    if not intent then return "pass", verdict end
-    local sent, now_state, refusal = book:buy(intent, i, cap)
-    if not sent then return blocked(now_state, refusal) end
-    rk:sent(inner.time)
-    inner.pending = true
-    return "buy", verdict, intent
+    return entry_turn(e, i, reg)
   end
 
   -- decide(i) under the candle's instruction budget: true and what it
