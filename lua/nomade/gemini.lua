@@ -112,7 +112,7 @@ function M.ask(o)
     headers = { ["Content-Type"] = "application/json", ["x-goog-api-key"] = o.key, ["User-Agent"] = "nomade" },
     body = M.body(o) }
   if not status then
-    return nil, failure(headers == "timeout" and "timeout" or "network", "gemini: " .. tostring(headers))
+    return nil, failure((headers == "timeout" or headers == "cancelled") and headers or "network", "gemini: " .. tostring(headers))
   end
   return M.parse_response(status, text)
 end

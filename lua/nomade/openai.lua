@@ -56,7 +56,7 @@ function M.ask(o)
   local status, rh, text = http.request { method = "POST", url = o.base .. "/v1/chat/completions",
     timeout = o.timeout, headers = headers, body = M.body(o) }
   if not status then
-    return nil, failure(rh == "timeout" and "timeout" or "network", "openai: " .. tostring(rh))
+    return nil, failure((rh == "timeout" or rh == "cancelled") and rh or "network", "openai: " .. tostring(rh))
   end
   return M.parse_response(status, rh, text)
 end

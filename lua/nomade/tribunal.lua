@@ -202,7 +202,11 @@ local function ask(p, llm, state, prompt)
         deadline)
       break
     end
-    loop.sleep(pause)
+    local _, cancelled = loop.sleep(pause)
+    if cancelled then  -- a reload or the end of the run (nomade.sched): no retry
+      err = require("nomade.errors").new("cancelled", "tribunal: the call was cancelled (" .. cancelled .. ")")
+      break
+    end
   end
   return reply, err, math.floor((loop.time() - t0) * 1000 + 0.5), tokens
 end

@@ -285,5 +285,45 @@ function prompt(m, r) return "close " .. m.close end
     "a key the server quotes reaches no log line and no journal row", out:sub(1, 800))
 end
 
+-- 10. a reload cancels a tribunal call still waiting (nomade.sched): the
+-- turn ends as a WAIT with cause cancelled, and the run goes on
+do
+  local jpath = os.tmpname() .. ".journal"
+  local strat = bt.file([[
+settings = { interval = "1h", history = 5 }
+function regime(m) return "ANY" end
+function entry(m, r, v) return true end
+function prompt(m, r) return "close " .. m.close end
+]])
+  control { reset = true, queue = { { fault = "slow", ms = 20000 },
+    { text = '{"signal":"WAIT","score":5,"reasoning":"no"}', times = 1000 } } }
+  local out, pidf = os.tmpname(), os.tmpname()
+  os.execute(string.format("env %s %s run %s --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
+    .. "--speed max --tribunal live --llm deadline=60 --llm-url %s --log-format json --journal %s --http off "
+    .. "> %s 2>&1 & echo $! > %s", env, t.bin, strat, base, jpath, out, pidf))
+  local f = assert(io.open(pidf)); local pid = f:read("a"):match("%d+"); f:close()
+  local function text() local g = io.open(out); local s = g and g:read("a") or ""; if g then g:close() end return s end
+  local asked = false
+  for _ = 1, 200 do  -- the first call has reached the stand-in, which holds it
+    if #log() > 0 then asked = true break end
+    os.execute("sleep 0.05")
+  end
+  os.execute("kill -HUP " .. pid)
+  local cancelled = false
+  for _ = 1, 200 do
+    if text():find('"cause":"cancelled"', 1, true) then cancelled = true break end
+    os.execute("sleep 0.05")
+  end
+  local s = text()
+  t.ok(asked and cancelled and s:find('"event":"reload"', 1, true) and not s:find('"to":"AMBER"', 1, true),
+    "a reload cancels the tribunal call in flight: a WAIT with cause cancelled, the shield untouched", s:sub(1, 2000))
+  os.execute("kill -INT " .. pid .. " 2>/dev/null")
+  for _ = 1, 200 do
+    if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
+    os.execute("sleep 0.05")
+  end
+  t.ok(not os.execute("kill -0 " .. pid .. " 2>/dev/null"), "and the run still ends on SIGINT")
+end
+
 stop()
 t.done()

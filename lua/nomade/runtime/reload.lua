@@ -3,6 +3,7 @@
 -- running; `state` and the book are kept. Methods of the runtime object
 -- (nomade.runtime).
 local host = require "nomade.host"
+local sched = require "nomade.sched"
 local strategy = require "nomade.strategy"
 local engine = require "nomade.engine"
 local events = require "nomade.runtime.events"
@@ -47,6 +48,7 @@ function R:reload(why)
     take_profit = new.settings.take_profit }
   self.strat = new
   self.e.reload(new)
+  sched.cancel_all("tribunal")  -- a verdict asked for the old strategy's prompt is not the new one's
   if new.env.on_reload then
     local ok, rerr = host.limit(engine.CANDLE_BUDGET, new.env.on_reload, self.state)
     if not ok then

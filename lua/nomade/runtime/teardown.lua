@@ -2,12 +2,14 @@
 -- the REPL, the dashboard and Firebase stopped, the journal closed, and
 -- the end line. Methods of the runtime object (nomade.runtime).
 local events = require "nomade.runtime.events"
+local sched = require "nomade.sched"
 
 local emit = events.emit
 
 local R = {}
 
 function R:stop_all()
+  sched.cancel_all("tribunal")  -- a call in flight ends as a WAIT, cause cancelled
   self.feed.stop()
   for _, t in ipairs(self.timers) do t:stop() end
   if self.book_due then self.book_due:stop() end

@@ -5,6 +5,7 @@
 -- verdicts into the journal, the exchange's book reconciled and streamed.
 -- Methods of the runtime object (nomade.runtime).
 local loop = require "nomade.loop"
+local sched = require "nomade.sched"
 local feeds = require "nomade.feed"
 local strategy = require "nomade.strategy"
 local instruments = require "nomade.instruments"
@@ -49,6 +50,19 @@ function R:open_journal()
   return true
 end
 
+-- a live judge whose calls are tagged "tribunal" while they wait, so
+-- that a reload or the end of the run cancels one in flight (its verdict:
+-- a WAIT with cause cancelled) and never an order the turn sends after it
+local function tagged(judge)
+  return function(prompt)
+    local was = sched.tag("tribunal")
+    local ok, v = pcall(judge, prompt)
+    sched.tag(was)
+    if not ok then error(v, 0) end
+    return v
+  end
+end
+
 -- the feed (going on after a resumed journal's last candle), the rules,
 -- the judge (a live one comes with its state: daily totals, causes)
 function R:open_market()
@@ -63,6 +77,7 @@ function R:open_market()
   opts.interval = strategy.INTERVALS[s.interval]
   local judge, jerr = tribunal.judge(opts.tribunal or "off", opts)
   if not feed or not rules or not judge then return nil, tostring(ferr or rerr or (not judge and jerr)) end
+  if jerr then judge = tagged(judge) end  -- a live one
   self.feed, self.rules, self.judge, self.live_tribunal = feed, rules, judge, jerr
   return true
 end
