@@ -14,6 +14,8 @@ const char *const csv_field_names[CSV_FIELDS] = {
 	"open_time_ms", "open", "high", "low", "close", "volume"
 };
 
+const char *const candle_columns[CSV_FIELDS] = {"time", "open", "high", "low", "close", "volume"};
+
 static const char header[] = "open_time_ms,open,high,low,close,volume";
 
 #define MAX_FIELD 63

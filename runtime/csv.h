@@ -10,6 +10,8 @@
 
 enum { CSV_FIELDS = 6 };
 extern const char *const csv_field_names[CSV_FIELDS];
+/* the same columns as Lua names them (a view's, the shield's, the backtest's) */
+extern const char *const candle_columns[CSV_FIELDS];
 
 /* the parser's state between lines, for reading a file in pieces */
 typedef struct {

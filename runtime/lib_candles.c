@@ -17,10 +17,6 @@
 
 #define GZ_MT "nomade.candles.gzfile"
 
-static const char *const columns[CSV_FIELDS] = {
-	"time", "open", "high", "low", "close", "volume"
-};
-
 /* the gzFile lives in a userdata so that a Lua error cannot leak it */
 static int gz_gc(lua_State *L)
 {
@@ -137,7 +133,7 @@ static int load_csv(lua_State *L)
 	k.L = L;
 	for (f = 0; f < CSV_FIELDS; f++) {
 		k.col[f] = series_new(L, 0);
-		lua_setfield(L, -2, columns[f]);
+		lua_setfield(L, -2, candle_columns[f]);
 	}
 	if (parse_file(*box, path, &k, buf, err, sizeof err) != 0) {
 		gzclose(*box);

@@ -47,6 +47,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "host.h"
+#include "csv.h"
 #include "series.h"
 #include "shield.h"
 
@@ -576,8 +577,6 @@ static const series *series_field(lua_State *L, int t, const char *k)
 	return s;
 }
 
-static const char *const columns[] = {"time", "open", "high", "low", "close", "volume"};
-
 /*
  * book:run{first =, last =, candles = {time, open, ..}, view = m's table,
  *          ind = m.ind's table, indicators = {name = series}, cursor =,
@@ -609,7 +608,7 @@ static int b_run(lua_State *L)
 	lua_getfield(L, 2, "candles");  /* 5 */
 	luaL_checktype(L, 5, LUA_TTABLE);
 	for (k = 0; k < 6; k++)
-		col[k] = series_field(L, 5, columns[k]);
+		col[k] = series_field(L, 5, candle_columns[k]);
 	lua_getfield(L, 2, "view");  /* 6 */
 	lua_getfield(L, 2, "ind");   /* 7 */
 	lua_getfield(L, 2, "indicators");  /* 8 */
@@ -658,7 +657,7 @@ static int b_run(lua_State *L)
 		*cur = (size_t)i;
 		for (k = 0; k < 6; k++) {
 			lua_pushnumber(L, col[k]->v[i - 1]);
-			lua_setfield(L, view, columns[k]);
+			lua_setfield(L, view, candle_columns[k]);
 		}
 		lua_pushinteger(L, i);
 		lua_setfield(L, view, "index");

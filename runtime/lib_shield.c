@@ -33,6 +33,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "host.h"
+#include "csv.h"
 #include "series.h"
 #include "shield.h"
 
@@ -239,8 +240,6 @@ static int s_stats(lua_State *L)
 	return 1;
 }
 
-static const char *const columns[] = {"time", "open", "high", "low", "close", "volume"};
-
 /* the accepted candles' columns: the input series themselves when none
    was refused (a year of minutes is not copied), else compacted copies */
 static void scan_columns(lua_State *L, const series *const in[6], const unsigned char *mark, size_t n,
@@ -251,14 +250,14 @@ static void scan_columns(lua_State *L, const series *const in[6], const unsigned
 
 	for (k = 0; k < 6; k++) {
 		if (refused == 0) {
-			lua_getfield(L, 2, columns[k]);
+			lua_getfield(L, 2, candle_columns[k]);
 		} else {
 			series *out = series_new(L, n - (size_t)refused);
 			for (i = 0; i < n; i++)
 				if (mark[i] != 0xFF)
 					series_push(L, out, in[k]->v[i]);
 		}
-		lua_setfield(L, 3, columns[k]);
+		lua_setfield(L, 3, candle_columns[k]);
 	}
 }
 
@@ -273,10 +272,10 @@ static int s_scan(lua_State *L)
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
 	for (k = 0; k < 6; k++) {
-		lua_getfield(L, 2, columns[k]);
+		lua_getfield(L, 2, candle_columns[k]);
 		in[k] = series_test(L, -1);
 		if (in[k] == NULL)
-			return luaL_error(L, "shield:scan: %s must be a series", columns[k]);
+			return luaL_error(L, "shield:scan: %s must be a series", candle_columns[k]);
 		if (in[k]->len < n)
 			n = in[k]->len;
 		lua_pop(L, 1);  /* the table at 2 keeps it alive */

@@ -34,7 +34,7 @@ usage: nomade audit JOURNAL
   journal a run is still writing (the audit takes the journal's lock)
 ]]
 
-local function iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
+local iso = require("nomade.time").iso
 
 -- a value as the journal keeps it: through JSON, integral numbers integers
 local function as_journaled(v) return journal_mod.decode(cjson.encode(v)) end

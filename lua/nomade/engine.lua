@@ -8,6 +8,7 @@ local paper = require "nomade.paper"
 local host = require "nomade.host"
 local contract = require "nomade.book"
 local risk = require "nomade.risk"
+local COLUMNS = require "nomade.columns"
 
 local M = {}
 
@@ -43,8 +44,6 @@ function M.paper_book(settings, rules, opts)
     tick_scale = rules.tick.scale, min_qty = rules.min_qty, min_amt = rules.min_amt }
 end
 
-M.COLUMNS = { "time", "open", "high", "low", "close", "volume" }
-local COLUMNS = M.COLUMNS
 
 -- the indicators as streams: one per declared indicator and a series per
 -- output, caught up on the first n candles of `columns` (as one chunk)

@@ -12,7 +12,7 @@ local M = {}
 -- where a control came from, in the log's words
 M.FROM = { repl = "the REPL", dashboard = "the dashboard", firebase = "Firebase" }
 
-function M.iso(ms) return os.date("!%Y-%m-%d %H:%M", ms // 1000) end
+M.iso = require("nomade.time").iso
 local iso = M.iso
 
 -- an event: its level, name and fields (for json), and its text line

@@ -10,11 +10,10 @@ local loop = require "nomade.loop"
 local host = require "nomade.host"
 local repl = require "nomade.repl"
 local board_mod = require "nomade.board"
-local engine = require "nomade.engine"
 local events = require "nomade.runtime.events"
 
 local emit, iso = events.emit, events.iso
-local COLUMNS = engine.COLUMNS
+local COLUMNS = require "nomade.columns"
 
 local M = {}
 local R = {}

@@ -69,11 +69,9 @@ usage: nomade run [STRATEGY.lua] --feed replay:FILE|bybit [options]
                      rules come from the exchange unless --instrument is given)
 ]]
 
-local OPTIONS = { feed = true, speed = true, exec = true, cash = true, fee = true, tribunal = true,
-  cache = true, instrument = true, socket = true, journal = true, ["log-format"] = true, ["log-level"] = true,
-  ["base-url"] = true, ["ws-url"] = true, ["stream-timeout"] = true, shield = true, provider = true, model = true,
-  ["llm-url"] = true, llm = true, ["halt-file"] = true, ["private-url"] = true,
-  http = true, web = true, firebase = true }
+local OPTIONS = cli.options({ "money", "tribunal", "llm", "market" }, { "feed", "speed", "exec", "socket",
+  "journal", "log-format", "log-level", "base-url", "ws-url", "stream-timeout", "halt-file", "private-url", "http",
+  "web", "firebase" })
 
 -- --exec bybit: where it trades, and where the feed reads (demo trading
 -- has no market data of its own: mainnet's)
