@@ -157,7 +157,7 @@ local function show(r)
 end
 
 -- m.shield after the shield heard something, as the run shows it
-local function shield_seen(run) run.e.inner.shield = run.sh:state() end
+local function shield_seen(run) run.e.show_shield() end
 
 -- an engine as the run had it at a start: the shield of the run's --shield
 -- for the strategy it started with, a paper book of its --cash, --fee and

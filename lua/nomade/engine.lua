@@ -144,6 +144,9 @@ local function stepper(e, sh, book, streams)
     return out
   end
 
+  -- m.shield: the shield's state now (after it heard something)
+  function e.show_shield() e.inner.shield = sh:state() end
+
   -- a resumed journal: its candles through the shield (no fills, no
   -- turns: they were had), the book as it was, the streams caught up
   -- (then e.risk:restore(snapshot.risk): its signal is news, to be said)

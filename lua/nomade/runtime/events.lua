@@ -30,7 +30,7 @@ function R.print(_, line) emit("info", "print", { text = line }, "  log   %s", l
 -- the shield's transitions since the last look: logged and journaled
 local LEVEL = { GREEN = "info", AMBER = "warn", RED = "error" }
 function R:report_shield()
-  self.inner.shield = self.sh:state()
+  if self.e then self.e.show_shield() end  -- (the Bybit book's start may move the shield before it is made)
   for _, tr in ipairs(self.sh:transitions(self.seen_seq)) do
     self.seen_seq = tr.seq
     emit(LEVEL[tr.to], "shield", tr, "  shield %s -> %s  %s: %s", tr.from, tr.to, tr.check, tr.detail)
