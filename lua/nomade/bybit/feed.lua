@@ -70,7 +70,7 @@ local function bybit_base(opts, s, after)
   function f.rules()
     local res, rerr = client:instruments(s.symbol)
     if not res then return nil, tostring(rerr) end
-    return require("nomade.instruments").from_list(res.list, s.symbol)
+    return require("nomade.bybit.instruments").from_list(res.list, s.symbol)
   end
 
   -- the exchange's clock (ms), for the shield's staleness check
