@@ -12,7 +12,7 @@ local contract = require "nomade.book"
 local engine = require "nomade.engine"
 local exchange = require "nomade.bybit.book"
 local bybit = require "nomade.bybit.rest"
-local instruments = require "nomade.instruments"
+local instruments = require "nomade.bybit.instruments"
 local core = require "nomade._shield"
 
 local T0, STEP = 1796066640000, 60000  -- candle i opens at T0 + i * STEP: the test's clock, not the wall's

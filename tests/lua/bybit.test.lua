@@ -340,7 +340,7 @@ rc, _, err_out = t.run("bybit balance --base-url " .. base)
 t.ok(rc == 1 and err_out:find("needs BYBIT_API_KEY and BYBIT_API_SECRET", 1, true), "no keys: says which are needed",
   err_out)
 res, err = c:instruments("BTCUSDT")
-local rules = res and require("nomade.instruments").from_list(res.list, "BTCUSDT")
+local rules = res and require("nomade.bybit.instruments").from_list(res.list, "BTCUSDT")
 t.ok(rules and rules.qty_step.value > 0 and rules.tick.value > 0 and rules.min_amt > 0,
   "instruments-info gives the symbol's steps and minimums", tostring(err))
 

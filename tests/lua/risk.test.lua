@@ -14,7 +14,7 @@ local instruments = require "nomade.instruments"
 local bybit = require "nomade.bybit.rest"
 
 local MIN, DAY = 60000, 86400000
-local rules = assert(instruments.load(nil, "BTCUSDT"))
+local rules = assert(require("nomade.bybit.instruments").load(nil, "BTCUSDT"))
 local function settings(o)
   local s = { max_position_value = 1000, max_orders_per_hour = 12, max_daily_loss = 0.05, on_daily_loss = "hold" }
   for k, v in pairs(o or {}) do s[k] = v end

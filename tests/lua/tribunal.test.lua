@@ -297,12 +297,12 @@ function prompt(m, r) return "close " .. m.close end
 ]])
   control { reset = true, queue = { { fault = "slow", ms = 20000 },
     { text = '{"signal":"WAIT","score":5,"reasoning":"no"}', times = 1000 } } }
-  local out, pidf = os.tmpname(), os.tmpname()
+  local outf, pidf = os.tmpname(), os.tmpname()
   os.execute(string.format("env %s %s run %s --feed replay:data/binance-spot-btcusdt-1h-2023-03-20-to-27-outage.csv "
     .. "--speed max --tribunal live --llm deadline=60 --llm-url %s --log-format json --journal %s --http off "
-    .. "> %s 2>&1 & echo $! > %s", env, t.bin, strat, base, jpath, out, pidf))
+    .. "> %s 2>&1 & echo $! > %s", env, t.bin, strat, base, jpath, outf, pidf))
   local f = assert(io.open(pidf)); local pid = f:read("a"):match("%d+"); f:close()
-  local function text() local g = io.open(out); local s = g and g:read("a") or ""; if g then g:close() end return s end
+  local function text() local g = io.open(outf); local s = g and g:read("a") or ""; if g then g:close() end return s end
   local asked = false
   for _ = 1, 200 do  -- the first call has reached the stand-in, which holds it
     if #log() > 0 then asked = true break end
