@@ -103,6 +103,11 @@ function R:arm_kill_switch()
   self:check_halt_file()
 end
 
+-- how long a saved file must stay unchanged before it is reloaded: an
+-- editor's save is one write (or a write and a rename) well inside it;
+-- a save caught half-way fails its load and the old strategy goes on
+local RELOAD_SETTLE = 0.01
+
 -- the strategy file and the modules it requires: watched, and rewatched
 -- after each reload (a reload may require other modules)
 function R:watch_files()
@@ -111,7 +116,7 @@ function R:watch_files()
   for _, f in ipairs(self.strat.files or {}) do
     self.watched[f] = loop.watch(f, function(changed)
       self:command("reload", "watch", changed == self.path and "file changed" or (changed .. " changed"))
-    end)
+    end, RELOAD_SETTLE)
   end
 end
 
