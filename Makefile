@@ -38,7 +38,7 @@ CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(SAN) $(WARN) \
 LIBS = $(PKG_LIBS) -lev -lwslay -lm
 
 TA_SRC = $(wildcard runtime/ta/*.c)
-CORE_SRC = runtime/host.c runtime/sched.c runtime/series.c runtime/csv.c \
+CORE_SRC = runtime/host.c runtime/lib_sched.c runtime/series.c runtime/csv.c \
            runtime/lib_host.c runtime/lib_ta.c runtime/lib_candles.c \
            runtime/lib_crypto.c runtime/lib_paper.c runtime/lib_loop.c runtime/lib_term.c \
            runtime/lib_store.c runtime/lib_http.c runtime/lib_bybit.c \

@@ -2,14 +2,14 @@
  * host.c: creates the Lua state, registers nomade.* and the embedded Lua
  * library in package.preload (so the binary works from any directory),
  * and owns the protected call of a command's entry, the error report and
- * the way to the main thread. Events enter Lua through sched.c.
+ * the way to the main thread. Events enter Lua through lib_sched.c.
  */
 #include <stdio.h>
 #include <string.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include "host.h"
-#include "sched.h"
+#include "lib_sched.h"
 
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);

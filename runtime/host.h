@@ -18,7 +18,7 @@ enum {
 };
 
 /*
- * What one budgeted call (host.limit, in sched.c: a strategy's turn on a
+ * What one budgeted call (host.limit, in lib_sched.c: a strategy's turn on a
  * candle, its load, a REPL evaluation) may take besides its instructions: bytes (net
  * of what it frees), and seconds of running (not of waiting on I/O). Past
  * the soft deadline it fails as soon as the VM runs again; past the hard
@@ -40,7 +40,7 @@ void host_close(lua_State *L);
 
 /*
  * lua_pcall with a message handler that appends a traceback: a command's
- * entry (main.c) and the start-up. Events enter Lua through sched.h.
+ * entry (main.c) and the start-up. Events enter Lua through lib_sched.h.
  */
 int host_pcall(lua_State *L, int nargs, int nresults);
 

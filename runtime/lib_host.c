@@ -1,6 +1,6 @@
 /*
  * lib_host.c: nomade.host, what Lua code may ask of the host itself:
- * its version, files, and a call under a budget (sched.c's, also
+ * its version, files, and a call under a budget (lib_sched.c's, also
  * nomade.sched.limit).
  */
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 #include "host.h"
-#include "sched.h"
+#include "lib_sched.h"
 
 static int h_versions(lua_State *L)
 {

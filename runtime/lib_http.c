@@ -38,7 +38,7 @@
 #include <ev.h>
 #include <lauxlib.h>
 #include "host.h"
-#include "sched.h"
+#include "lib_sched.h"
 
 #define REQ_MT "nomade.http.req"
 #define MAX_BODY (64 << 20)

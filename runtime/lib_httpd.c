@@ -43,7 +43,7 @@
 #include <microhttpd.h>
 #include <lauxlib.h>
 #include "host.h"
-#include "sched.h"
+#include "lib_sched.h"
 
 #define SERVER_MT "nomade.httpd.server"
 #define STREAM_MT "nomade.httpd.stream"

@@ -51,7 +51,7 @@
 #include <ev.h>
 #include <lauxlib.h>
 #include "host.h"
-#include "sched.h"
+#include "lib_sched.h"
 
 #define WATCH_MT "nomade.loop.watcher"
 #define SLEEP_MT "nomade.loop.sleeper"

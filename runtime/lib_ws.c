@@ -38,7 +38,7 @@
 #include <openssl/ssl.h>
 #include <wslay/wslay.h>
 #include "host.h"
-#include "sched.h"
+#include "lib_sched.h"
 #include "ws.h"
 
 #define CONN_MT "nomade.ws.conn"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "host.h"
-#include "sched.h"
+#include "lib_sched.h"
 
 static void usage(FILE *f)
 {

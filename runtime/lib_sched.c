@@ -1,5 +1,5 @@
 /*
- * sched.c: nomade.sched, the scheduler: the one way events enter Lua.
+ * lib_sched.c: nomade.sched, the scheduler: the one way events enter Lua.
  * Each event runs in a coroutine of its own (sched_spawn, from the main
  * thread, where libev's callbacks run); a call that waits registers its
  * wait here (sched_wait) and yields, and its completion resumes it
@@ -36,7 +36,7 @@
 #include <unistd.h>
 #include <lauxlib.h>
 #include "host.h"
-#include "sched.h"
+#include "lib_sched.h"
 
 /*
  * Budgets belong to threads: a registry table (weak keys) maps each thread

@@ -1,5 +1,5 @@
 /*
- * sched.h: the scheduler, the one way events enter Lua (DESIGN's
+ * lib_sched.h: the scheduler, the one way events enter Lua (DESIGN's
  * loop/sched). Every event (a timer, a signal, a file change, a socket's
  * bytes, an HTTP response or stream chunk, a dashboard request, a
  * WebSocket message) runs in a coroutine of its own, made by sched_spawn;
