@@ -224,7 +224,7 @@ local function restart(r, start, k)
     book.trades = r.run.book.trades
     local rows = table.move(r.rec.candles, 1, k - 1, 1, {})
     run.e.resume(rows, book)
-    run.e.risk:restore(book.risk or book)
+    run.e.restore_risk(book)
     local state = as_journaled(r.state)
     for key in pairs(r.state) do r.state[key] = nil end
     for key, v in pairs(state) do r.state[key] = v end
@@ -240,8 +240,6 @@ local function reload(r, t)
   local strat = due_version(r, t)
   while strat do
     local run = r.run
-    run.book:configure { position_size = strat.settings.position_size, stop_loss = strat.settings.stop_loss,
-      take_profit = strat.settings.take_profit }
     run.e.reload(strat)
     if strat.env.on_reload then host.limit(engine.CANDLE_BUDGET, strat.env.on_reload, r.state) end
     strat = due_version(r, t)

@@ -146,10 +146,14 @@ local function stepper(e, sh, book, streams)
 
   -- m.shield: the shield's state now (after it heard something)
   function e.show_shield() e.inner.shield = sh:state() end
+end
 
+-- what such an engine does beside the candles: a journal's resume, the
+-- snapshot it journals, a reload
+local function keeper(e, sh, book)
   -- a resumed journal: its candles through the shield (no fills, no
   -- turns: they were had), the book as it was, the streams caught up
-  -- (then e.risk:restore(snapshot.risk): its signal is news, to be said)
+  -- (then e.restore_risk(snapshot): its signal is news, to be said)
   function e.resume(rows, snapshot)
     for _, row in ipairs(rows) do
       for c, col in ipairs(COLUMNS) do e.columns[col]:push(row[c]) end
@@ -157,7 +161,7 @@ local function stepper(e, sh, book, streams)
     end
     local n, inner = e.n + #rows, e.inner
     e.n = n
-    inner.shield = sh:state()
+    e.show_shield()
     for _, col in ipairs(COLUMNS) do inner[col] = e.columns[col][n] end
     book:restore(snapshot)
     e.rebuild(e.strategy.indicators)
@@ -174,6 +178,10 @@ local function stepper(e, sh, book, streams)
     return snap
   end
 
+  -- the risk limits' state from such a snapshot (journals before the
+  -- limits were the engine's kept its fields in the book's snapshot)
+  function e.restore_risk(snapshot) e.risk:restore(snapshot.risk or snapshot) end
+
   -- the declared indicators decl (a strategy's), caught up on the candles so far
   function e.rebuild(decl)
     local list, map = M.build_indicators(decl, e.columns, e.n)
@@ -182,9 +190,12 @@ local function stepper(e, sh, book, streams)
     for name, series in pairs(map) do e.ivals[name] = series[e.n] end
   end
 
-  -- a reloaded strategy: its indicators from the candles so far; it
-  -- decides from the next candle
+  -- a reloaded strategy: the book's sizing, stop and take from its
+  -- settings, its indicators from the candles so far; it decides from the
+  -- next candle
   function e.reload(new)
+    local s = new.settings
+    book:configure { position_size = s.position_size, stop_loss = s.stop_loss, take_profit = s.take_profit }
     e.rebuild(new.indicators)
     e.set_strategy(new)
   end
@@ -363,7 +374,10 @@ function M.new(o)
   -- did, or false and the error (file:line of the strategy)
   function e.turn(i) return host.limit(M.CANDLE_BUDGET, e.decide, i) end
 
-  if streams then stepper(e, o.shield, book, streams) end
+  if streams then
+    stepper(e, o.shield, book, streams)
+    keeper(e, o.shield, book)
+  end
   return e
 end
 

@@ -76,7 +76,7 @@ function R:resume()
   local resumed, e, book = self.resumed, self.e, self.book
   e.resume(resumed.candles, resumed.book)
   self.seen_seq = self.sh:stats().transitions  -- journaled when they happened
-  e.risk:restore(resumed.book.risk or resumed.book)  -- a breach before the restart: said again
+  e.restore_risk(resumed.book)  -- a breach before the restart: said again
   for k, v in pairs(resumed.state) do self.state[k] = v end
   self.journaled = #resumed.book.trades
   local n = e.n

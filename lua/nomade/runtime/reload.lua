@@ -44,8 +44,6 @@ function R:reload(why)
   end
   self.journal:note(self.inner.time, "reload", { ok = true, why = why })
   self.journal:strategy_version(self.path, new.source, self.inner.time and self.inner.time + self.step_ms or 0)
-  self.book:configure { position_size = new.settings.position_size, stop_loss = new.settings.stop_loss,
-    take_profit = new.settings.take_profit }
   self.strat = new
   self.e.reload(new)
   sched.cancel_all("tribunal")  -- a verdict asked for the old strategy's prompt is not the new one's
