@@ -156,6 +156,7 @@ static const luaL_Reg funcs[] = {
 	{"isatty", h_isatty},
 	{"embedded", h_embedded},
 	{"limit", sched_limit},
+	{"guard", sched_guard},
 	{"versions", h_versions},
 	{NULL, NULL}
 };

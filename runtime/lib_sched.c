@@ -20,6 +20,7 @@
  *                                  elsewhere (the main thread, a
  *                                  coroutine of one's own)
  *   sched.limit(n, f, ...)         host.limit: the budgets below
+ *   sched.guard(n, f, ...)         host.guard: the same, counted lazily
  *
  * A call that waits may only wait in a coroutine of the sched that can
  * yield; elsewhere (a table.sort comparator, a metamethod, a coroutine of
@@ -68,6 +69,16 @@
  * - stop signals: SIGINT and SIGTERM during a budgeted call end it the same
  *   way (sched_interrupt), so that the loop can see them; stuck in C, the
  *   process ends about HOST_STOP_GRACE seconds later.
+ * host.guard is host.limit for a hot loop (a strategy's turn on every
+ * candle). In Lua 5.4 a count hook makes every VM instruction call into
+ * the debugger (luaG_traceexec), which doubles a strategy's cost, so the
+ * guard sets no hook: the watchdog arms it once the same call has been
+ * running at two of its ticks (a second or more), and from then on the
+ * call has its n instructions. A turn can thus run about a second more
+ * than host.limit would allow before its count begins; runaway code still
+ * fails naming its line, and the memory, time and signal limits are the
+ * same. At top level (no budgeted call running) the guard reuses its
+ * thread's cell instead of making one per call.
  * The allocator and the signal handlers find the running call in `running`:
  * set where a budget begins or ends, around each resume from C, and by the
  * hook itself (a coroutine resumed from Lua has no C boundary).
@@ -93,6 +104,8 @@ struct budget {
 	size_t refused;        /* the size of the request refused last, or 0 */
 	long long refused_at;  /* bytes then */
 	int spent;             /* SPENT_*: why it fails */
+	volatile sig_atomic_t lazy;  /* host.guard's: not counted until the watchdog arms it */
+	int kept;              /* host.guard's: stays its thread's cell, for the next call */
 	lua_State *L;          /* its thread */
 };
 
@@ -130,6 +143,18 @@ static void say(const char *msg)
 	(void)n;
 }
 
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* a guard's call has run long, or must stop: its count starts now
+   (async-signal-safe, as lua_sethook is) */
+static void wake_lazy(struct budget *c)
+{
+	if (c == NULL || !c->lazy)
+		return;
+	c->lazy = 0;
+	lua_sethook(c->L, budget_hook, LUA_MASKCOUNT, running.alarm != 0 ? 1 : BUDGET_STEP);
+}
+
 /* SIGALRM, every second: past the soft deadline the call's hook fails
    it; past the hard one (the VM never ran again) the process ends */
 static void on_watchdog(int sig)
@@ -158,6 +183,8 @@ static void on_watchdog(int sig)
 	}
 	if (ticks > HOST_SOFT_DEADLINE && running.alarm == 0)
 		running.alarm = SPENT_TIME;
+	if (ticks >= 2 || running.alarm != 0)
+		wake_lazy(running.cell);
 	errno = saved;
 }
 
@@ -167,6 +194,7 @@ void sched_interrupt(void)
 		return;
 	running.grace = 0;
 	running.alarm = SPENT_SIGNAL;
+	wake_lazy(running.cell);
 }
 
 /* c is the budgeted call running from now on (NULL: the runtime's own
@@ -198,8 +226,6 @@ void sched_block_end(struct budget *was)
 {
 	enter(was);
 }
-
-static void budget_hook(lua_State *L, lua_Debug *ar);
 
 static size_t heap_used;  /* bytes the state holds */
 
@@ -408,6 +434,7 @@ lua_Integer sched_budget_begin(lua_State *L, lua_Integer n)
 	inner->bytes = 0;
 	inner->refused = 0;
 	inner->max_bytes = HOST_MEMORY_LIMIT;
+	inner->lazy = inner->kept = 0;
 	if (outer != NULL) {
 		if (outer->left < n)
 			n = outer->left > 0 ? outer->left : 0;
@@ -429,7 +456,9 @@ const char *sched_budget_end(lua_State *L, int at, lua_Integer given)
 	lua_Integer spent = given - (inner->left > 0 ? inner->left : 0);
 
 	inner->left = BUDGET_ENDED;  /* coroutines that adopted it let go too */
-	set_cell(L, at);
+	inner->lazy = 0;
+	if (!inner->kept)
+		set_cell(L, at);
 	enter(outer);
 	if (outer == NULL) {
 		lua_sethook(L, NULL, 0, 0);
@@ -496,6 +525,59 @@ int sched_limit(lua_State *L)
 	lua_rotate(L, 1, 2);  /* outer, inner, f, args... */
 	return limit_done(L, lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 0, (lua_KContext)given, limit_done),
 		(lua_KContext)given);
+}
+
+/* L's kept cell (host.guard's), made the first time; pushed */
+static struct budget *kept_cell(lua_State *L)
+{
+	struct budget *c;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &budget_key);
+	lua_pushthread(L);
+	lua_rawget(L, -2);
+	c = (struct budget *)lua_touserdata(L, -1);
+	if (c == NULL || !c->kept) {
+		lua_pop(L, 1);
+		c = (struct budget *)lua_newuserdatauv(L, sizeof *c, 1);
+		c->kept = 1;
+		c->spent = SPENT_NOT;
+		lua_pushthread(L);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, -4);
+	}
+	lua_remove(L, -2);
+	if (c->spent != SPENT_NOT) {  /* the last call's error goes */
+		lua_pushnil(L);
+		lua_setiuservalue(L, -2, 1);
+	}
+	return c;
+}
+
+/* host.guard(n, f, ...): host.limit, with the count armed late (above).
+   Inside a budgeted call, or with a hook set, it is host.limit */
+int sched_guard(lua_State *L)
+{
+	lua_Integer n = luaL_checkinteger(L, 1);
+	struct budget *c;
+
+	luaL_argcheck(L, n > 0, 1, "budget must be > 0");
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	if (running.cell != NULL || lua_gethook(L) != NULL)
+		return sched_limit(L);
+	lua_pushnil(L);  /* no outer budget */
+	lua_replace(L, 1);
+	c = kept_cell(L);
+	lua_insert(L, 2);  /* nil, cell, f, args... */
+	c->L = L;
+	c->left = n;
+	c->spent = SPENT_NOT;
+	c->bytes = 0;
+	c->refused = 0;
+	c->max_bytes = HOST_MEMORY_LIMIT;
+	c->lazy = 1;
+	enter(c);
+	return limit_done(L, lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 0, (lua_KContext)n, limit_done),
+		(lua_KContext)n);
 }
 
 /*
@@ -840,6 +922,7 @@ int luaopen_nomade_sched(lua_State *L)
 		{"tag", s_tag},
 		{"current", s_current},
 		{"limit", sched_limit},
+		{"guard", sched_guard},
 		{NULL, NULL}
 	};
 

@@ -74,8 +74,10 @@ void sched_wake(struct sched_wait *w, int nargs);
 lua_Integer sched_budget_begin(lua_State *L, lua_Integer n);
 const char *sched_budget_end(lua_State *L, int at, lua_Integer given);
 
-/* host.limit(n, f, ...) (also sched.limit) */
+/* host.limit(n, f, ...) (also sched.limit), and host.guard, the same
+   with the count armed only once the call has run a second */
 int sched_limit(lua_State *L);
+int sched_guard(lua_State *L);
 
 /* a stop signal came (async-signal-safe): the budgeted call running, if
    any, fails at its next instruction, or the process ends soon after */

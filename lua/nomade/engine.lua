@@ -372,7 +372,7 @@ function M.new(o)
 
   -- decide(i) under the candle's instruction budget: true and what it
   -- did, or false and the error (file:line of the strategy)
-  function e.turn(i) return host.limit(M.CANDLE_BUDGET, e.decide, i) end
+  function e.turn(i) return host.guard(M.CANDLE_BUDGET, e.decide, i) end
 
   if streams then
     stepper(e, o.shield, book, streams)

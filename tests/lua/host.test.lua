@@ -115,6 +115,34 @@ end) }
 t.ok(r[1] == false and tostring(r[2]):find("instruction budget exceeded", 1, true),
   "what a nested call spends is charged to the outer budget", r[2])
 
+-- host.guard, a strategy's turn on every candle: no count hook while the
+-- call is short (a hook slows every VM instruction), and the same budget
+-- once the watchdog has seen it run a second
+do
+  local hook_in_guard, hook_in_limit
+  r = { host.guard(100000, function(a, b) hook_in_guard = debug.gethook() return a + b, "x" end, 2, 3) }
+  host.limit(100000, function() hook_in_limit = debug.gethook() end)
+  t.ok(r[1] == true and r[2] == 5 and r[3] == "x" and hook_in_guard == nil and hook_in_limit ~= nil,
+    "guard: results, and no hook during a short call (limit counts with one)")
+  t.ok(select(2, host.guard(100000, error, "mine")) == "mine", "guard returns false and the error")
+  okb, e = host.guard(100000, function()
+    while true do pcall(error, "x") end
+  end)
+  t.ok(okb == false and tostring(e):find("host.test.lua:%d+: instruction budget exceeded"),
+    "guard: a runaway loop fails once counted, naming its line; a pcall inside cannot swallow it", e)
+  okb, e = host.guard(100000, function() local s = ("x"):rep(1 << 30) return #s end)
+  t.ok(okb == false and tostring(e):find("memory limit exceeded", 1, true), "guard: the memory limit holds", e)
+  okb, e = host.guard(100000, function() return spin(1000) end)
+  t.ok(okb == true and e == 500500, "guard: the next call starts afresh (its cell's last error gone)", e)
+  r = { host.limit(100000000, function()
+    local gok, gerr = host.guard(100000, function() while true do end end)
+    return gok, gerr, spin(1000)
+  end) }
+  t.ok(r[1] == true and r[2] == false and tostring(r[3]):find("instruction budget exceeded", 1, true) and r[4] == 500500,
+    "guard inside a limit: a nested budget, spent, and the outer call goes on", r[3])
+  t.raises(function() host.guard(0, print) end, "bad argument #1 to 'guard' (budget must be > 0)", "guard: budget > 0")
+end
+
 -- budgets belong to coroutines: a limit run elsewhere while one waits
 -- leaves it its own budget, and what it had left
 do
