@@ -50,6 +50,7 @@
 #include "csv.h"
 #include "series.h"
 #include "shield.h"
+#include "lib_sched.h"
 
 #define BOOK_MT "nomade.paper.book"
 
@@ -577,17 +578,43 @@ static const series *series_field(lua_State *L, int t, const char *k)
 	return s;
 }
 
+/* decide(i) under host.guard(budget): what it did to on_turn (if any);
+   its error raised (it reaches book:run's caller) */
+static void turn(lua_State *L, int decide, lua_Integer budget, lua_Integer i, int on_turn)
+{
+	lua_pushcfunction(L, sched_guard);
+	lua_pushinteger(L, budget);
+	lua_pushvalue(L, decide);
+	lua_pushinteger(L, i);
+	lua_call(L, 3, 3);  /* ok, what, detail */
+	if (!lua_toboolean(L, -3)) {
+		lua_pushvalue(L, -2);
+		lua_error(L);
+	}
+	if (on_turn) {
+		lua_pushvalue(L, on_turn);
+		lua_pushinteger(L, i);
+		lua_rotate(L, -4, 2);  /* ok, on_turn, i, what, detail */
+		lua_call(L, 3, 0);
+		lua_pop(L, 1);
+		return;
+	}
+	lua_pop(L, 3);
+}
+
 /*
  * book:run{first =, last =, candles = {time, open, ..}, view = m's table,
  *          ind = m.ind's table, indicators = {name = series}, cursor =,
- *          equity = series, decide = function(i), changed = function(),
+ *          equity = series, decide = function(i), budget = instructions,
+ *          on_turn = function(i, what, detail) or nil, changed = function(),
  *          state = the shield's scan.state}
  * For each candle i in first..last: move the cursor, copy the candle, the
  * shield's state (byte i of state, from its scan) and the indicator values
  * into view and ind, fill (steps 1-3), call changed()
  * if an order filled or was cancelled, record the equity at the close,
- * and, unless i is the last, call decide(i). book.current says where an
- * error happened.
+ * and, unless i is the last, call decide(i) under host.guard(budget)
+ * and tell on_turn what it did; a failed turn raises its error (the
+ * value decide raised, or the budget's). book.current says where.
  */
 static int b_run(lua_State *L)
 {
@@ -595,8 +622,8 @@ static int b_run(lua_State *L)
 	const series *col[6], **ind;
 	const unsigned char *st;
 	size_t stlen = 0;
-	int k, g, nind = 0, view, indt, keys, decide, filled;
-	lua_Integer i, first, last;
+	int k, g, nind = 0, view, indt, keys, decide, filled, names, on_turn;
+	lua_Integer i, first, last, budget;
 	series *eq;
 	size_t *cur;
 
@@ -651,16 +678,29 @@ static int b_run(lua_State *L)
 	stlen = st != NULL ? lua_rawlen(L, 15) : 0;
 	if (st == NULL || stlen < (size_t)last)  /* no shield, no run */
 		return luaL_error(L, "book:run: state must be the shield's scan, a byte per candle");
+	lua_getfield(L, 2, "budget");  /* 16 */
+	budget = luaL_checkinteger(L, 16);
+	lua_getfield(L, 2, "on_turn");  /* 17 */
+	on_turn = lua_isnil(L, 17) ? 0 : 17;
+	/* the view's keys as Lua strings, 18..25: lua_setfield would look each
+	   C string up again on every candle */
+	names = lua_gettop(L) + 1;
+	for (k = 0; k < 6; k++)
+		lua_pushstring(L, candle_columns[k]);
+	lua_pushliteral(L, "index");
+	lua_pushliteral(L, "equity");
 	for (i = first; i <= last; i++) {
 		double close = col[4]->v[i - 1];
 		b->current = i;
 		*cur = (size_t)i;
 		for (k = 0; k < 6; k++) {
+			lua_pushvalue(L, names + k);
 			lua_pushnumber(L, col[k]->v[i - 1]);
-			lua_setfield(L, view, candle_columns[k]);
+			lua_rawset(L, view);
 		}
+		lua_pushvalue(L, names + 6);
 		lua_pushinteger(L, i);
-		lua_setfield(L, view, "index");
+		lua_rawset(L, view);
 		/* anything but 0 or 1 is RED: fail closed */
 		g = (st[i - 1] & ~SHIELD_SUSPECT_BIT) == 0 ? SHIELD_GREEN
 		    : (st[i - 1] & ~SHIELD_SUSPECT_BIT) == 1 ? SHIELD_AMBER : SHIELD_RED;
@@ -682,16 +722,14 @@ static int b_run(lua_State *L)
 		}
 		if (!(st[i - 1] & SHIELD_SUSPECT_BIT))
 			b->mark = close;
+		lua_pushvalue(L, names + 7);
 		lua_pushnumber(L, b->quote + b->base * close);
-		lua_setfield(L, view, "equity");
+		lua_rawset(L, view);
 		series_push(L, eq, b->quote + b->base * close);
 		if (b->has_pos)
 			b->held++;
-		if (i < last) {
-			lua_pushvalue(L, decide);
-			lua_pushinteger(L, i);
-			lua_call(L, 1, 0);  /* errors reach the caller's pcall */
-		}
+		if (i < last)
+			turn(L, decide, budget, i, on_turn);
 	}
 	return 0;
 }

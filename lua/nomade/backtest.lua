@@ -90,15 +90,9 @@ function M.execute(run, progress)
   -- per-candle garbage (prompts, verdicts) dies young: the generational
   -- collector keeps it from piling up to twice the live heap
   local gc = collectgarbage("generational")
-  local on_turn = run.on_turn
-  local function decide(i)
-    local ok, what, detail = e.turn(i)
-    if not ok then error(what, 0) end
-    if on_turn then on_turn(i, what, detail) end
-  end
   local ok, err = pcall(book.run, book, { first = first, last = last, candles = c, view = e.inner,
-    ind = e.ivals, indicators = indicators, cursor = e.cursor, equity = equity, decide = decide,
-    changed = e.changed, state = c.state })
+    ind = e.ivals, indicators = indicators, cursor = e.cursor, equity = equity, decide = e.decide,
+    budget = engine.CANDLE_BUDGET, on_turn = run.on_turn, changed = e.changed, state = c.state })
   collectgarbage(gc)
   if not ok then
     error(string.format("strategy failed in %s on the candle of %s: %s", e.phase(), time.iso(c.time[book.current]),
