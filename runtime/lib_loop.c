@@ -8,12 +8,15 @@
  *                                       `every` s (0: once); t:stop()
  *   loop.watch(path, fn [, debounce])   fn(path) when the file changes,
  *                                       once edits settle (default 0.03 s).
- *                                       libev's ev_stat compares mtime in
- *                                       whole seconds, so a same-size save
- *                                       within a second would go unseen:
- *                                       changes are judged here, on inode,
- *                                       size and ns mtime/ctime, and a
- *                                       50 ms poll backs ev_stat up
+ *                                       inotify on the file's folder says
+ *                                       when to look (an editor's rename
+ *                                       included); changes are judged
+ *                                       here, on inode, size and ns
+ *                                       mtime/ctime (libev's ev_stat
+ *                                       compares mtime in whole seconds
+ *                                       and misses a same-size save within
+ *                                       a second), and a 50 ms poll backs
+ *                                       inotify up where it is missing
  *   loop.signal(name, fn)               "INT", "TERM", "HUP" or "USR1"
  *   loop.listen(path, {data = fn(conn, bytes), close = fn(conn)})
  *                                       a Unix socket server, the socket
@@ -43,6 +46,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,15 +62,16 @@
 
 enum { TIMER, STAT, SIGNAL };
 
-typedef struct {
+typedef struct watcher {
 	union {
 		ev_timer timer;
-		ev_stat stat;
 		ev_signal sig;
 	} w;
 	ev_timer debounce;  /* STAT: fires once the file has settled */
-	ev_timer poll;      /* STAT: re-stats, for what ev_stat cannot see */
+	ev_timer poll;      /* STAT: re-stats, for what inotify cannot see */
 	struct stat seen;   /* STAT: the file as last judged */
+	struct watcher *next;  /* STAT: the other files watched */
+	int wd;             /* STAT: its folder's inotify watch, or -1 */
 	int kind, active;
 	int self_ref, fn_ref;
 	lua_State *L;       /* the main state, for callbacks */
@@ -76,6 +81,71 @@ typedef struct {
 static struct ev_loop *loop_of(void)
 {
 	return EV_DEFAULT;
+}
+
+/* the files watched, and one inotify descriptor for their folders (-1
+   where inotify is missing: the poll alone then) */
+static struct {
+	int fd;
+	ev_io io;
+	watcher *files;
+} folders = {-2, {0}, NULL};
+
+static int changed(watcher *w);
+
+/* something changed in a folder watched: each file is judged again */
+static void on_notify(struct ev_loop *loop, ev_io *io, int revents)
+{
+	char buf[4096];
+	watcher *w;
+
+	(void)io, (void)revents;
+	while (read(folders.fd, buf, sizeof buf) > 0)
+		continue;  /* which file it was does not matter: all are looked at */
+	for (w = folders.files; w != NULL; w = w->next)
+		if (changed(w))
+			ev_timer_again(loop, &w->debounce);
+}
+
+/* w's folder watched (w->wd), and w among the files */
+static void notify_add(watcher *w)
+{
+	char dir[sizeof w->path];
+	char *slash;
+
+	if (folders.fd == -2) {
+		folders.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (folders.fd >= 0) {
+			ev_io_init(&folders.io, on_notify, folders.fd, EV_READ);
+			ev_io_start(loop_of(), &folders.io);
+			ev_unref(loop_of());  /* it alone does not keep run() going */
+		}
+	}
+	strcpy(dir, w->path);
+	slash = strrchr(dir, '/');
+	slash[slash == dir] = '\0';  /* "/x" watches "/" */
+	w->wd = folders.fd >= 0 ? inotify_add_watch(folders.fd, dir, IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO
+		| IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) : -1;
+	w->next = folders.files;
+	folders.files = w;
+}
+
+/* w no longer among the files; its folder's watch ends with the last
+   file in that folder (inotify gives one folder one watch) */
+static void notify_remove(watcher *w)
+{
+	watcher **p, *o;
+
+	for (p = &folders.files; *p != NULL; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	for (o = folders.files; o != NULL; o = o->next)
+		if (o->wd == w->wd)
+			return;
+	if (w->wd >= 0)
+		inotify_rm_watch(folders.fd, w->wd);
 }
 
 static void anchor(lua_State *L, watcher *w, int idx)
@@ -95,7 +165,7 @@ static void stop_watcher(watcher *w)
 	if (w->kind == TIMER)
 		ev_timer_stop(loop, &w->w.timer);
 	else if (w->kind == STAT) {
-		ev_stat_stop(loop, &w->w.stat);
+		notify_remove(w);
 		ev_timer_stop(loop, &w->debounce);
 		ev_timer_stop(loop, &w->poll);
 	} else {
@@ -160,16 +230,7 @@ static int changed(watcher *w)
 	return 1;
 }
 
-/* a change: (re)start the debounce, so a burst of writes fires once */
-static void on_stat(struct ev_loop *loop, ev_stat *s, int revents)
-{
-	watcher *w = (watcher *)s->data;
-
-	(void)revents;
-	if (changed(w))
-		ev_timer_again(loop, &w->debounce);
-}
-
+/* a change (restarting the debounce, so that a burst of writes fires once) */
 static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	watcher *w = (watcher *)t->data;
@@ -222,21 +283,18 @@ static int l_watch(lua_State *L)
 	double settle = luaL_optnumber(L, 3, 0.03);
 	watcher *w;
 
-	luaL_argcheck(L, path[0] == '/', 1, "the path must be absolute (libev's ev_stat)");
+	luaL_argcheck(L, path[0] == '/', 1, "the path must be absolute");
 	luaL_argcheck(L, strlen(path) < sizeof w->path, 1, "path too long");
 	luaL_argcheck(L, settle > 0, 3, "must be > 0");
 	w = new_watcher(L, STAT, 2);
 	strcpy(w->path, path);
-	/* interval 0.1 s: the fallback poll where inotify is missing */
-	ev_stat_init(&w->w.stat, on_stat, w->path, 0.1);
-	w->w.stat.data = w;
 	ev_init(&w->debounce, on_settled);
 	w->debounce.repeat = settle;
 	w->debounce.data = w;
 	ev_timer_init(&w->poll, on_poll, 0.05, 0.05);
 	w->poll.data = w;
 	changed(w);  /* the starting point */
-	ev_stat_start(loop_of(), &w->w.stat);
+	notify_add(w);
 	ev_timer_start(loop_of(), &w->poll);
 	ev_unref(loop_of());  /* the poll alone does not keep run() going */
 	anchor(L, w, -1);
