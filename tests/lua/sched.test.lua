@@ -78,6 +78,29 @@ loop.run()
 w:stop()
 guard:stop()
 
+-- loop.watch: two files in one folder (one inotify watch): stopping one
+-- leaves the other seen; a save by rename and a same-size save are seen
+do
+  local a, b = dir .. "/a", dir .. "/b"
+  local fired = { a = 0, b = 0 }
+  local function save(path, text) local f = io.open(path, "w"); f:write(text); f:close() end
+  save(a, "1") save(b, "1")
+  local wa = loop.watch(a, function() fired.a = fired.a + 1 end, 0.01)
+  local wb = loop.watch(b, function() fired.b = fired.b + 1 end, 0.01)
+  wa:stop()
+  local steps = {
+    function() save(b, "2") end,                                  -- same size
+    function() save(dir .. "/b.tmp", "33") os.rename(dir .. "/b.tmp", b) end,  -- an editor's rename
+    function() save(a, "22") end,                                 -- not watched any more
+    function() loop.stop() end,
+  }
+  for k, step in ipairs(steps) do loop.timer(0.3 * k, 0, step) end
+  loop.run()
+  wb:stop()
+  t.ok(fired.a == 0 and fired.b == 2, "loop.watch: a same-size save and a rename, each seen once; a stopped "
+    .. "watcher in the same folder hears nothing", fired.a .. " " .. fired.b)
+end
+
 local sig = loop.signal("USR1", function() probe("loop.signal"); loop.stop() end)
 loop.timer(0, 0, function() os.execute("kill -USR1 $PPID") end)  -- sh's parent: this process
 guard = loop.timer(3, 0, function() loop.stop() end)
