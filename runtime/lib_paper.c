@@ -578,28 +578,30 @@ static const series *series_field(lua_State *L, int t, const char *k)
 	return s;
 }
 
+/* the turn's guard and what book:run's turns are told */
+struct turns {
+	struct budget *guard;
+	lua_Integer budget;
+	int decide, on_turn;  /* stack indexes (on_turn 0: none) */
+};
+
 /* decide(i) under host.guard(budget): what it did to on_turn (if any);
    its error raised (it reaches book:run's caller) */
-static void turn(lua_State *L, int decide, lua_Integer budget, lua_Integer i, int on_turn)
+static void turn(lua_State *L, const struct turns *t, lua_Integer i)
 {
-	lua_pushcfunction(L, sched_guard);
-	lua_pushinteger(L, budget);
-	lua_pushvalue(L, decide);
+	if (t->on_turn)
+		lua_pushvalue(L, t->on_turn);
+	lua_pushvalue(L, t->decide);
 	lua_pushinteger(L, i);
-	lua_call(L, 3, 3);  /* ok, what, detail */
-	if (!lua_toboolean(L, -3)) {
-		lua_pushvalue(L, -2);
+	if (sched_guard_pcall(L, t->guard, t->budget, 1, 2) != LUA_OK)  /* what, detail */
 		lua_error(L);
-	}
-	if (on_turn) {
-		lua_pushvalue(L, on_turn);
+	if (t->on_turn) {
 		lua_pushinteger(L, i);
-		lua_rotate(L, -4, 2);  /* ok, on_turn, i, what, detail */
+		lua_insert(L, -3);  /* on_turn, i, what, detail */
 		lua_call(L, 3, 0);
-		lua_pop(L, 1);
 		return;
 	}
-	lua_pop(L, 3);
+	lua_pop(L, 2);
 }
 
 /*
@@ -622,8 +624,9 @@ static int b_run(lua_State *L)
 	const series *col[6], **ind;
 	const unsigned char *st;
 	size_t stlen = 0;
-	int k, g, nind = 0, view, indt, keys, decide, filled, names, on_turn;
-	lua_Integer i, first, last, budget;
+	int k, g, nind = 0, view, indt, keys, filled, names;
+	lua_Integer i, first, last;
+	struct turns t;
 	series *eq;
 	size_t *cur;
 
@@ -650,7 +653,7 @@ static int b_run(lua_State *L)
 	eq = series_check(L, 10);
 	luaL_checktype(L, 11, LUA_TFUNCTION);
 	luaL_checktype(L, 12, LUA_TFUNCTION);
-	view = 6, indt = 7, decide = 11, filled = 12;
+	view = 6, indt = 7, t.decide = 11, filled = 12;
 	for (k = 0; k < 6; k++)
 		if (col[k]->len < (size_t)last)
 			return luaL_error(L, "book:run: last (%d) is past the candles", (int)last);
@@ -679,10 +682,12 @@ static int b_run(lua_State *L)
 	if (st == NULL || stlen < (size_t)last)  /* no shield, no run */
 		return luaL_error(L, "book:run: state must be the shield's scan, a byte per candle");
 	lua_getfield(L, 2, "budget");  /* 16 */
-	budget = luaL_checkinteger(L, 16);
+	t.budget = luaL_checkinteger(L, 16);
+	luaL_argcheck(L, t.budget > 0, 2, "budget must be > 0");
 	lua_getfield(L, 2, "on_turn");  /* 17 */
-	on_turn = lua_isnil(L, 17) ? 0 : 17;
-	/* the view's keys as Lua strings, 18..25: lua_setfield would look each
+	t.on_turn = lua_isnil(L, 17) ? 0 : 17;
+	t.guard = sched_guard_open(L);  /* 18, kept on the stack */
+	/* the view's keys as Lua strings, 19..26: lua_setfield would look each
 	   C string up again on every candle */
 	names = lua_gettop(L) + 1;
 	for (k = 0; k < 6; k++)
@@ -729,7 +734,7 @@ static int b_run(lua_State *L)
 		if (b->has_pos)
 			b->held++;
 		if (i < last)
-			turn(L, decide, budget, i, on_turn);
+			turn(L, &t, i);
 	}
 	return 0;
 }

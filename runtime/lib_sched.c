@@ -106,6 +106,7 @@ struct budget {
 	int spent;             /* SPENT_*: why it fails */
 	volatile sig_atomic_t lazy;  /* host.guard's: not counted until the watchdog arms it */
 	int kept;              /* host.guard's: stays its thread's cell, for the next call */
+	int msg;               /* the error it raises, once made: a registry ref (or LUA_NOREF) */
 	lua_State *L;          /* its thread */
 };
 
@@ -382,13 +383,33 @@ static void arm(lua_State *L, const struct budget *c)
 		lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
 }
 
+/* the cell L spends from, or NULL: the running call's when it is L's
+   (a C loop's guard is in no table), else as push_cell finds it */
+static struct budget *cell_for(lua_State *L)
+{
+	struct budget *c = running.cell;
+
+	if (c != NULL && c->L == L && c->left != BUDGET_ENDED)
+		return c;
+	c = push_cell(L);
+	lua_pop(L, 1);  /* the budget table anchors it */
+	return c;
+}
+
+/* the call in c is over: its error goes */
+static void release_msg(lua_State *L, struct budget *c)
+{
+	if (c->msg != LUA_NOREF)
+		luaL_unref(L, LUA_REGISTRYINDEX, c->msg);
+	c->msg = LUA_NOREF;
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
-	struct budget *c = push_cell(L);
+	struct budget *c = cell_for(L);
 
 	(void)ar;
 	if (c == NULL) {
-		lua_pop(L, 1);
 		lua_sethook(L, NULL, 0, 0);
 		return;
 	}
@@ -401,7 +422,6 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 		if (c->left > 0) {
 			if (c->left < lua_gethookcount(L) || (lua_gethookmask(L) & LUA_MASKLINE))
 				arm(L, c);  /* (counting again after a refusal that passed) */
-			lua_pop(L, 1);  /* the cell stays anchored in the budget table */
 			return;
 		}
 		c->spent = SPENT_INSTRUCTIONS;
@@ -409,15 +429,28 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 	arm(L, c);
 	/* the first raise names the line that ran away; raised again (a pcall
 	   caught it, and the library code around goes on), the same message */
-	if (lua_getiuservalue(L, -1, 1) != LUA_TSTRING) {
-		lua_pop(L, 1);
+	if (c->msg == LUA_NOREF) {
 		budget_where(L);
 		lua_pushstring(L, spent_what[c->spent]);
 		lua_concat(L, 2);
 		lua_pushvalue(L, -1);
-		lua_setiuservalue(L, -3, 1);
+		c->msg = luaL_ref(L, LUA_REGISTRYINDEX);
+	} else {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, c->msg);
 	}
 	lua_error(L);
+}
+
+/* c, a budget of n instructions and HOST_MEMORY_LIMIT bytes for a call
+   in L, not spent */
+static void fresh(struct budget *c, lua_State *L, lua_Integer n)
+{
+	c->L = L;
+	c->left = n;
+	c->spent = SPENT_NOT;
+	c->bytes = 0;
+	c->refused = 0;
+	c->max_bytes = HOST_MEMORY_LIMIT;
 }
 
 lua_Integer sched_budget_begin(lua_State *L, lua_Integer n)
@@ -428,12 +461,9 @@ lua_Integer sched_budget_begin(lua_State *L, lua_Integer n)
 	if (hook != NULL && hook != budget_hook)
 		luaL_error(L, "host.limit: another hook is set on this thread");
 	outer = push_cell(L);
-	inner = (struct budget *)lua_newuserdatauv(L, sizeof *inner, 1);  /* its error */
-	inner->L = L;
-	inner->spent = SPENT_NOT;
-	inner->bytes = 0;
-	inner->refused = 0;
-	inner->max_bytes = HOST_MEMORY_LIMIT;
+	inner = (struct budget *)lua_newuserdatauv(L, sizeof *inner, 0);
+	fresh(inner, L, n);
+	inner->msg = LUA_NOREF;
 	inner->lazy = inner->kept = 0;
 	if (outer != NULL) {
 		if (outer->left < n)
@@ -449,6 +479,17 @@ lua_Integer sched_budget_begin(lua_State *L, lua_Integer n)
 	return n;
 }
 
+/* the end of a guarded call in L's kept cell c, with no outer budget */
+static const char *guard_end(lua_State *L, struct budget *c)
+{
+	c->left = BUDGET_ENDED;
+	c->lazy = 0;
+	release_msg(L, c);
+	enter(NULL);
+	lua_sethook(L, NULL, 0, 0);
+	return spent_what[c->spent];
+}
+
 const char *sched_budget_end(lua_State *L, int at, lua_Integer given)
 {
 	struct budget *outer = (struct budget *)lua_touserdata(L, at);
@@ -457,6 +498,7 @@ const char *sched_budget_end(lua_State *L, int at, lua_Integer given)
 
 	inner->left = BUDGET_ENDED;  /* coroutines that adopted it let go too */
 	inner->lazy = 0;
+	release_msg(L, inner);
 	if (!inner->kept)
 		set_cell(L, at);
 	enter(outer);
@@ -489,18 +531,23 @@ static void watchdog_open(void)
 	running.has_timer = timer_create(CLOCK_MONOTONIC, &sev, &running.timer) == 0;
 }
 
+/* a failed budgeted call's error, on top: Lua's "not enough memory" says
+   which limit it was (why, what ended the call, if anything did) */
+static void name_limit(lua_State *L, int status, const char *why)
+{
+	if (status != LUA_OK && status != LUA_YIELD && why != NULL && lua_type(L, -1) == LUA_TSTRING
+		&& strcmp(lua_tostring(L, -1), "not enough memory") == 0) {
+		lua_pushstring(L, why);
+		lua_replace(L, -2);
+	}
+}
+
 /* after the budgeted call, returned or resumed from a yield (stack: outer
    budget, inner budget, results or error): the outer budget is the
    thread's again; answers ok, results... or false, error */
 static int limit_done(lua_State *L, int status, lua_KContext given)
 {
-	const char *why = sched_budget_end(L, 1, (lua_Integer)given);
-
-	if (status != LUA_OK && status != LUA_YIELD && why != NULL && lua_type(L, -1) == LUA_TSTRING
-		&& strcmp(lua_tostring(L, -1), "not enough memory") == 0) {  /* say which limit */
-		lua_pushstring(L, why);
-		lua_replace(L, -2);
-	}
+	name_limit(L, status, sched_budget_end(L, 1, (lua_Integer)given));
 	lua_pushboolean(L, status == LUA_OK || status == LUA_YIELD);
 	lua_replace(L, 2);
 	lua_remove(L, 1);
@@ -527,7 +574,21 @@ int sched_limit(lua_State *L)
 		(lua_KContext)given);
 }
 
-/* L's kept cell (host.guard's), made the first time; pushed */
+/* a cell for host.guard, not in use (pushed) */
+static struct budget *new_kept(lua_State *L)
+{
+	struct budget *c = (struct budget *)lua_newuserdatauv(L, sizeof *c, 0);
+
+	c->kept = 1;
+	c->left = BUDGET_ENDED;
+	c->spent = SPENT_NOT;
+	c->msg = LUA_NOREF;
+	c->L = L;
+	return c;
+}
+
+/* L's kept cell (host.guard's), made the first time, and pushed; NULL
+   (nothing pushed) when L is in another budget's call or its guard's */
 static struct budget *kept_cell(lua_State *L)
 {
 	struct budget *c;
@@ -536,21 +597,59 @@ static struct budget *kept_cell(lua_State *L)
 	lua_pushthread(L);
 	lua_rawget(L, -2);
 	c = (struct budget *)lua_touserdata(L, -1);
+	if (c != NULL && c->left != BUDGET_ENDED) {
+		lua_pop(L, 2);
+		return NULL;
+	}
 	if (c == NULL || !c->kept) {
 		lua_pop(L, 1);
-		c = (struct budget *)lua_newuserdatauv(L, sizeof *c, 1);
-		c->kept = 1;
-		c->spent = SPENT_NOT;
+		c = new_kept(L);
 		lua_pushthread(L);
 		lua_pushvalue(L, -2);
 		lua_rawset(L, -4);
 	}
 	lua_remove(L, -2);
-	if (c->spent != SPENT_NOT) {  /* the last call's error goes */
-		lua_pushnil(L);
-		lua_setiuservalue(L, -2, 1);
-	}
 	return c;
+}
+
+/* a guarded call of n instructions begins in L's cell c */
+static void guard_begin(lua_State *L, struct budget *c, lua_Integer n)
+{
+	fresh(c, L, n);
+	c->lazy = 1;
+	enter(c);
+}
+
+struct budget *sched_guard_open(lua_State *L)
+{
+	return new_kept(L);
+}
+
+int sched_guard_pcall(lua_State *L, struct budget *c, lua_Integer n, int nargs, int nresults)
+{
+	int status, base = lua_gettop(L) - nargs;  /* f */
+
+	if (running.cell != NULL || lua_gethook(L) != NULL || c->left != BUDGET_ENDED) {  /* inside a budget: host.limit */
+		lua_pushcfunction(L, sched_limit);
+		lua_insert(L, base);
+		lua_pushinteger(L, n);
+		lua_insert(L, base + 1);
+		if ((status = lua_pcall(L, nargs + 2, LUA_MULTRET, 0)) != LUA_OK)
+			return status;
+		if (!lua_toboolean(L, base)) {
+			lua_settop(L, base + 1);
+			lua_remove(L, base);
+			return LUA_ERRRUN;
+		}
+		lua_remove(L, base);
+		if (nresults != LUA_MULTRET)
+			lua_settop(L, base - 1 + nresults);
+		return LUA_OK;
+	}
+	guard_begin(L, c, n);
+	status = lua_pcall(L, nargs, nresults, 0);
+	name_limit(L, status, guard_end(L, c));
+	return status;
 }
 
 /* host.guard(n, f, ...): host.limit, with the count armed late (above).
@@ -562,20 +661,12 @@ int sched_guard(lua_State *L)
 
 	luaL_argcheck(L, n > 0, 1, "budget must be > 0");
 	luaL_checktype(L, 2, LUA_TFUNCTION);
-	if (running.cell != NULL || lua_gethook(L) != NULL)
+	if (running.cell != NULL || lua_gethook(L) != NULL || (c = kept_cell(L)) == NULL)
 		return sched_limit(L);
 	lua_pushnil(L);  /* no outer budget */
 	lua_replace(L, 1);
-	c = kept_cell(L);
-	lua_insert(L, 2);  /* nil, cell, f, args... */
-	c->L = L;
-	c->left = n;
-	c->spent = SPENT_NOT;
-	c->bytes = 0;
-	c->refused = 0;
-	c->max_bytes = HOST_MEMORY_LIMIT;
-	c->lazy = 1;
-	enter(c);
+	lua_rotate(L, 2, 1);  /* nil, cell, f, args... */
+	guard_begin(L, c, n);
 	return limit_done(L, lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 0, (lua_KContext)n, limit_done),
 		(lua_KContext)n);
 }

@@ -79,6 +79,16 @@ const char *sched_budget_end(lua_State *L, int at, lua_Integer given);
 int sched_limit(lua_State *L);
 int sched_guard(lua_State *L);
 
+/* host.guard for a loop in C that calls one function many times
+   (book:run): sched_guard_open pushes a cell for it (the caller keeps it
+   on its stack while it loops), and
+   sched_guard_pcall is lua_pcall(L, nargs, nresults, 0) under
+   host.guard(n): LUA_OK and the results, or an error status and the
+   error (the budget's, if it ran out) on top */
+struct budget;
+struct budget *sched_guard_open(lua_State *L);
+int sched_guard_pcall(lua_State *L, struct budget *c, lua_Integer n, int nargs, int nresults);
+
 /* a stop signal came (async-signal-safe): the budgeted call running, if
    any, fails at its next instruction, or the process ends soon after */
 void sched_interrupt(void);
@@ -88,7 +98,6 @@ void sched_interrupt(void);
  * is not the call's running time, so the watchdog pauses; begin returns
  * what end takes back.
  */
-struct budget;
 struct budget *sched_block_begin(void);
 void sched_block_end(struct budget *was);
 

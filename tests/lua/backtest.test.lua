@@ -280,6 +280,37 @@ function prompt() return "p" end
     rc .. " " .. err)
 end
 
+-- a backtest run inside another budget (a REPL evaluation's): each turn's
+-- budget nests in it, counted at once; the results are the same
+do
+  local data = bt.csv({ { 90, 91, 89, 90 }, { 90, 91, 89, 90 }, { 90, 91, 89, 90 }, { 90, 91, 89, 90 },
+    { 90, 91, 89, 90 } })
+  local s = bt.file([[
+settings = { interval = "1h", history = 1 }
+function regime(m) return "R" end
+function entry(m)
+  if m.index == 4 then
+    for _ = 1, 2000000 do end
+  end
+  return false
+end
+function prompt() return "p" end
+]])
+  local host = require "nomade.host"
+  local plain = bt.run { strategy = s, data = data }
+  local ok, nested = host.limit(10000000, bt.run, { strategy = s, data = data })
+  t.ok(plain and ok and nested and nested.tribunal.candidates == plain.tribunal.candidates
+    and nested.equity[#nested.equity] == plain.equity[#plain.equity], "inside a budget: the same backtest")
+  local okl, res = host.limit(1000000, bt.run, { strategy = s, data = data })
+  t.ok(okl == false and tostring(res):find("instruction budget exceeded", 1, true),
+    "inside a budget: the turns spend from it, and the outer call fails when it runs out", res)
+  local runaway = bt.file((io.open(s):read("a"):gsub("for _ = 1, 2000000 do end", "while true do end")))
+  local err
+  okl, res, err = host.limit(200000000, bt.run, { strategy = runaway, data = data })
+  t.ok(okl and res == nil and tostring(err):find(runaway .. ":5: instruction budget exceeded", 1, true),
+    "inside a budget: a runaway turn fails with the candle's budget, naming its line, and the outer call goes on", err)
+end
+
 -- hostile strategies: what the instruction budget cannot see (memory,
 -- time, finalizers, to-be-closed variables, the collector) fails the
 -- candle with the limit named; code stuck in C ends the process (exit 4)

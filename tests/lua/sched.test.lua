@@ -231,12 +231,13 @@ t.ok(rc == 0 and err:find("callback aborted: timer: a coroutine of the sched yie
 t.raises(function() sched.tag("x") end, "sched.tag: not in a coroutine of the sched", "the main thread has no tag")
 t.eq(select(2, in_handler(function() sched.tag("a"); return sched.current() end)), "a", "current() tells the tag")
 
--- and in the source: Lua is entered from C only by lib_sched.c (coroutines),
--- host.c (start-up, the scrub of a report) and main.c (a command's entry),
--- and the main thread is found one way, host_main
+-- and in the source: Lua is entered from C only by lib_sched.c (coroutines,
+-- and the budgets' protected calls: host.limit, host.guard and book:run's
+-- turns), host.c (start-up, the scrub of a report) and main.c (a command's
+-- entry), and the main thread is found one way, host_main
 local WHO = {
   ["lua_resume"] = { ["lib_sched.c"] = true }, ["lua_newthread"] = { ["lib_sched.c"] = true },
-  ["lua_pcall%f[^%w_]"] = { ["host.c"] = true }, ["host_pcall%("] = { ["host.c"] = true, ["main.c"] = true },
+  ["lua_pcall%f[^%w_]"] = { ["host.c"] = true, ["lib_sched.c"] = true }, ["host_pcall%("] = { ["host.c"] = true, ["main.c"] = true },
   ["LUA_RIDX_MAINTHREAD"] = { ["host.c"] = true },
 }
 local offenders = {}
