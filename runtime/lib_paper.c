@@ -44,6 +44,7 @@
  * orders and still fill.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "host.h"
@@ -578,6 +579,122 @@ static const series *series_field(lua_State *L, int t, const char *k)
 	return s;
 }
 
+/*
+ * The equity curve of book:run: the equity at each candle's close. It is
+ * kept as the balances from the candle they took effect (a step per fill)
+ * and the closes, so that a year of minutes costs a few kilobytes instead
+ * of a double per candle; curve[k] is computed as the run computed it,
+ * quote + base * close. paper.curve(close, first) -> a curve of candles
+ * first.. of the close series; #curve, curve[k] (nil out of range).
+ */
+#define CURVE_MT "nomade.paper.curve"
+
+struct step {
+	lua_Integer k;  /* from curve[k] on */
+	double quote, base;
+};
+
+typedef struct {
+	struct step *steps;
+	size_t nsteps, cap, at;  /* at: the step the last lookup found */
+	lua_Integer n, first;    /* its candles, the first's index in close */
+	const series *close;     /* anchored in the curve's user value */
+} curve;
+
+static int c_new(lua_State *L)
+{
+	const series *close = series_check(L, 1);
+	lua_Integer first = luaL_checkinteger(L, 2);
+	curve *cv;
+
+	luaL_argcheck(L, first >= 1, 2, "must be >= 1");
+	cv = (curve *)lua_newuserdatauv(L, sizeof *cv, 1);
+	memset(cv, 0, sizeof *cv);
+	cv->first = first;
+	cv->close = close;
+	luaL_setmetatable(L, CURVE_MT);
+	lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1);
+	return 1;
+}
+
+/* the next candle's balances; a step when they changed */
+static void curve_push(lua_State *L, curve *cv, double quote, double base)
+{
+	struct step *last = cv->nsteps ? &cv->steps[cv->nsteps - 1] : NULL;
+
+	cv->n++;
+	if (last != NULL && memcmp(&last->quote, &quote, sizeof quote) == 0 && memcmp(&last->base, &base, sizeof base) == 0)
+		return;
+	if (cv->nsteps == cv->cap) {
+		size_t cap = cv->cap ? cv->cap * 2 : 64;
+		struct step *p = (struct step *)realloc(cv->steps, cap * sizeof *p);
+		if (p == NULL)
+			luaL_error(L, "book:run: out of memory for the equity curve");
+		cv->steps = p, cv->cap = cap;
+	}
+	cv->steps[cv->nsteps++] = (struct step){cv->n, quote, base};
+}
+
+/* the step curve[k] is in (1 <= k <= n): the last lookup's or one of the
+   next two, as the report reads it in order, else by bisection */
+static const struct step *step_of(curve *cv, lua_Integer k)
+{
+	size_t lo = 0, hi = cv->nsteps, j = cv->at;
+	int hop;
+
+	if (j < cv->nsteps && cv->steps[j].k <= k) {
+		for (hop = 0; hop < 2 && j + 1 < cv->nsteps && cv->steps[j + 1].k <= k; hop++)
+			j++;
+		if (j + 1 == cv->nsteps || cv->steps[j + 1].k > k) {
+			cv->at = j;
+			return &cv->steps[j];
+		}
+	}
+	while (hi - lo > 1) {  /* steps[lo].k <= k < steps[hi].k */
+		size_t mid = lo + (hi - lo) / 2;
+		if (cv->steps[mid].k <= k)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	cv->at = lo;
+	return &cv->steps[lo];
+}
+
+static int c_index(lua_State *L)
+{
+	curve *cv = (curve *)luaL_checkudata(L, 1, CURVE_MT);
+	int isint;
+	lua_Integer k = lua_tointegerx(L, 2, &isint);
+	const struct step *st;
+
+	if (!isint || k < 1 || k > cv->n || (size_t)(cv->first + k - 1) > cv->close->len) {
+		lua_pushnil(L);
+		return 1;
+	}
+	st = step_of(cv, k);
+	lua_pushnumber(L, st->quote + st->base * cv->close->v[cv->first + k - 2]);
+	return 1;
+}
+
+static int c_len(lua_State *L)
+{
+	lua_pushinteger(L, ((curve *)luaL_checkudata(L, 1, CURVE_MT))->n);
+	return 1;
+}
+
+static int c_gc(lua_State *L)
+{
+	curve *cv = (curve *)luaL_checkudata(L, 1, CURVE_MT);
+
+	free(cv->steps);
+	cv->steps = NULL;
+	cv->nsteps = cv->cap = 0;
+	cv->n = 0;
+	return 0;
+}
+
 /* the turn's guard and what book:run's turns are told */
 struct turns {
 	struct budget *guard;
@@ -607,7 +724,7 @@ static void turn(lua_State *L, const struct turns *t, lua_Integer i)
 /*
  * book:run{first =, last =, candles = {time, open, ..}, view = m's table,
  *          ind = m.ind's table, indicators = {name = series}, cursor =,
- *          equity = series, decide = function(i), budget = instructions,
+ *          equity = paper.curve(close, first), decide = function(i), budget = instructions,
  *          on_turn = function(i, what, detail) or nil, changed = function(),
  *          state = the shield's scan.state}
  * For each candle i in first..last: move the cursor, copy the candle, the
@@ -627,7 +744,7 @@ static int b_run(lua_State *L)
 	int k, g, nind = 0, view, indt, keys, filled, names;
 	lua_Integer i, first, last;
 	struct turns t;
-	series *eq;
+	curve *eq;
 	size_t *cur;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
@@ -650,7 +767,9 @@ static int b_run(lua_State *L)
 	luaL_checktype(L, 7, LUA_TTABLE);
 	luaL_checktype(L, 8, LUA_TTABLE);
 	cur = series_cursor_pos(L, 9);
-	eq = series_check(L, 10);
+	eq = (curve *)luaL_checkudata(L, 10, CURVE_MT);
+	luaL_argcheck(L, eq->n == 0 && eq->first == first && eq->close == col[4], 2,
+		"equity must be a new paper.curve(candles.close, first)");
 	luaL_checktype(L, 11, LUA_TFUNCTION);
 	luaL_checktype(L, 12, LUA_TFUNCTION);
 	view = 6, indt = 7, t.decide = 11, filled = 12;
@@ -730,7 +849,7 @@ static int b_run(lua_State *L)
 		lua_pushvalue(L, names + 7);
 		lua_pushnumber(L, b->quote + b->base * close);
 		lua_rawset(L, view);
-		series_push(L, eq, b->quote + b->base * close);
+		curve_push(L, eq, b->quote, b->base);
 		if (b->has_pos)
 			b->held++;
 		if (i < last)
@@ -808,6 +927,14 @@ static const luaL_Reg methods[] = {
 
 static const luaL_Reg funcs[] = {
 	{"new", p_new},
+	{"curve", c_new},
+	{NULL, NULL}
+};
+
+static const luaL_Reg curve_meta[] = {
+	{"__index", c_index},
+	{"__len", c_len},
+	{"__gc", c_gc},
 	{NULL, NULL}
 };
 
@@ -822,6 +949,9 @@ int luaopen_nomade_paper(lua_State *L)
 		push_capabilities(L);
 		lua_setfield(L, -2, "capabilities");
 	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, CURVE_MT))
+		luaL_setfuncs(L, curve_meta, 0);
 	lua_pop(L, 1);
 	luaL_newlib(L, funcs);
 	return 1;

@@ -6,7 +6,6 @@
 -- and each candle carries the state the gate reads on it. Decisions are taken on a candle's close and can only fill on
 -- later candles (see nomade.paper), and the strategy sees the candles up
 -- to the current one and nothing after: its views stop at a cursor.
-local ta = require "nomade.ta"
 local time = require "nomade.time"
 local candles_mod = require "nomade.candles"
 local indicators_mod = require "nomade.indicators"
@@ -14,6 +13,7 @@ local strategy = require "nomade.strategy"
 local instruments = require "nomade.bybit.instruments"
 local tribunal = require "nomade.tribunal"
 local engine = require "nomade.engine"
+local paper = require "nomade.paper"
 local shield = require "nomade.shield"
 local cli = require "nomade.cli"
 
@@ -86,7 +86,7 @@ function M.execute(run, progress)
     progress = progress and function(i)
       if (i - first) % 65536 == 0 then progress(i - first, last - first) end
     end }
-  local equity = ta.series()
+  local equity = paper.curve(c.close, first)
   -- per-candle garbage (prompts, verdicts) dies young: the generational
   -- collector keeps it from piling up to twice the live heap
   local gc = collectgarbage("generational")

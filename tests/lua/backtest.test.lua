@@ -46,6 +46,25 @@ do
   t.close(book.fees, fee1 + fee2, 1e-12, "fees charged on both sides in quote")
   t.ok(tr.exit_price == 110 and tr.reason == "exit", "exit sells at the next open")
   t.eq(r.equity[#r.equity], book.quote, "equity is the quote balance once flat")
+  -- the curve, kept as a step per fill: each candle's quote + base * close
+  local closes, want = { 90, 90, 90, 100, 105, 110, 110 }, {}
+  for k = 1, #closes - r.first + 1 do
+    local i = r.first + k - 1
+    want[k] = i < 4 and 10000 or i < 6 and 10000 - cost - fee1 + qty * closes[i] or book.quote
+  end
+  local fwd, back, odd = {}, {}, {}
+  for k = 1, #r.equity do fwd[k] = r.equity[k] end
+  for k = #r.equity, 1, -1 do back[k] = r.equity[k] end
+  for _, k in ipairs({ 3, 1, #r.equity, 2 }) do odd[k] = r.equity[k] end
+  local same = #r.equity == #want
+  for k = 1, #want do same = same and fwd[k] == want[k] and back[k] == want[k] and (not odd[k] or odd[k] == want[k]) end
+  t.ok(same and r.equity[0] == nil and r.equity[#r.equity + 1] == nil and r.equity.x == nil,
+    "the equity curve: every candle's value, read in any order; nil out of range", table.concat(fwd, " "))
+  local paper = require "nomade.paper"
+  t.raises(function() book:run { first = r.first, last = r.last, candles = r.c, view = {}, ind = {}, indicators = {},
+    cursor = require("nomade.ta").cursor(0), equity = r.equity, decide = print, budget = 1, changed = print,
+    state = r.c.state } end, "equity must be a new paper.curve(candles.close, first)", "book:run wants a fresh curve")
+  t.raises(function() paper.curve(r.c.close, 0) end, "bad argument #2 to 'curve' (must be >= 1)", "paper.curve: first >= 1")
 end
 
 -- 2. stop-loss and take-profit inside a candle, and through a gap
