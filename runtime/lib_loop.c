@@ -91,7 +91,7 @@ static struct {
 	watcher *files;
 } folders = {-2, {0}, NULL};
 
-static int changed(watcher *w);
+static void look(struct ev_loop *loop, watcher *w);
 
 /* something changed in a folder watched: each file is judged again */
 static void on_notify(struct ev_loop *loop, ev_io *io, int revents)
@@ -103,8 +103,7 @@ static void on_notify(struct ev_loop *loop, ev_io *io, int revents)
 	while (read(folders.fd, buf, sizeof buf) > 0)
 		continue;  /* which file it was does not matter: all are looked at */
 	for (w = folders.files; w != NULL; w = w->next)
-		if (changed(w))
-			ev_timer_again(loop, &w->debounce);
+		look(loop, w);
 }
 
 /* w's folder watched (w->wd), and w among the files */
@@ -230,14 +229,18 @@ static int changed(watcher *w)
 	return 1;
 }
 
-/* a change (restarting the debounce, so that a burst of writes fires once) */
-static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
+/* w's file judged again: a change (re)starts the debounce, so that a
+   burst of writes fires once */
+static void look(struct ev_loop *loop, watcher *w)
 {
-	watcher *w = (watcher *)t->data;
-
-	(void)revents;
 	if (changed(w))
 		ev_timer_again(loop, &w->debounce);
+}
+
+static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)revents;
+	look(loop, (watcher *)t->data);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
