@@ -7,6 +7,12 @@
 -- can be applied twice. Live execution adds the orders (each written,
 -- durably, before it is sent) and the exchange's fills, committed as they
 -- happen: they are the truth a restart reconciles with the exchange.
+-- An order is written before it is sent as one line of PATH.intents (a
+-- write(2): microseconds, where SQLite's commit takes tens, on the path
+-- from the closing candle to the request), and into SQLite at the
+-- journal's next call, after the request. The line survives a killed
+-- process as a committed transaction does (neither is synced to the disk
+-- by then); opening the journal files what a killed run left there.
 -- Every strategy version the run used is kept, source and all, with the
 -- run's settings at each start: what `nomade audit` replays.
 local store = require "nomade.store"
@@ -70,6 +76,36 @@ function M.same(a, b)
   return true
 end
 
+-- the orders of PATH.intents: what a killed run wrote before sending them
+-- (a line cut short by the disk was not sent: it is no order)
+local function intents(path)
+  local out, f = {}, io.open(path .. ".intents", "rb")
+  if not f then return out end
+  for line in f:lines() do
+    local o = M.decode(line)
+    if type(o) == "table" and type(o.link) == "string" then out[#out + 1] = o end
+  end
+  f:close()
+  return out
+end
+
+local ORDER_COLUMNS = { "link", "time", "side", "qty", "candle", "idx", "reason", "status", "order_id" }
+local INSERT_ORDER = "INSERT OR IGNORE INTO orders (" .. table.concat(ORDER_COLUMNS, ", ") .. ") VALUES "
+  .. "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+-- the orders written since the last call, into SQLite, and PATH.intents
+-- emptied (a crash between the two files them again: once, by link)
+function M:file()
+  local list = self.unfiled
+  if not list[1] or self.reading then return end
+  for _, o in ipairs(list) do
+    self.db:run(INSERT_ORDER, o.link, o.time, o.side, o.qty, o.candle, o.idx, o.reason, o.status, o.order_id)
+  end
+  self.unfiled = {}
+  local f = assert(io.open(self.path .. ".intents", "w"))
+  f:close()
+end
+
 -- journal.open(path, identity {strategy, symbol, interval}, adopt) -> j or nil, err
 -- One process per journal: PATH.lock is taken before anything is written
 -- and held until close (or the process's end), so a second run on the
@@ -92,6 +128,13 @@ function M.open(path, identity, adopt)
   end
   local ok, serr = pcall(db.exec, db, SCHEMA)
   if not ok then return refuse("journal: " .. path .. ": " .. tostring(serr)) end
+  local j = setmetatable({ db = db, lock = lock, path = path, events = {}, unfiled = intents(path) }, M)
+  local filed, ferr = pcall(M.file, j)
+  if not filed then return refuse("journal: " .. path .. ": " .. tostring(ferr)) end
+  local log, lgerr = io.open(path .. ".intents", "a")
+  if not log then return refuse("journal: " .. tostring(lgerr)) end
+  log:setvbuf("no")  -- a line is in the kernel when write returns
+  j.log = log
   for _, key in ipairs({ "strategy", "symbol", "interval" }) do
     local rows = db:run("SELECT value FROM meta WHERE key = ?", key)
     local was = rows[1] and rows[1][1]
@@ -101,7 +144,7 @@ function M.open(path, identity, adopt)
     end
     db:run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, identity[key])
   end
-  return setmetatable({ db = db, lock = lock, path = path, events = {} }, M)
+  return j
 end
 
 -- journal.read(path) -> j or nil, err: a journal to read (nomade audit),
@@ -126,7 +169,7 @@ function M.read(path)
     lock:close()
     return nil, path .. ": not a journal that keeps its strategy versions (from an older nomade, or no journal)"
   end
-  return setmetatable({ db = db, lock = lock, path = path, events = {} }, M)
+  return setmetatable({ db = db, lock = lock, path = path, events = {}, unfiled = intents(path), reading = true }, M)
 end
 
 -- what a restart needs, or nil for a new journal: {candles = {{t,o,h,l,c,v}...},
@@ -263,12 +306,13 @@ function M:tag()
   return tag
 end
 
-local ORDER_COLUMNS = { "link", "time", "side", "qty", "candle", "idx", "reason", "status", "order_id" }
-
--- an order: written now, before it is sent
+-- an order: written now, before it is sent (raises when it cannot be)
 function M:order(o)
-  self.db:run("INSERT INTO orders (link, time, side, qty, candle, idx, reason, status, order_id) VALUES "
-    .. "(?, ?, ?, ?, ?, ?, ?, ?, ?)", o.link, o.time, o.side, o.qty, o.candle, o.idx, o.reason, o.status, o.order_id)
+  local line = {}
+  for _, col in ipairs(ORDER_COLUMNS) do line[col] = o[col] end
+  local ok, err = self.log:write(cjson.encode(line), "\n")
+  if not ok then error("journal: " .. self.path .. ".intents: " .. tostring(err), 0) end
+  self.unfiled[#self.unfiled + 1] = line
 end
 
 function M:order_status(link, status, order_id)
@@ -276,14 +320,22 @@ function M:order_status(link, status, order_id)
     order_id, link)
 end
 
--- every order, oldest first, as tables
+-- every order, oldest first, as tables (read-only, with those a killed
+-- run left unfiled)
 function M:orders()
-  local out = {}
+  local out, seen = {}, {}
   for _, r in ipairs(self.db:run("SELECT " .. table.concat(ORDER_COLUMNS, ", ") .. " FROM orders ORDER BY time, link")) do
     local o = {}
     for k, col in ipairs(ORDER_COLUMNS) do o[col] = r[k] end
-    out[#out + 1] = o
+    out[#out + 1], seen[o.link] = o, true
   end
+  for _, o in ipairs(self.unfiled) do
+    if not seen[o.link] then out[#out + 1] = o end
+  end
+  table.sort(out, function(a, b)
+    if a.time ~= b.time then return a.time < b.time end
+    return a.link < b.link
+  end)
   return out
 end
 
@@ -307,9 +359,24 @@ function M:fills()
   return out
 end
 
+-- closed: PATH.intents goes once its orders are filed
 function M:close()
+  if not self.reading then
+    self.log:close()
+    if pcall(M.file, self) then os.remove(self.path .. ".intents") end
+  end
   self.db:close()
   self.lock:close()
+end
+
+-- every call that reads or writes SQLite files the orders written before it
+for _, name in ipairs({ "resume", "note", "candle", "strategy_version", "strategy_versions", "start", "starts",
+  "flag", "tag", "order_status", "orders", "fill", "fills" }) do
+  local call = M[name]
+  M[name] = function(self, ...)
+    self:file()
+    return call(self, ...)
+  end
 end
 
 return M
