@@ -8,7 +8,9 @@
  *               atr_period =, warmup =, api_errors =, strategy_errors =,
  *               recovery =} -> sh
  *   sh:candle(t, o, h, l, c, v)   "accepted", "refused" and why, or "repeat"
- *   sh:tick(now_ms), sh:heartbeat(now_ms), sh:api(ok, what, now_ms),
+ *   sh:tick(now_ms), sh:heartbeat(now_ms) -> transitions so far (each
+ *                                 frame of a stream: its caller reports
+ *                                 only when that moved), sh:api(ok, what, now_ms),
  *   sh:skew(ms, now_ms), sh:strategy(ok, what, now_ms) (a turn of the
  *                                 strategy on a candle), sh:signal(name, on, detail, now_ms) with name one of
  *                                 disconnected, tribunal, risk, reconcile, halted
@@ -106,8 +108,11 @@ static int s_tick(lua_State *L)
 
 static int s_heartbeat(lua_State *L)
 {
-	shield_heartbeat(shield_check_ud(L, 1), luaL_checknumber(L, 2));
-	return 0;
+	shield *s = shield_check_ud(L, 1);
+
+	shield_heartbeat(s, luaL_checknumber(L, 2));
+	lua_pushinteger(L, (lua_Integer)s->ntrans);
+	return 1;
 }
 
 static int s_api(lua_State *L)

@@ -200,4 +200,20 @@ do
     and explained:find("transitions", 1, true), "shield.explain() names the reasons and transitions", explained)
 end
 
+-- sh:heartbeat returns the transitions so far: a stream's frame is said
+-- (the transitions read) only when it moved the shield
+do
+  local sh = core.new { interval = 60, heartbeat = 20, recovery = 1 }
+  for k = 1, 30 do sh:candle(k * 60000, 100, 101, 99, 100, 10) end
+  local before = sh:stats().transitions
+  t.eq(sh:heartbeat(1800000), before, "a frame on a live stream: no transition")
+  sh:tick(1800000 + 21000)
+  t.eq(sh:state(), "RED", "(silent past heartbeat: RED)")
+  local red = sh:stats().transitions
+  t.ok(red > before, "(a transition)")
+  t.eq(sh:heartbeat(1800000 + 22000), red, "the next frame: the count as it is (RED until the next candle)")
+  sh:candle(31 * 60000, 100, 101, 99, 100, 10)
+  t.eq(sh:heartbeat(1800000 + 23000), red + 1, "a candle cleared it: the count moved")
+end
+
 t.done()

@@ -158,9 +158,8 @@ function R:wire_feed()
     sh:signal("disconnected", not up, why or "", feed.clock())
     self:report_shield()
   end
-  feed.on_beat = function()  -- any frame from the stream (--shield heartbeat=)
-    sh:heartbeat(feed.clock())
-    self:report_shield()
+  feed.on_beat = function()  -- any frame from the stream (--shield heartbeat=): said when it moved the shield
+    if sh:heartbeat(feed.clock()) ~= self.seen_seq then self:report_shield() end
   end
   self.timers[#self.timers + 1] = loop.timer(5, 5, function()
     sh:tick(feed.clock())
