@@ -47,6 +47,10 @@ function R:ingest(row, live)
   if not ok_state then
     emit("error", "state", { error = why }, "  error state is not JSON-serialisable (%s): the journal keeps the last good one", why)
   end
+  -- the collector's young collection now, a candle's work done: the next
+  -- closing push starts with no debt, and its path to the order is not
+  -- where the collector runs
+  if live then collectgarbage("step") end
 end
 
 -- candle k of the feed, through the shield first: a gap is backfilled
