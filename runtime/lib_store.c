@@ -17,7 +17,7 @@
  * Statements are compiled once and kept per db (the journal repeats a few).
  * The WAL is checkpointed (which syncs the disk: milliseconds) only after
  * a db:exec outside a transaction, the journal's COMMIT of a candle, never
- * inside db:run, the statement that writes an order before it is sent;
+ * inside db:run (the rows of orders and fills, written as they happen);
  * a db only ever written by db:run is checkpointed at CHECKPOINT_MAX.
  */
 #include <errno.h>

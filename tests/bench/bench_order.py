@@ -8,7 +8,7 @@ target: p99 <= 200 us inside nomade). Two figures over the same candles:
                  closing push coming off the socket to the order's request
                  handed to libcurl
 The strategy buys on one candle and sells on the next, so every candle
-closes with one order. The journal (committed before each order is sent,
+closes with one order. The journal (its line written before each order is sent,
 so inside the interval) is in the temp dir: TMPDIR=/dev/shm puts it in
 memory. Each run's output, journal and orders.csv stay in that dir.
   /usr/bin/python3 tests/bench/bench_order.py NOMADE [CANDLES]   (1000)
