@@ -76,14 +76,19 @@ function M.same(a, b)
   return true
 end
 
--- the orders of PATH.intents: what a killed run wrote before sending them
--- (a line cut short by the disk was not sent: it is no order)
+-- the orders of PATH.intents: what a killed run wrote before sending them.
+-- A line cut short by the disk was not sent: it is no order; nor is a
+-- line without the columns an order has (one the exchange holds anyway
+-- is adopted by the reconciliation, by its link's tag)
 local function intents(path)
   local out, f = {}, io.open(path .. ".intents", "rb")
   if not f then return out end
   for line in f:lines() do
     local o = M.decode(line)
-    if type(o) == "table" and type(o.link) == "string" then out[#out + 1] = o end
+    if type(o) == "table" and type(o.link) == "string" and math.type(o.time) == "integer"
+      and type(o.side) == "string" and type(o.qty) == "string" and type(o.status) == "string" then
+      out[#out + 1] = o
+    end
   end
   f:close()
   return out
@@ -329,13 +334,16 @@ function M:orders()
     for k, col in ipairs(ORDER_COLUMNS) do o[col] = r[k] end
     out[#out + 1], seen[o.link] = o, true
   end
+  local n = #out
   for _, o in ipairs(self.unfiled) do
     if not seen[o.link] then out[#out + 1] = o end
   end
-  table.sort(out, function(a, b)
-    if a.time ~= b.time then return a.time < b.time end
-    return a.link < b.link
-  end)
+  if #out > n then
+    table.sort(out, function(a, b)
+      if a.time ~= b.time then return a.time < b.time end
+      return a.link < b.link
+    end)
+  end
   return out
 end
 

@@ -42,12 +42,12 @@ t.eq(seen[2] and seen[2].link, "b-s", "the unfiled one from PATH.intents")
 t.ok(exists(path .. ".intents"), "a read-only look files nothing")
 
 local j = assert(journal.open(path, ID))
+t.eq(#t.slurp(path .. ".intents"), 0, "filed on open: PATH.intents is empty")
 local got = j:orders()
 t.eq(#got, 2, "reopened: both orders")
 local o = got[2] or {}
 t.ok(o.link == "b-s" and o.time == 2000 and o.side == "Sell" and o.qty == "0.001" and o.candle == 120000
   and o.idx == 8 and o.reason == "tp" and o.status == "intent", "the killed run's last order, every column")
-t.eq(#t.slurp(path .. ".intents"), 0, "filed on open: PATH.intents is empty")
 j:order_status("b-s", "not_placed")
 t.eq(j:orders()[2].status, "not_placed", "and its status can move on")
 
@@ -60,6 +60,20 @@ j = assert(journal.open(path, ID))
 local links = {}
 for _, x in ipairs(j:orders()) do links[#links + 1] = x.link end
 t.eq(table.concat(links, " "), "a-b b-s c-b", "the order filed at close kept; the cut line is no order")
+
+-- lines that are no order (a column of the wrong type, or missing) are
+-- left out; the whole one beside them is kept
+local p2 = dir .. "/k.journal"
+local raw = assert(io.open(p2 .. ".intents", "w"))
+raw:write('{"link":"x-b","time":"late","side":"Buy","qty":"1","status":"intent"}\n',
+  '{"link":"y-b","time":3500,"qty":"1","status":"intent"}\n', '[1,2]\n',
+  '{"link":"z-b","time":3600,"side":"Buy","qty":"1","status":"intent"}\n')
+raw:close()
+local k = assert(journal.open(p2, ID))
+local kept = {}
+for _, x in ipairs(k:orders()) do kept[#kept + 1] = x.link end
+t.eq(table.concat(kept, " "), "z-b", "only the whole order of PATH.intents is filed")
+k:close()
 
 -- a write that fails raises (the order must not be sent)
 j.log:close()

@@ -96,7 +96,7 @@ function M.serve(script, args)
   local out = os.tmpname()
   os.execute("/usr/bin/python3 " .. script .. " --port 0 " .. (args or "") .. " > " .. out .. " 2>&1 & echo $! > "
     .. out .. ".pid")
-  for _ = 1, 600 do  -- 30 s: a Python start on a loaded 2-core machine (make asan beside make test) took over 5
+  for _ = 1, 600 do  -- 30 s: Python's start on a loaded 2-core machine can take seconds
     local f = io.open(out)
     local line = f and f:read("a"):match("LISTENING [^\n]*")
     if f then f:close() end
